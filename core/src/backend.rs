@@ -1,0 +1,154 @@
+//! The `Backend` trait: the heavy steps that SIMD and GPU backends accelerate, and the scalar
+//! reference backend every other one is tested against.
+
+use crate::element::Element;
+use crate::error::Error;
+use crate::head::McDropoutHead;
+use crate::joint::JointProbs;
+use crate::logprobs::LogProbs;
+use crate::scores::PointScore;
+use crate::topk::argmax;
+
+/// A pool prepared by a backend (uploaded to a device, say), which still knows its host data:
+/// the greedy driver reads the chosen points' rows from the host.
+pub trait PreparedPool<'a, T: Element> {
+    /// The host view of the pool.
+    fn log_probs(&self) -> LogProbs<'a, T>;
+}
+
+impl<'a, T: Element> PreparedPool<'a, T> for LogProbs<'a, T> {
+    fn log_probs(&self) -> LogProbs<'a, T> {
+        *self
+    }
+}
+
+/// The heavy steps of acquisition. Drivers (BatchBALD, stochastic acquisition) live in
+/// bald-core and call only these; a backend implements them faster, with the scalar
+/// [`Scalar`] backend as its reference.
+///
+/// Workspace slices are sized by bald-core's `*_workspace_len` functions; a backend may use
+/// less of them, never more.
+pub trait Backend {
+    /// The backend's error type; bald-core's input errors convert into it.
+    type Error: From<Error> + core::fmt::Debug + core::fmt::Display;
+    /// A pool ready for repeated steps (device-resident for GPU backends).
+    type Pool<'a, T: Element + 'a>: PreparedPool<'a, T>;
+
+    /// The backend's name, as reports print it.
+    fn name(&self) -> &'static str;
+
+    /// Prepares a validated pool for the steps below.
+    fn prepare<'a, T: Element>(
+        &self,
+        lp: LogProbs<'a, T>,
+    ) -> Result<Self::Pool<'a, T>, Self::Error>;
+
+    /// `score` of every point into `out` (N), with [`crate::score_workspace_len`] scratch.
+    fn scores<T: Element>(
+        &self,
+        pool: &Self::Pool<'_, T>,
+        score: PointScore,
+        out: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(), Self::Error>;
+
+    /// The joint entropy H_n of `joint` plus each pool point n as the candidate, into `out` (N),
+    /// with [`crate::joint_entropies_workspace_len`] scratch (see [`crate::joint`]).
+    fn joint_entropies<T: Element>(
+        &self,
+        pool: &Self::Pool<'_, T>,
+        joint: &JointProbs<'_>,
+        out: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(), Self::Error>;
+
+    /// One greedy BatchBALD choice: the candidate maximising
+    /// H_n - cond_n - sum_{i in chosen} cond_i over points not in `chosen` (ties to the lower
+    /// index), with its score. `scratch` (N) receives the candidates' scores. Backends that
+    /// keep the pool on a device may override this to reduce on the device.
+    fn select_candidate<T: Element>(
+        &self,
+        pool: &Self::Pool<'_, T>,
+        joint: &JointProbs<'_>,
+        conditional_entropies: &[f64],
+        chosen: &[usize],
+        scratch: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(usize, f64), Self::Error> {
+        self.joint_entropies(pool, joint, scratch, workspace)?;
+        let shared: f64 = chosen.iter().map(|&i| conditional_entropies[i]).sum();
+        for (s, &h) in scratch.iter_mut().zip(conditional_entropies) {
+            *s -= h + shared;
+        }
+        for &i in chosen {
+            scratch[i] = f64::NEG_INFINITY;
+        }
+        let best = argmax(scratch).ok_or(Error::EmptyDimension { dim: "N" })?;
+        Ok((best, scratch[best]))
+    }
+
+    /// The MC-dropout head on `features` (row-major N x D_in, deterministic), K times with the
+    /// masks of `seed`, writing N x K x C log-probs into `out`, with
+    /// [`crate::head_workspace_len`] scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn mc_dropout_forward<O: Element>(
+        &self,
+        head: &McDropoutHead<'_>,
+        features: &[f32],
+        n: usize,
+        k: usize,
+        seed: u64,
+        out: &mut [O],
+        workspace: &mut [f64],
+    ) -> Result<(), Self::Error>;
+}
+
+/// The scalar f64 reference backend: plain loops, no unsafe, no allocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scalar;
+
+impl Backend for Scalar {
+    type Error = Error;
+    type Pool<'a, T: Element + 'a> = LogProbs<'a, T>;
+
+    fn name(&self) -> &'static str {
+        "scalar"
+    }
+
+    fn prepare<'a, T: Element>(&self, lp: LogProbs<'a, T>) -> Result<LogProbs<'a, T>, Error> {
+        Ok(lp)
+    }
+
+    fn scores<T: Element>(
+        &self,
+        pool: &LogProbs<'_, T>,
+        score: PointScore,
+        out: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(), Error> {
+        crate::scores::scores(pool, score, out, workspace)
+    }
+
+    fn joint_entropies<T: Element>(
+        &self,
+        pool: &LogProbs<'_, T>,
+        joint: &JointProbs<'_>,
+        out: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(), Error> {
+        crate::joint::joint_entropies(pool, joint, out, workspace)
+    }
+
+    fn mc_dropout_forward<O: Element>(
+        &self,
+        head: &McDropoutHead<'_>,
+        features: &[f32],
+        n: usize,
+        k: usize,
+        seed: u64,
+        out: &mut [O],
+        workspace: &mut [f64],
+    ) -> Result<(), Error> {
+        crate::head::forward(head, features, n, k, seed, out, workspace)
+    }
+}

@@ -1,0 +1,72 @@
+//! Input element types: f32, f64 and (feature `half`) f16, bf16.
+
+/// A scalar type the pool's log-probabilities may be stored in.
+///
+/// All arithmetic happens in f64: an element is only read ([`Element::to_f64`]) or written
+/// ([`Element::from_f64`], round to nearest).
+pub trait Element: Copy + Send + Sync + core::fmt::Debug + PartialOrd + 'static {
+    /// The type's name (`"f32"`, ...).
+    const NAME: &'static str;
+    /// Tolerance of the normalisation check: a row is accepted when
+    /// |log sum_c exp(lp[c])| <= this. Wide enough for the type's rounding of log-probs
+    /// computed in higher precision, tight enough to catch rows that are not log-probs.
+    const NORM_TOLERANCE: f64;
+    /// Widens to f64 (exact for every supported type).
+    fn to_f64(self) -> f64;
+    /// Rounds an f64 to this type.
+    fn from_f64(x: f64) -> Self;
+}
+
+impl Element for f64 {
+    const NAME: &'static str = "f64";
+    const NORM_TOLERANCE: f64 = 1e-4;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+}
+
+impl Element for f32 {
+    const NAME: &'static str = "f32";
+    const NORM_TOLERANCE: f64 = 1e-4;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+}
+
+#[cfg(feature = "half")]
+impl Element for half::f16 {
+    const NAME: &'static str = "f16";
+    const NORM_TOLERANCE: f64 = 1e-2;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        half::f16::to_f64(self)
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        half::f16::from_f64(x)
+    }
+}
+
+#[cfg(feature = "half")]
+impl Element for half::bf16 {
+    const NAME: &'static str = "bf16";
+    const NORM_TOLERANCE: f64 = 2e-2;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        half::bf16::to_f64(self)
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        half::bf16::from_f64(x)
+    }
+}

@@ -1,0 +1,386 @@
+//! Joint entropy of a batch plus one candidate: exact, sampled, and the dynamic switch between
+//! them that BatchBALD uses.
+//!
+//! For chosen points 1..t with predictions p_i(y | w_k) and a candidate n, the joint
+//! predictive of (y_1..y_t, y_n) is p(y, c) = (1/K) sum_k P(y | w_k) p_n(c | w_k), with
+//! P(y | w_k) = prod_i p_i(y_i | w_k). Both regimes reduce to one form, which every backend
+//! computes for all candidates at once ([`JointProbs`]):
+//!
+//! H_n = weight * sum_m sum_c -x_mc (ln x_mc + s_m),   x_mc = sum_k a[m, k] p_n(c | w_k).
+//!
+//! - Exact (C^t <= num_samples): m runs over all C^t configurations y, a[m, k] = P(y_m | w_k)/K,
+//!   s_m = 0, weight = 1.
+//! - Sampled (beyond): as batchbald_redux, S = num_samples / K (at least 1) configurations
+//!   are drawn from each P(. | w_k), M = S K rows, redrawn at every step. With
+//!   q_m = (1/K) sum_k P(y_m | w_k), the importance-sampled estimate
+//!   (1/M) sum_m sum_c -p(y_m, c) ln p(y_m, c) / q_m is computed with rows scaled by 1/q_m:
+//!   a[m, k] = P(y_m | w_k) / (K q_m), s_m = ln q_m, weight = 1/M. The products P are formed
+//!   in log space, so long batches never underflow.
+
+use crate::element::Element;
+use crate::error::{check_len, mul, Error};
+use crate::logprobs::{LogProbs, Shape};
+use crate::math::{log_sum_exp, neg_x_ln_x};
+use crate::rng::{counter, key_of, philox4x32_10, unit_f64, Domain};
+
+/// Whether a joint entropy is computed over all configurations or estimated from samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Regime {
+    /// All C^t configurations.
+    Exact,
+    /// Importance-sampled configurations.
+    Sampled,
+}
+
+/// The batch-so-far side of a joint-entropy computation, in the form of the module docs.
+#[derive(Debug, Clone, Copy)]
+pub struct JointProbs<'a> {
+    /// Row-major M x K coefficients a[m, k].
+    pub a: &'a [f64],
+    /// Per-row log scale s_m (`None`: all zero, the exact regime).
+    pub log_scale: Option<&'a [f64]>,
+    /// The factor in front of the sum.
+    pub weight: f64,
+    /// Rows M.
+    pub m: usize,
+    /// MC samples K.
+    pub k: usize,
+}
+
+impl JointProbs<'_> {
+    /// H_n for one candidate given as its K x C probabilities `probs` (p_n(c | w_k), row-major),
+    /// the scalar reference of every backend's joint-entropy step.
+    pub fn entropy_of(&self, probs: &[f64], c: usize) -> f64 {
+        let mut total = 0.0;
+        for m in 0..self.m {
+            let a_row = &self.a[m * self.k..(m + 1) * self.k];
+            let s = self.log_scale.map_or(0.0, |s| s[m]);
+            let mut row_sum = 0.0;
+            for class in 0..c {
+                let x: f64 = a_row
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &a)| a * probs[k * c + class])
+                    .sum();
+                row_sum += neg_x_ln_x(x) - x * s;
+            }
+            total += row_sum;
+        }
+        total * self.weight
+    }
+}
+
+/// Scratch f64s a backend's joint-entropy step may use: one candidate's K x C probabilities.
+pub fn joint_entropies_workspace_len(shape: Shape) -> usize {
+    shape.k * shape.c
+}
+
+/// Checks the arguments of a joint-entropy step (shared by every backend).
+pub fn check_joint_args(
+    shape: Shape,
+    joint: &JointProbs<'_>,
+    out_len: usize,
+    workspace_len: usize,
+) -> Result<(), Error> {
+    check_len("joint K", shape.k, joint.k)?;
+    check_len("joint a", mul(joint.m, joint.k)?, joint.a.len())?;
+    if let Some(s) = joint.log_scale {
+        check_len("joint log_scale", joint.m, s.len())?;
+    }
+    check_len("out", shape.n, out_len)?;
+    let need = joint_entropies_workspace_len(shape);
+    if workspace_len < need {
+        return Err(Error::ShapeMismatch {
+            what: "workspace",
+            expected: need,
+            actual: workspace_len,
+        });
+    }
+    Ok(())
+}
+
+/// H_n of every pool point as the candidate, the scalar reference.
+pub fn joint_entropies<T: Element>(
+    lp: &LogProbs<'_, T>,
+    joint: &JointProbs<'_>,
+    out: &mut [f64],
+    workspace: &mut [f64],
+) -> Result<(), Error> {
+    let shape = lp.shape();
+    check_joint_args(shape, joint, out.len(), workspace.len())?;
+    let probs = &mut workspace[..shape.k * shape.c];
+    for (n, o) in out.iter_mut().enumerate() {
+        for (p, &l) in probs.iter_mut().zip(lp.point(n)) {
+            *p = libm::exp(l.to_f64());
+        }
+        *o = joint.entropy_of(probs, shape.c);
+    }
+    Ok(())
+}
+
+/// Sizes of the dynamic joint: how many rows it can reach.
+fn max_rows(shape: Shape, max_points: usize, num_samples: usize) -> Result<usize, Error> {
+    let mut exact_rows = 1usize;
+    let mut sampled = false;
+    for _ in 0..max_points {
+        match exact_rows.checked_mul(shape.c) {
+            Some(r) if r <= num_samples => exact_rows = r,
+            _ => {
+                sampled = true;
+                break;
+            }
+        }
+    }
+    Ok(if sampled {
+        exact_rows.max(mul(samples_per_component(shape.k, num_samples), shape.k)?)
+    } else {
+        exact_rows
+    })
+}
+
+/// S = num_samples / K, at least 1 (batchbald_redux divides by zero below K).
+fn samples_per_component(k: usize, num_samples: usize) -> usize {
+    (num_samples / k).max(1)
+}
+
+/// f64s a [`DynamicJoint`] for up to `max_points` chosen points needs.
+pub fn dynamic_joint_workspace_len(
+    shape: Shape,
+    max_points: usize,
+    num_samples: usize,
+) -> Result<usize, Error> {
+    shape.elements()?;
+    let rows = max_rows(shape, max_points, num_samples)?;
+    mul(rows, shape.k + 1)
+}
+
+/// The joint of the points chosen so far, exact while C^t <= num_samples, sampled beyond
+/// (as batchbald_redux's `DynamicJointEntropy`).
+#[derive(Debug)]
+pub struct DynamicJoint<'w> {
+    a: &'w mut [f64],
+    log_scale: &'w mut [f64],
+    shape: Shape,
+    rows: usize,
+    chosen: usize,
+    max_points: usize,
+    num_samples: usize,
+    seed: u64,
+    regime: Regime,
+}
+
+impl<'w> DynamicJoint<'w> {
+    /// An empty joint (t = 0: one row, a = 1/K) for up to `max_points` points, in `workspace`
+    /// of at least [`dynamic_joint_workspace_len`] f64s. `seed` keys the sampled regime.
+    pub fn new(
+        workspace: &'w mut [f64],
+        shape: Shape,
+        max_points: usize,
+        num_samples: usize,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        let need = dynamic_joint_workspace_len(shape, max_points, num_samples)?;
+        if workspace.len() < need {
+            return Err(Error::ShapeMismatch {
+                what: "workspace",
+                expected: need,
+                actual: workspace.len(),
+            });
+        }
+        let rows_cap = need / (shape.k + 1);
+        let (a, rest) = workspace.split_at_mut(rows_cap * shape.k);
+        let log_scale = &mut rest[..rows_cap];
+        a[..shape.k].fill(1.0 / shape.k as f64);
+        Ok(DynamicJoint {
+            a,
+            log_scale,
+            shape,
+            rows: 1,
+            chosen: 0,
+            max_points,
+            num_samples,
+            seed,
+            regime: Regime::Exact,
+        })
+    }
+
+    /// The regime of the current joint.
+    pub fn regime(&self) -> Regime {
+        self.regime
+    }
+
+    /// Adds the newest chosen point: `chosen` lists every chosen point so far, oldest first,
+    /// the new one last (the sampled regime redraws from all of them).
+    pub fn add<T: Element>(&mut self, lp: &LogProbs<'_, T>, chosen: &[usize]) -> Result<(), Error> {
+        let shape = lp.shape();
+        check_len(
+            "joint shape",
+            self.shape.k * self.shape.c,
+            shape.k * shape.c,
+        )?;
+        check_len("chosen", self.chosen + 1, chosen.len())?;
+        if chosen.len() > self.max_points {
+            return Err(Error::InvalidParameter {
+                name: "chosen",
+                reason: "more points than the joint was sized for",
+            });
+        }
+        if let Some(&bad) = chosen.iter().find(|&&i| i >= shape.n) {
+            return Err(Error::IndexOutOfRange {
+                index: bad,
+                len: shape.n,
+            });
+        }
+        let exact_rows = match self.regime {
+            Regime::Exact => self
+                .rows
+                .checked_mul(shape.c)
+                .filter(|&r| r <= self.num_samples),
+            Regime::Sampled => None,
+        };
+        match exact_rows {
+            Some(rows) => self.expand_exact(lp.point(chosen[chosen.len() - 1]), rows),
+            None => self.resample(lp, chosen)?,
+        }
+        self.chosen += 1;
+        Ok(())
+    }
+
+    /// Row m*C + c of the new joint = row m of the old one times p_new(c | w_k), in place
+    /// (rows are written from the last, so no old row is overwritten before it is read).
+    fn expand_exact<T: Element>(&mut self, point: &[T], rows: usize) {
+        let (k, c) = (self.shape.k, self.shape.c);
+        for m in (0..self.rows).rev() {
+            for class in (0..c).rev() {
+                let dst = (m * c + class) * k;
+                for s in 0..k {
+                    let p = libm::exp(point[s * c + class].to_f64());
+                    self.a[dst + s] = self.a[m * k + s] * p;
+                }
+            }
+        }
+        self.rows = rows;
+    }
+
+    /// Redraws M = S K configurations of the chosen points (S from each component k).
+    fn resample<T: Element>(
+        &mut self,
+        lp: &LogProbs<'_, T>,
+        chosen: &[usize],
+    ) -> Result<(), Error> {
+        let (k, c) = (self.shape.k, self.shape.c);
+        let per = samples_per_component(k, self.num_samples);
+        let rows = per * k;
+        let step = counter(chosen.len())?;
+        let key = key_of(self.seed);
+        for m in 0..rows {
+            let m32 = counter(m)?;
+            let component = m / per;
+            let log_row = &mut self.a[m * k..(m + 1) * k];
+            log_row.fill(0.0);
+            for (i, &point_index) in chosen.iter().enumerate() {
+                let point = lp.point(point_index);
+                let w = philox4x32_10([m32, counter(i)?, step, Domain::JointSample as u32], key);
+                let class = sample_class(
+                    &point[component * c..(component + 1) * c],
+                    unit_f64(w[0], w[1]),
+                );
+                for (s, l) in log_row.iter_mut().enumerate() {
+                    *l += point[s * c + class].to_f64();
+                }
+            }
+            let log_q = log_sum_exp(log_row.iter().copied()) - libm::log(k as f64);
+            for l in log_row.iter_mut() {
+                *l = libm::exp(*l - log_q) / k as f64;
+            }
+            self.log_scale[m] = log_q;
+        }
+        self.rows = rows;
+        self.regime = Regime::Sampled;
+        Ok(())
+    }
+
+    /// The current joint in the backends' form.
+    pub fn view(&self) -> JointProbs<'_> {
+        let k = self.shape.k;
+        match self.regime {
+            Regime::Exact => JointProbs {
+                a: &self.a[..self.rows * k],
+                log_scale: None,
+                weight: 1.0,
+                m: self.rows,
+                k,
+            },
+            Regime::Sampled => JointProbs {
+                a: &self.a[..self.rows * k],
+                log_scale: Some(&self.log_scale[..self.rows]),
+                weight: 1.0 / self.rows as f64,
+                m: self.rows,
+                k,
+            },
+        }
+    }
+}
+
+/// Draws a class from one row of log-probs with a uniform `u` in [0, 1): the first class whose
+/// cumulative probability exceeds u * total. A class of probability 0 is never drawn.
+fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
+    let total: f64 = row.iter().map(|l| libm::exp(l.to_f64())).sum();
+    let target = u * total;
+    let mut cum = 0.0;
+    let mut last_positive = 0;
+    for (class, l) in row.iter().enumerate() {
+        let p = libm::exp(l.to_f64());
+        if p > 0.0 {
+            cum += p;
+            last_positive = class;
+            if cum > target {
+                return class;
+            }
+        }
+    }
+    last_positive
+}
+
+/// The joint entropy H(y_i : i in `indices`) of a set of pool points, exact when
+/// C^(|indices| - 1) <= `num_samples`, else sampled with `seed` (the regime BatchBALD would
+/// use for that set). `workspace` holds [`dynamic_joint_workspace_len`]`(shape, len - 1,
+/// num_samples)` + K C f64s.
+pub fn joint_entropy<T: Element>(
+    lp: &LogProbs<'_, T>,
+    indices: &[usize],
+    num_samples: usize,
+    seed: u64,
+    workspace: &mut [f64],
+) -> Result<(f64, Regime), Error> {
+    let shape = lp.shape();
+    let (&last, rest) = indices.split_last().ok_or(Error::InvalidParameter {
+        name: "indices",
+        reason: "the joint entropy of no variables is not defined here",
+    })?;
+    if last >= shape.n {
+        return Err(Error::IndexOutOfRange {
+            index: last,
+            len: shape.n,
+        });
+    }
+    let need = dynamic_joint_workspace_len(shape, rest.len(), num_samples)?;
+    let probs_len = shape.k * shape.c;
+    if workspace.len() < need + probs_len {
+        return Err(Error::ShapeMismatch {
+            what: "workspace",
+            expected: need + probs_len,
+            actual: workspace.len(),
+        });
+    }
+    let (joint_ws, probs) = workspace.split_at_mut(need);
+    let mut joint = DynamicJoint::new(joint_ws, shape, rest.len(), num_samples, seed)?;
+    for t in 0..rest.len() {
+        joint.add(lp, &rest[..=t])?;
+    }
+    let probs = &mut probs[..probs_len];
+    for (p, &l) in probs.iter_mut().zip(lp.point(last)) {
+        *p = libm::exp(l.to_f64());
+    }
+    Ok((joint.view().entropy_of(probs, shape.c), joint.regime()))
+}

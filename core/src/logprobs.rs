@@ -1,0 +1,209 @@
+//! The validated input view: N x K x C log-probabilities.
+
+use crate::element::Element;
+use crate::error::{check_len, mul, Error};
+use crate::math::log_sum_exp;
+
+/// The shape of a pool of predictions: `n` pool points, `k` MC samples, `c` classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Pool points.
+    pub n: usize,
+    /// Stochastic forward passes (MC-dropout samples) per point.
+    pub k: usize,
+    /// Classes.
+    pub c: usize,
+}
+
+impl Shape {
+    /// A shape; no check is made until it is used.
+    pub const fn new(n: usize, k: usize, c: usize) -> Self {
+        Shape { n, k, c }
+    }
+
+    /// `n * k * c`, or an error when a dimension is zero or the product overflows.
+    pub fn elements(&self) -> Result<usize, Error> {
+        for (dim, v) in [("N", self.n), ("K", self.k), ("C", self.c)] {
+            if v == 0 {
+                return Err(Error::EmptyDimension { dim });
+            }
+        }
+        mul(mul(self.n, self.k)?, self.c)
+    }
+}
+
+/// A row-major N x K x C slice of log-probabilities, validated.
+///
+/// Construction ([`LogProbs::new`]) checks that the length is N*K*C, that no dimension is zero,
+/// that no value is NaN or `+inf`, and that every row (n, k) normalises:
+/// |log sum_c exp(lp[n,k,c])| <= [`Element::NORM_TOLERANCE`]. `-inf` (probability 0) is valid.
+#[derive(Debug, Clone, Copy)]
+pub struct LogProbs<'a, T> {
+    data: &'a [T],
+    shape: Shape,
+}
+
+impl<'a, T: Element> LogProbs<'a, T> {
+    /// Validates `data` as log-probabilities of `shape`.
+    pub fn new(data: &'a [T], shape: Shape) -> Result<Self, Error> {
+        check_len("log_probs", shape.elements()?, data.len())?;
+        for (row_index, row) in data.chunks_exact(shape.c).enumerate() {
+            let (n, k) = (row_index / shape.k, row_index % shape.k);
+            for (c, &v) in row.iter().enumerate() {
+                let v = v.to_f64();
+                if v.is_nan() {
+                    return Err(Error::NotANumber { n, k, c });
+                }
+                if v == f64::INFINITY {
+                    return Err(Error::Infinite { n, k, c });
+                }
+            }
+            let log_sum = log_sum_exp(row.iter().map(|v| v.to_f64()));
+            // A row of all -inf has log_sum = -inf and is refused here too.
+            if log_sum.is_nan() || log_sum.abs() > T::NORM_TOLERANCE {
+                return Err(Error::NotNormalised {
+                    n,
+                    k,
+                    log_sum,
+                    tolerance: T::NORM_TOLERANCE,
+                });
+            }
+        }
+        Ok(LogProbs { data, shape })
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// The whole row-major buffer.
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// The K x C log-probs of pool point `n` (panics if `n >= N`; callers index validated points).
+    pub fn point(&self, n: usize) -> &'a [T] {
+        let stride = self.shape.k * self.shape.c;
+        &self.data[n * stride..(n + 1) * stride]
+    }
+
+    /// A view of pool points `start..end` (panics if the range is out of bounds).
+    pub fn slice_points(&self, start: usize, end: usize) -> LogProbs<'a, T> {
+        let stride = self.shape.k * self.shape.c;
+        LogProbs {
+            data: &self.data[start * stride..end * stride],
+            shape: Shape::new(end - start, self.shape.k, self.shape.c),
+        }
+    }
+}
+
+/// Writes ln(p) for probabilities `probs` of shape `shape` into `out`.
+///
+/// Each probability must be finite and in [0, 1] (up to the type's rounding:
+/// 1 + [`Element::NORM_TOLERANCE`] is accepted); 0 becomes `-inf`. Validate the result with
+/// [`LogProbs::new`], which also checks that rows sum to 1.
+pub fn log_probs_from_probs<T: Element>(
+    probs: &[T],
+    shape: Shape,
+    out: &mut [T],
+) -> Result<(), Error> {
+    let len = shape.elements()?;
+    check_len("probs", len, probs.len())?;
+    check_len("out", len, out.len())?;
+    for (i, (&p, o)) in probs.iter().zip(out.iter_mut()).enumerate() {
+        let (n, k, c) = unravel(shape, i);
+        let p = p.to_f64();
+        if p.is_nan() {
+            return Err(Error::NotANumber { n, k, c });
+        }
+        if p.is_infinite() {
+            return Err(Error::Infinite { n, k, c });
+        }
+        if !(0.0..=1.0 + T::NORM_TOLERANCE).contains(&p) {
+            return Err(Error::ProbabilityOutOfRange { n, k, c, value: p });
+        }
+        *o = T::from_f64(libm::log(p));
+    }
+    Ok(())
+}
+
+/// Writes log_softmax(logits) over the class axis into `out`.
+///
+/// Logits must not be NaN or `+inf`; `-inf` is a class of probability 0, and a row of all
+/// `-inf` is refused as [`Error::NotNormalised`].
+pub fn log_probs_from_logits<T: Element>(
+    logits: &[T],
+    shape: Shape,
+    out: &mut [T],
+) -> Result<(), Error> {
+    let len = shape.elements()?;
+    check_len("logits", len, logits.len())?;
+    check_len("out", len, out.len())?;
+    for (row_index, (row, out_row)) in logits
+        .chunks_exact(shape.c)
+        .zip(out.chunks_exact_mut(shape.c))
+        .enumerate()
+    {
+        let (n, k) = (row_index / shape.k, row_index % shape.k);
+        for (c, &v) in row.iter().enumerate() {
+            let v = v.to_f64();
+            if v.is_nan() {
+                return Err(Error::NotANumber { n, k, c });
+            }
+            if v == f64::INFINITY {
+                return Err(Error::Infinite { n, k, c });
+            }
+        }
+        let lse = log_sum_exp(row.iter().map(|v| v.to_f64()));
+        if lse == f64::NEG_INFINITY {
+            return Err(Error::NotNormalised {
+                n,
+                k,
+                log_sum: lse,
+                tolerance: T::NORM_TOLERANCE,
+            });
+        }
+        for (o, &v) in out_row.iter_mut().zip(row) {
+            *o = T::from_f64(v.to_f64() - lse);
+        }
+    }
+    Ok(())
+}
+
+/// (n, k, c) of flat index `i`.
+fn unravel(shape: Shape, i: usize) -> (usize, usize, usize) {
+    let c = i % shape.c;
+    let row = i / shape.c;
+    (row / shape.k, row % shape.k, c)
+}
+
+#[cfg(feature = "alloc")]
+mod owned {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// [`log_probs_from_probs`] into a new `Vec`.
+    pub fn log_probs_from_probs_vec<T: Element>(
+        probs: &[T],
+        shape: Shape,
+    ) -> Result<Vec<T>, Error> {
+        let mut out = vec![T::from_f64(0.0); shape.elements()?];
+        log_probs_from_probs(probs, shape, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`log_probs_from_logits`] into a new `Vec`.
+    pub fn log_probs_from_logits_vec<T: Element>(
+        logits: &[T],
+        shape: Shape,
+    ) -> Result<Vec<T>, Error> {
+        let mut out = vec![T::from_f64(0.0); shape.elements()?];
+        log_probs_from_logits(logits, shape, &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use owned::{log_probs_from_logits_vec, log_probs_from_probs_vec};

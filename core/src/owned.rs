@@ -1,0 +1,113 @@
+//! `Vec`-returning conveniences over the allocation-free API (feature `alloc`).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::backend::{Backend, PreparedPool};
+use crate::element::Element;
+use crate::error::Error;
+use crate::head::{head_workspace_len, McDropoutHead};
+use crate::scores::{score_workspace_len, PointScore};
+use crate::{BatchBald, StochasticBatch};
+
+pub use crate::logprobs::{log_probs_from_logits_vec, log_probs_from_probs_vec};
+
+/// A batch of picks: pool indices in pick order and one score per pick.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    /// Pool indices, in pick order.
+    pub indices: Vec<usize>,
+    /// The score of each pick (for BatchBALD, the cumulative joint mutual information).
+    pub scores: Vec<f64>,
+}
+
+/// `score` of every point of `pool`.
+pub fn scores<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    score: PointScore,
+) -> Result<Vec<f64>, B::Error> {
+    let shape = pool.log_probs().shape();
+    let mut out = vec![0.0; shape.n];
+    let mut ws = vec![0.0; score_workspace_len(score, shape)];
+    backend.scores(pool, score, &mut out, &mut ws)?;
+    Ok(out)
+}
+
+/// The top `batch_size` points by `score` (ties to the lower index), with their scores.
+pub fn top_k_batch<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    score: PointScore,
+    batch_size: usize,
+) -> Result<Batch, B::Error> {
+    let all = scores(backend, pool, score)?;
+    Ok(top_k_of(&all, batch_size))
+}
+
+/// The top `batch_size` entries of `scores` (ties to the lower index), with their scores.
+pub fn top_k_of(scores: &[f64], batch_size: usize) -> Batch {
+    let mut indices = vec![0; batch_size.min(scores.len())];
+    // The buffer holds min(k, N) entries, which is all top_k asks for.
+    let picked = crate::top_k(scores, batch_size, &mut indices).map_or(0, |p| p.len());
+    indices.truncate(picked);
+    let scores = indices.iter().map(|&i| scores[i]).collect();
+    Batch { indices, scores }
+}
+
+/// `batch_size` uniformly random points (without replacement), keyed by `seed`; the scores
+/// are the random keys.
+pub fn random_batch(n: usize, batch_size: usize, seed: u64) -> Batch {
+    let mut keys = vec![0.0; n];
+    crate::random_scores(seed, &mut keys);
+    top_k_of(&keys, batch_size)
+}
+
+/// [`BatchBald::run`] with its buffers allocated here.
+pub fn batchbald<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    params: BatchBald,
+) -> Result<Batch, B::Error> {
+    let shape = pool.log_probs().shape();
+    let b = params.picks(shape.n);
+    let mut ws = vec![0.0; params.workspace_len(shape)?];
+    let mut indices = vec![0; b];
+    let mut scores = vec![0.0; b];
+    params.run(backend, pool, &mut ws, &mut indices, &mut scores)?;
+    Ok(Batch { indices, scores })
+}
+
+/// [`StochasticBatch::select`] on precomputed `scores`; the batch's scores are the input
+/// scores of the picks.
+pub fn stochastic_batch(params: StochasticBatch, scores: &[f64]) -> Result<Batch, Error> {
+    let n = scores.len();
+    let mut keys = vec![0.0; n];
+    let mut order = vec![0; n];
+    let mut indices = vec![0; params.batch_size.min(n)];
+    let picked = params
+        .select(scores, &mut keys, &mut order, &mut indices)?
+        .len();
+    indices.truncate(picked);
+    let picked_scores = indices.iter().map(|&i| scores[i]).collect();
+    Ok(Batch {
+        indices,
+        scores: picked_scores,
+    })
+}
+
+/// [`Backend::mc_dropout_forward`] into a new N x K x C `Vec`.
+pub fn mc_dropout_forward<B: Backend, O: Element>(
+    backend: &B,
+    head: &McDropoutHead<'_>,
+    features: &[f32],
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<O>, B::Error> {
+    let len = crate::Shape::new(n, k, head.classes()).elements()?;
+    let mut out = vec![O::from_f64(0.0); len];
+    let mut ws = vec![0.0; head_workspace_len(head)];
+    backend.mc_dropout_forward(head, features, n, k, seed, &mut out, &mut ws)?;
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! Test helpers: the batchbald_redux reference cases and random pools.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use bald_core::Shape;
+use serde_json::Value;
+
+/// One reference case: f64 log-probs, its shape and batchbald_redux's JSON.
+pub struct Case {
+    pub data: Vec<f64>,
+    pub shape: Shape,
+    pub json: Value,
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Reads a little-endian f64 C-order `.npy` (format 1.0 or 2.0).
+pub fn read_npy_f64(bytes: &[u8]) -> (Vec<f64>, Vec<usize>) {
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f8'"), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let shape_str = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = shape_str
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let data: Vec<f64> = bytes[start + header_len..]
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(data.len(), shape.iter().product::<usize>());
+    (data, shape)
+}
+
+pub fn load_case(name: &str) -> Case {
+    let dir = data_dir();
+    let bytes = std::fs::read(dir.join(format!("case_{name}.npy"))).unwrap();
+    let (data, shape) = read_npy_f64(&bytes);
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("case_{name}.json"))).unwrap(),
+    )
+    .unwrap();
+    Case {
+        data,
+        shape: Shape::new(shape[0], shape[1], shape[2]),
+        json,
+    }
+}
+
+/// A JSON number or one of "NaN", "Infinity", "-Infinity".
+pub fn num(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => f64::NAN,
+            "Infinity" => f64::INFINITY,
+            "-Infinity" => f64::NEG_INFINITY,
+            _ => panic!("not a number: {s}"),
+        },
+        _ => panic!("not a number: {v}"),
+    }
+}
+
+pub fn nums(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(num).collect()
+}
+
+pub fn indices(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// log_softmax of each row of C logits, in place.
+pub fn log_softmax_rows(x: &mut [f64], c: usize) {
+    for row in x.chunks_exact_mut(c) {
+        let lse = bald_core::log_sum_exp(row.iter().copied());
+        for v in row.iter_mut() {
+            *v -= lse;
+        }
+    }
+}
+
+/// The seed document's mixture example: 4 points, K = 20, C = 4.
+pub fn seed_example() -> Vec<f64> {
+    let pairs = [
+        ([0.7, 0.1, 0.1, 0.1], [0.3, 0.3, 0.2, 0.2]),
+        ([0.1, 0.7, 0.1, 0.1], [0.2, 0.3, 0.3, 0.2]),
+        ([0.1, 0.1, 0.7, 0.1], [0.2, 0.2, 0.3, 0.3]),
+        ([0.1, 0.1, 0.1, 0.7], [0.3, 0.2, 0.2, 0.3]),
+    ];
+    let mut out = Vec::new();
+    for (p1, p2) in pairs {
+        for i in 0..20 {
+            let m = i as f64 / 19.0;
+            for c in 0..4 {
+                let p: f64 = (1.0 - m) * p1[c] + m * p2[c];
+                out.push(p.ln());
+            }
+        }
+    }
+    out
+}
