@@ -27,6 +27,8 @@ extern crate std;
 
 mod backend;
 mod batchbald;
+#[doc(hidden)]
+pub mod budget;
 mod element;
 mod error;
 mod head;

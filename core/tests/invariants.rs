@@ -1,0 +1,225 @@
+//! Property tests of the scalar reference: invariants that hold for every valid pool.
+
+mod common;
+
+use bald_core::owned::{batchbald, scores};
+use bald_core::{
+    budget, joint::joint_entropy, BatchBald, LogProbs, PointScore, Regime, Scalar, Shape, StdKind,
+};
+use common::log_softmax_rows;
+use proptest::prelude::*;
+
+/// A random valid pool: tempered logits (some classes with probability exactly 0) through
+/// log_softmax.
+fn pool(max_n: usize, max_k: usize, max_c: usize) -> impl Strategy<Value = (Vec<f64>, Shape)> {
+    (1..=max_n, 1..=max_k, 1..=max_c, 0.05f64..8.0, any::<bool>())
+        .prop_flat_map(|(n, k, c, temp, zeros)| {
+            let len = n * k * c;
+            (
+                Just(Shape::new(n, k, c)),
+                prop::collection::vec(-3.0f64..3.0, len),
+                prop::collection::vec(0u8..10, len),
+                Just(temp),
+                Just(zeros),
+            )
+        })
+        .prop_map(|(shape, mut x, masks, temp, zeros)| {
+            for (row, mrow) in x.chunks_exact_mut(shape.c).zip(masks.chunks_exact(shape.c)) {
+                for (v, &m) in row.iter_mut().zip(mrow) {
+                    *v *= temp;
+                    // About one entry in ten gets probability 0, never the whole row.
+                    if zeros && m == 0 && shape.c > 1 {
+                        *v = f64::NEG_INFINITY;
+                    }
+                }
+                if row.iter().all(|v| *v == f64::NEG_INFINITY) {
+                    row[0] = 0.0;
+                }
+            }
+            log_softmax_rows(&mut x, shape.c);
+            (x, shape)
+        })
+}
+
+const EPS: f64 = 1e-12;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn entropy_bounds((data, shape) in pool(8, 10, 6)) {
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let h = scores(&Scalar, &lp, PointScore::Entropy).unwrap();
+        let eh = scores(&Scalar, &lp, PointScore::ConditionalEntropy).unwrap();
+        let bald = scores(&Scalar, &lp, PointScore::Bald).unwrap();
+        let ln_c = (shape.c as f64).ln();
+        for n in 0..shape.n {
+            prop_assert!(bald[n] >= 0.0);
+            prop_assert!(bald[n] <= h[n] + EPS);
+            prop_assert!(h[n] <= ln_c + EPS, "H {} > ln C {}", h[n], ln_c);
+            prop_assert!(eh[n] >= 0.0 && eh[n] <= h[n] + EPS);
+            prop_assert!((bald[n] - (h[n] - eh[n]).max(0.0)).abs() <= EPS);
+        }
+    }
+
+    #[test]
+    fn other_scores_in_range((data, shape) in pool(8, 10, 6)) {
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let c = shape.c as f64;
+        for score in [PointScore::VariationRatios, PointScore::LeastConfidence, PointScore::VariationRatiosMode] {
+            for v in scores(&Scalar, &lp, score).unwrap() {
+                // At most 1 - 1/C: the top class holds at least 1/C of the mass (or count).
+                prop_assert!(v >= -EPS && v <= 1.0 - 1.0 / c + 1e-9, "{score:?} {v}");
+            }
+        }
+        for v in scores(&Scalar, &lp, PointScore::Margin).unwrap() {
+            prop_assert!((-EPS..=1.0 + EPS).contains(&v));
+        }
+        for v in scores(&Scalar, &lp, PointScore::MeanStd(StdKind::Population)).unwrap() {
+            prop_assert!((0.0..=0.5 + EPS).contains(&v));
+        }
+    }
+
+    #[test]
+    fn permuting_the_pool_permutes_the_scores((data, shape) in pool(8, 6, 5), rot in 0usize..8) {
+        let stride = shape.k * shape.c;
+        let rot = rot % shape.n;
+        let mut permuted = data[rot * stride..].to_vec();
+        permuted.extend_from_slice(&data[..rot * stride]);
+        let a = LogProbs::new(&data, shape).unwrap();
+        let b = LogProbs::new(&permuted, shape).unwrap();
+        for score in [PointScore::Entropy, PointScore::Bald, PointScore::VariationRatiosMode, PointScore::Margin] {
+            let sa = scores(&Scalar, &a, score).unwrap();
+            let sb = scores(&Scalar, &b, score).unwrap();
+            for n in 0..shape.n {
+                prop_assert_eq!(sb[n], sa[(n + rot) % shape.n]);
+            }
+        }
+    }
+
+    #[test]
+    fn f32_input_matches_f64((data, shape) in pool(6, 8, 6)) {
+        let lp64 = LogProbs::new(&data, shape).unwrap();
+        let data32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+        let lp32 = LogProbs::new(&data32, shape).unwrap();
+        for score in [PointScore::Entropy, PointScore::ConditionalEntropy, PointScore::Bald,
+                      PointScore::Margin, PointScore::MeanStd(StdKind::Population)] {
+            let a = scores(&Scalar, &lp64, score).unwrap();
+            let b = scores(&Scalar, &lp32, score).unwrap();
+            for n in 0..shape.n {
+                prop_assert!((a[n] - b[n]).abs() <= budget::F32_INPUT, "{score:?}: {} vs {}", a[n], b[n]);
+            }
+        }
+    }
+
+    #[test]
+    fn half_input_matches_f64((data, shape) in pool(4, 6, 5)) {
+        use bald_core::half::{bf16, f16};
+        let lp64 = LogProbs::new(&data, shape).unwrap();
+        let h64 = scores(&Scalar, &lp64, PointScore::Bald).unwrap();
+        let d16: Vec<f16> = data.iter().map(|&x| f16::from_f64(x)).collect();
+        let db16: Vec<bf16> = data.iter().map(|&x| bf16::from_f64(x)).collect();
+        // Rounded log-probs may leave the row's normalisation tolerance only in extreme rows;
+        // where they validate, the scores stay within budget.
+        if let Ok(lp) = LogProbs::new(&d16, shape) {
+            let h = scores(&Scalar, &lp, PointScore::Bald).unwrap();
+            for n in 0..shape.n { prop_assert!((h[n] - h64[n]).abs() <= budget::F16_INPUT); }
+        }
+        if let Ok(lp) = LogProbs::new(&db16, shape) {
+            let h = scores(&Scalar, &lp, PointScore::Bald).unwrap();
+            for n in 0..shape.n { prop_assert!((h[n] - h64[n]).abs() <= budget::BF16_INPUT); }
+        }
+    }
+
+    #[test]
+    fn batchbald_first_pick_is_bald_argmax_and_scores_grow((data, shape) in pool(10, 6, 4), b in 1usize..6) {
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let bald = scores(&Scalar, &lp, PointScore::Bald).unwrap();
+        let params = BatchBald { batch_size: b, num_samples: usize::MAX, seed: 1 };
+        let batch = batchbald(&Scalar, &lp, params).unwrap();
+        prop_assert_eq!(batch.indices.len(), b.min(shape.n));
+        let best = bald.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        prop_assert!((bald[batch.indices[0]] - best).abs() <= 1e-12);
+        prop_assert!((batch.scores[0] - best).abs() <= 1e-12);
+        for t in 1..batch.scores.len() {
+            prop_assert!(batch.scores[t] >= batch.scores[t - 1] - 1e-12, "{:?}", batch.scores);
+        }
+        let mut seen = batch.indices.clone();
+        seen.sort();
+        seen.dedup();
+        prop_assert_eq!(seen.len(), batch.indices.len(), "a point picked twice");
+    }
+
+    #[test]
+    fn joint_entropy_at_least_each_marginal((data, shape) in pool(6, 6, 4)) {
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let idx: Vec<usize> = (0..shape.n.min(4)).collect();
+        let mut ws = vec![0.0; 1 << 12];
+        let (joint, regime) = joint_entropy(&lp, &idx, usize::MAX, 0, &mut ws).unwrap();
+        prop_assert_eq!(regime, Regime::Exact);
+        let h = scores(&Scalar, &lp, PointScore::Entropy).unwrap();
+        for &i in &idx {
+            prop_assert!(joint >= h[i] - 1e-12, "joint {joint} < H[{i}] {}", h[i]);
+        }
+        // Subadditivity: at most the sum of the marginals.
+        prop_assert!(joint <= idx.iter().map(|&i| h[i]).sum::<f64>() + 1e-12);
+    }
+}
+
+#[test]
+fn sampled_joint_entropy_agrees_with_exact() {
+    let mut data: Vec<f64> = (0..6 * 5 * 3)
+        .map(|i| ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 4.0)
+        .collect();
+    log_softmax_rows(&mut data, 3);
+    let lp = LogProbs::new(&data, Shape::new(6, 5, 3)).unwrap();
+    let idx = [0, 2, 3, 5];
+    let mut ws = vec![0.0; 4096];
+    let (exact, regime) = joint_entropy(&lp, &idx, 1000, 0, &mut ws).unwrap();
+    assert_eq!(regime, Regime::Exact);
+    let runs = 64;
+    let est: Vec<f64> = (0..runs)
+        .map(|seed| {
+            let (h, r) = joint_entropy(&lp, &idx, 20, seed, &mut ws).unwrap();
+            assert_eq!(r, Regime::Sampled);
+            h
+        })
+        .collect();
+    let mean = est.iter().sum::<f64>() / runs as f64;
+    let var = est.iter().map(|h| (h - mean).powi(2)).sum::<f64>() / (runs - 1) as f64;
+    let se = (var / runs as f64).sqrt();
+    assert!(se > 0.0, "sampled estimates do not vary with the seed");
+    assert!(
+        (mean - exact).abs() <= 4.0 * se,
+        "sampled mean {mean} vs exact {exact}, standard error {se}"
+    );
+    // Same seed, same estimate.
+    assert_eq!(joint_entropy(&lp, &idx, 20, 3, &mut ws).unwrap().0, est[3]);
+}
+
+#[test]
+fn sampled_batchbald_is_finite_and_deterministic() {
+    let mut data: Vec<f64> = (0..40 * 8 * 5)
+        .map(|i| ((i * 104729 % 211) as f64 / 211.0 - 0.5) * 6.0)
+        .collect();
+    log_softmax_rows(&mut data, 5);
+    // Probability 0 in some rows: the sampled regime must stay finite.
+    for i in (0..data.len()).step_by(17) {
+        data[i] = f64::NEG_INFINITY;
+    }
+    for row in data.chunks_exact_mut(5) {
+        let lse = bald_core::log_sum_exp(row.iter().copied());
+        row.iter_mut().for_each(|v| *v -= lse);
+    }
+    let lp = LogProbs::new(&data, Shape::new(40, 8, 5)).unwrap();
+    let params = BatchBald {
+        batch_size: 8,
+        num_samples: 100,
+        seed: 9,
+    };
+    assert_eq!(params.regime_at(5, 3), Regime::Sampled);
+    let a = batchbald(&Scalar, &lp, params).unwrap();
+    let b = batchbald(&Scalar, &lp, params).unwrap();
+    assert_eq!(a, b);
+    assert!(a.scores.iter().all(|s| s.is_finite()), "{:?}", a.scores);
+}
