@@ -8,7 +8,7 @@ pub trait Element: Copy + Send + Sync + core::fmt::Debug + PartialOrd + 'static 
     /// The type's name (`"f32"`, ...).
     const NAME: &'static str;
     /// Tolerance of the normalisation check: a row is accepted when
-    /// |log sum_c exp(lp[c])| <= this. Wide enough for the type's rounding of log-probs
+    /// `|log sum_c exp(lp[c])| <= NORM_TOLERANCE`. Wide enough for the type's rounding of log-probs
     /// computed in higher precision, tight enough to catch rows that are not log-probs.
     const NORM_TOLERANCE: f64;
     /// Widens to f64 (exact for every supported type).

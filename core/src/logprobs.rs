@@ -36,7 +36,7 @@ impl Shape {
 ///
 /// Construction ([`LogProbs::new`]) checks that the length is N*K*C, that no dimension is zero,
 /// that no value is NaN or `+inf`, and that every row (n, k) normalises:
-/// |log sum_c exp(lp[n,k,c])| <= [`Element::NORM_TOLERANCE`]. `-inf` (probability 0) is valid.
+/// `|log sum_c exp(lp[n,k,c])| <=` [`Element::NORM_TOLERANCE`]. `-inf` (probability 0) is valid.
 #[derive(Debug, Clone, Copy)]
 pub struct LogProbs<'a, T> {
     data: &'a [T],

@@ -16,15 +16,15 @@ pub enum StdKind {
 
 /// A per-point acquisition score. Higher always means "more worth labelling".
 ///
-/// With p_k = exp(lp[n, k, :]) the k-th MC prediction and p̄ = (1/K) sum_k p_k, all logs
+/// With `p_k = exp(lp[n, k, :])` the k-th MC prediction and p̄ = (1/K) sum_k p_k, all logs
 /// natural and 0 ln 0 = 0:
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PointScore {
-    /// Predictive entropy (Max Entropy): H[p̄] = -sum_c p̄_c ln p̄_c.
+    /// Predictive entropy (Max Entropy): `H[p̄] = -sum_c p̄_c ln p̄_c`.
     Entropy,
-    /// Expected conditional entropy: E_k H[p_k] = -(1/K) sum_k sum_c p_kc ln p_kc.
+    /// Expected conditional entropy: `E_k H[p_k] = -(1/K) sum_k sum_c p_kc ln p_kc`.
     ConditionalEntropy,
-    /// BALD, the mutual information I[y; w] = H[p̄] - E_k H[p_k], clamped at 0 against rounding.
+    /// BALD, the mutual information `I[y; w] = H[p̄] - E_k H[p_k]`, clamped at 0 against rounding.
     Bald,
     /// Variation ratios, mean-probability form: 1 - max_c p̄_c.
     VariationRatios,
