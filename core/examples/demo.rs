@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p bald-core --example demo`
 
-use bald_core::owned::{batchbald, log_probs_from_logits_vec, scores, top_k_batch};
+use bald_core::owned::{batchbald, log_probs_from_logits, scores, top_k_batch};
 use bald_core::rng::{point_uniform, Domain};
 use bald_core::{BatchBald, LogProbs, PointScore, Scalar, Shape};
 
@@ -62,7 +62,7 @@ fn main() -> Result<(), bald_core::Error> {
             }
         }
     }
-    let data = log_probs_from_logits_vec(&logits, shape)?;
+    let data = log_probs_from_logits(&logits, shape)?;
     let lp = LogProbs::new(&data, shape)?;
     println!("random pool (N={}, K={}, C={})", shape.n, shape.k, shape.c);
     let bald = top_k_batch(&Scalar, &lp, PointScore::Bald, 10)?;

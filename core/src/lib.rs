@@ -51,7 +51,7 @@ pub use head::{
     McDropoutHead,
 };
 pub use joint::{joint_entropies_workspace_len, JointProbs, Regime};
-pub use logprobs::{log_probs_from_logits, log_probs_from_probs, LogProbs, Shape};
+pub use logprobs::{LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
 pub use scores::{check_score_args, point_score, score_workspace_len, scores, PointScore, StdKind};
 pub use stochastic::{random_scores, StochasticBatch, StochasticMode};

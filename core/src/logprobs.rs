@@ -72,6 +72,25 @@ impl<'a, T: Element> LogProbs<'a, T> {
         Ok(LogProbs { data, shape })
     }
 
+    /// Converts probabilities to log-probabilities in `buf` (N x K x C) and validates them.
+    ///
+    /// Each probability must be finite and in [0, 1] (up to the type's rounding:
+    /// 1 + [`Element::NORM_TOLERANCE`] is accepted); 0 becomes `-inf`; rows must sum to 1
+    /// within the tolerance.
+    pub fn from_probs(probs: &[T], shape: Shape, buf: &'a mut [T]) -> Result<Self, Error> {
+        write_log_probs_from_probs(probs, shape, buf)?;
+        LogProbs::new(buf, shape)
+    }
+
+    /// Converts logits to log-probabilities in `buf` (log_softmax over classes).
+    ///
+    /// Logits must not be NaN or `+inf`; `-inf` is a class of probability 0, and a row of all
+    /// `-inf` is refused as [`Error::NotNormalised`].
+    pub fn from_logits(logits: &[T], shape: Shape, buf: &'a mut [T]) -> Result<Self, Error> {
+        write_log_probs_from_logits(logits, shape, buf)?;
+        LogProbs::new(buf, shape)
+    }
+
     /// The shape.
     pub fn shape(&self) -> Shape {
         self.shape
@@ -98,12 +117,8 @@ impl<'a, T: Element> LogProbs<'a, T> {
     }
 }
 
-/// Writes ln(p) for probabilities `probs` of shape `shape` into `out`.
-///
-/// Each probability must be finite and in [0, 1] (up to the type's rounding:
-/// 1 + [`Element::NORM_TOLERANCE`] is accepted); 0 becomes `-inf`. Validate the result with
-/// [`LogProbs::new`], which also checks that rows sum to 1.
-pub fn log_probs_from_probs<T: Element>(
+/// Writes ln(p) of `probs` into `out` (see [`LogProbs::from_probs`]).
+fn write_log_probs_from_probs<T: Element>(
     probs: &[T],
     shape: Shape,
     out: &mut [T],
@@ -128,11 +143,8 @@ pub fn log_probs_from_probs<T: Element>(
     Ok(())
 }
 
-/// Writes log_softmax(logits) over the class axis into `out`.
-///
-/// Logits must not be NaN or `+inf`; `-inf` is a class of probability 0, and a row of all
-/// `-inf` is refused as [`Error::NotNormalised`].
-pub fn log_probs_from_logits<T: Element>(
+/// Writes log_softmax(logits) into `out` (see [`LogProbs::from_logits`]).
+fn write_log_probs_from_logits<T: Element>(
     logits: &[T],
     shape: Shape,
     out: &mut [T],
@@ -184,26 +196,20 @@ mod owned {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    /// [`log_probs_from_probs`] into a new `Vec`.
-    pub fn log_probs_from_probs_vec<T: Element>(
-        probs: &[T],
-        shape: Shape,
-    ) -> Result<Vec<T>, Error> {
+    /// [`LogProbs::from_probs`] into a new, validated `Vec`.
+    pub fn log_probs_from_probs<T: Element>(probs: &[T], shape: Shape) -> Result<Vec<T>, Error> {
         let mut out = vec![T::from_f64(0.0); shape.elements()?];
-        log_probs_from_probs(probs, shape, &mut out)?;
+        LogProbs::from_probs(probs, shape, &mut out)?;
         Ok(out)
     }
 
-    /// [`log_probs_from_logits`] into a new `Vec`.
-    pub fn log_probs_from_logits_vec<T: Element>(
-        logits: &[T],
-        shape: Shape,
-    ) -> Result<Vec<T>, Error> {
+    /// [`LogProbs::from_logits`] into a new, validated `Vec`.
+    pub fn log_probs_from_logits<T: Element>(logits: &[T], shape: Shape) -> Result<Vec<T>, Error> {
         let mut out = vec![T::from_f64(0.0); shape.elements()?];
-        log_probs_from_logits(logits, shape, &mut out)?;
+        LogProbs::from_logits(logits, shape, &mut out)?;
         Ok(out)
     }
 }
 
 #[cfg(feature = "alloc")]
-pub use owned::{log_probs_from_logits_vec, log_probs_from_probs_vec};
+pub use owned::{log_probs_from_logits, log_probs_from_probs};

@@ -10,7 +10,7 @@ use crate::head::{head_workspace_len, McDropoutHead};
 use crate::scores::{score_workspace_len, PointScore};
 use crate::{BatchBald, StochasticBatch};
 
-pub use crate::logprobs::{log_probs_from_logits_vec, log_probs_from_probs_vec};
+pub use crate::logprobs::{log_probs_from_logits, log_probs_from_probs};
 
 /// A batch of picks: pool indices in pick order and one score per pick.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -1,8 +1,6 @@
 //! Every class of bad input gets its typed error (one test each), never a panic or a NaN.
 
-use bald_core::owned::{
-    batchbald, log_probs_from_logits_vec, log_probs_from_probs_vec, stochastic_batch,
-};
+use bald_core::owned::{batchbald, log_probs_from_logits, log_probs_from_probs, stochastic_batch};
 use bald_core::{
     scores, BatchBald, DenseLayer, Error, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
     StdKind, StochasticBatch, StochasticMode,
@@ -129,7 +127,7 @@ fn negative_infinity_is_valid_and_finite() {
 fn bad_probabilities_are_refused() {
     let shape = Shape::new(1, 1, 2);
     assert_eq!(
-        log_probs_from_probs_vec(&[1.5f64, -0.5], shape).unwrap_err(),
+        log_probs_from_probs(&[1.5f64, -0.5], shape).unwrap_err(),
         Error::ProbabilityOutOfRange {
             n: 0,
             k: 0,
@@ -138,17 +136,17 @@ fn bad_probabilities_are_refused() {
         }
     );
     assert_eq!(
-        log_probs_from_probs_vec(&[0.5f64, f64::NAN], shape).unwrap_err(),
+        log_probs_from_probs(&[0.5f64, f64::NAN], shape).unwrap_err(),
         Error::NotANumber { n: 0, k: 0, c: 1 }
     );
     // In range but not summing to one: caught when the result is validated.
-    let lp = log_probs_from_probs_vec(&[0.5f64, 0.2], shape).unwrap();
+    let lp = log_probs_from_probs(&[0.5f64, 0.2], shape).unwrap();
     assert!(matches!(
         LogProbs::new(&lp, shape),
         Err(Error::NotNormalised { .. })
     ));
     // Zeros are fine.
-    let lp = log_probs_from_probs_vec(&[1.0f64, 0.0], shape).unwrap();
+    let lp = log_probs_from_probs(&[1.0f64, 0.0], shape).unwrap();
     LogProbs::new(&lp, shape).unwrap();
 }
 
@@ -156,14 +154,14 @@ fn bad_probabilities_are_refused() {
 fn bad_logits_are_refused() {
     let shape = Shape::new(1, 1, 2);
     assert_eq!(
-        log_probs_from_logits_vec(&[f32::INFINITY, 0.0], shape).unwrap_err(),
+        log_probs_from_logits(&[f32::INFINITY, 0.0], shape).unwrap_err(),
         Error::Infinite { n: 0, k: 0, c: 0 }
     );
     assert!(matches!(
-        log_probs_from_logits_vec(&[f32::NEG_INFINITY; 2], shape).unwrap_err(),
+        log_probs_from_logits(&[f32::NEG_INFINITY; 2], shape).unwrap_err(),
         Error::NotNormalised { .. }
     ));
-    let lp = log_probs_from_logits_vec(&[3.0f32, f32::NEG_INFINITY], shape).unwrap();
+    let lp = log_probs_from_logits(&[3.0f32, f32::NEG_INFINITY], shape).unwrap();
     assert_eq!(lp, vec![0.0, f32::NEG_INFINITY]);
 }
 
