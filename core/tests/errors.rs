@@ -139,15 +139,15 @@ fn bad_probabilities_are_refused() {
         log_probs_from_probs(&[0.5f64, f64::NAN], shape).unwrap_err(),
         Error::NotANumber { n: 0, k: 0, c: 1 }
     );
-    // In range but not summing to one: caught when the result is validated.
-    let lp = log_probs_from_probs(&[0.5f64, 0.2], shape).unwrap();
+    // In range but not summing to one.
     assert!(matches!(
-        LogProbs::new(&lp, shape),
+        log_probs_from_probs(&[0.5f64, 0.2], shape),
         Err(Error::NotNormalised { .. })
     ));
-    // Zeros are fine.
-    let lp = log_probs_from_probs(&[1.0f64, 0.0], shape).unwrap();
-    LogProbs::new(&lp, shape).unwrap();
+    // Zeros are fine, through the borrowing constructor too.
+    let mut buf = [0.0f64; 2];
+    let lp = LogProbs::from_probs(&[1.0f64, 0.0], shape, &mut buf).unwrap();
+    assert_eq!(lp.data(), &[0.0, f64::NEG_INFINITY]);
 }
 
 #[test]
