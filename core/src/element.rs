@@ -15,6 +15,10 @@ pub trait Element: Copy + Send + Sync + core::fmt::Debug + PartialOrd + 'static 
     fn to_f64(self) -> f64;
     /// Rounds an f64 to this type.
     fn from_f64(x: f64) -> Self;
+    /// The slice itself when the type is f32 (lets backends skip a conversion).
+    fn as_f32_slice(_s: &[Self]) -> Option<&[f32]> {
+        None
+    }
 }
 
 impl Element for f64 {
@@ -40,6 +44,9 @@ impl Element for f32 {
     #[inline]
     fn from_f64(x: f64) -> Self {
         x as f32
+    }
+    fn as_f32_slice(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
     }
 }
 

@@ -131,20 +131,29 @@ pub fn dropout_keep(seed: u64, layer: u32, sample: u32, unit: u32, threshold: u3
     (w[(unit % 4) as usize] >> 8) >= threshold
 }
 
-/// Checks the arguments of a forward pass (shared by every backend).
+/// Checks the arguments of a forward pass (shared by every backend): lengths, counters that
+/// must fit in u32, and finite features.
 pub fn check_forward_args(
     head: &McDropoutHead<'_>,
-    features_len: usize,
+    features: &[f32],
     n: usize,
     k: usize,
     out_len: usize,
 ) -> Result<(), Error> {
     let shape = Shape::new(n, k, head.classes());
     check_len("out", shape.elements()?, out_len)?;
-    check_len("features", mul(n, head.inputs())?, features_len)?;
+    check_len("features", mul(n, head.inputs())?, features.len())?;
     counter(k)?;
     counter(head.layers.len())?;
     counter(head.max_width())?;
+    if let Some(i) = features.iter().position(|x| !x.is_finite()) {
+        let (n, c) = (i / head.inputs(), i % head.inputs());
+        return Err(if features[i].is_nan() {
+            Error::NotANumber { n, k: 0, c }
+        } else {
+            Error::Infinite { n, k: 0, c }
+        });
+    }
     Ok(())
 }
 
@@ -159,23 +168,7 @@ pub fn forward<O: Element>(
     out: &mut [O],
     workspace: &mut [f64],
 ) -> Result<(), Error> {
-    check_forward_args(head, features.len(), n, k, out.len())?;
-    if let Some(i) = features.iter().position(|x| !x.is_finite()) {
-        let d = head.inputs();
-        return Err(if features[i].is_nan() {
-            Error::NotANumber {
-                n: i / d,
-                k: 0,
-                c: i % d,
-            }
-        } else {
-            Error::Infinite {
-                n: i / d,
-                k: 0,
-                c: i % d,
-            }
-        });
-    }
+    check_forward_args(head, features, n, k, out.len())?;
     let width = head.max_width();
     let need = head_workspace_len(head);
     if workspace.len() < need {

@@ -50,7 +50,7 @@ pub use head::{
     check_forward_args, dropout_keep, forward, head_workspace_len, keep_threshold, DenseLayer,
     McDropoutHead,
 };
-pub use joint::{joint_entropies_workspace_len, JointProbs, Regime};
+pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
 pub use logprobs::{LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
 pub use scores::{check_score_args, point_score, score_workspace_len, scores, PointScore, StdKind};

@@ -14,7 +14,8 @@ pub struct Case {
 }
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    // Relative to the workspace, so that other crates' tests can include this module too.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data")
 }
 
 /// Reads a little-endian f64 C-order `.npy` (format 1.0 or 2.0).

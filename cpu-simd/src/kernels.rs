@@ -1,0 +1,332 @@
+//! The kernels, written once against [`Simd`] and instantiated per ISA by `dispatch`.
+
+use bald_core::{neg_x_ln_x, PointScore, StdKind};
+
+use crate::math::{exp, ln};
+use crate::simd::Simd;
+
+/// p = exp(lp) for a whole K x C point (flat), returning sum p * lp (0 * -inf = 0) in f64.
+#[inline(always)]
+pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
+    let lanes = S::LANES;
+    let floor = s.splat(-f32::MAX);
+    let mut acc = s.splat(0.0);
+    let mut total = 0.0;
+    let full = lp.len() / lanes * lanes;
+    for (i, (x, out)) in lp[..full]
+        .chunks_exact(lanes)
+        .zip(p[..full].chunks_exact_mut(lanes))
+        .enumerate()
+    {
+        let x = s.load(x);
+        let e = exp(s, x);
+        s.store(e, out);
+        acc = s.fma(e, s.max(x, floor), acc);
+        // Fold into f64 every 64 vectors so that long points stay accurate.
+        if i % 64 == 63 {
+            total += s.reduce(acc);
+            acc = s.splat(0.0);
+        }
+    }
+    let tail = lp.len() - full;
+    if tail > 0 {
+        let mut buf = [f32::NEG_INFINITY; 16];
+        buf[..tail].copy_from_slice(&lp[full..]);
+        let x = s.load(&buf);
+        let e = exp(s, x);
+        acc = s.fma(e, s.max(x, floor), acc);
+        let mut out = [0.0f32; 16];
+        s.store(e, &mut out);
+        p[full..].copy_from_slice(&out[..tail]);
+    }
+    total + s.reduce(acc)
+}
+
+/// Per-thread scratch of the score kernel.
+pub struct ScoreScratch {
+    /// K x C probabilities.
+    pub probs: Vec<f32>,
+    /// Per-class sums (C).
+    pub col: Vec<f64>,
+    /// Per-class second accumulator (C).
+    pub col2: Vec<f64>,
+}
+
+impl ScoreScratch {
+    /// Scratch for points of K x C.
+    pub fn new(k: usize, c: usize) -> Self {
+        ScoreScratch {
+            probs: vec![0.0; k * c],
+            col: vec![0.0; c],
+            col2: vec![0.0; c],
+        }
+    }
+}
+
+/// `score` of one point (`lp`: K x C, f32). Same definitions as bald-core's reference.
+#[inline(always)]
+pub fn point_score<S: Simd>(
+    s: S,
+    lp: &[f32],
+    k: usize,
+    c: usize,
+    score: PointScore,
+    scratch: &mut ScoreScratch,
+) -> f64 {
+    if score == PointScore::VariationRatiosMode {
+        let counts = &mut scratch.col;
+        counts.fill(0.0);
+        for row in lp.chunks_exact(c) {
+            let mut best = 0;
+            for (class, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = class;
+                }
+            }
+            counts[best] += 1.0;
+        }
+        let f_mode = counts.iter().fold(0.0f64, |a, &b| a.max(b));
+        return 1.0 - f_mode / k as f64;
+    }
+    let plogp = exp_and_plogp(s, lp, &mut scratch.probs);
+    let kf = k as f64;
+    let conditional = -plogp / kf;
+    let mean = &mut scratch.col;
+    mean.fill(0.0);
+    for row in scratch.probs.chunks_exact(c) {
+        for (m, &p) in mean.iter_mut().zip(row) {
+            *m += f64::from(p);
+        }
+    }
+    for m in mean.iter_mut() {
+        *m /= kf;
+    }
+    let top_two = |mean: &[f64]| {
+        mean.iter().fold((0.0f64, 0.0f64), |(t1, t2), &p| {
+            if p > t1 {
+                (p, t1)
+            } else if p > t2 {
+                (t1, p)
+            } else {
+                (t1, t2)
+            }
+        })
+    };
+    match score {
+        PointScore::Entropy => mean.iter().map(|&p| neg_x_ln_x(p)).sum(),
+        PointScore::ConditionalEntropy => conditional,
+        PointScore::Bald => {
+            let h: f64 = mean.iter().map(|&p| neg_x_ln_x(p)).sum();
+            (h - conditional).max(0.0)
+        }
+        PointScore::VariationRatios | PointScore::LeastConfidence => 1.0 - top_two(mean).0,
+        PointScore::Margin => {
+            let (t1, t2) = top_two(mean);
+            1.0 - (t1 - t2)
+        }
+        PointScore::MeanStd(kind) => {
+            let ss = &mut scratch.col2;
+            ss.fill(0.0);
+            for row in scratch.probs.chunks_exact(c) {
+                for ((acc, &p), &m) in ss.iter_mut().zip(row).zip(mean.iter()) {
+                    let d = f64::from(p) - m;
+                    *acc += d * d;
+                }
+            }
+            let denom = match kind {
+                StdKind::Population => kf,
+                StdKind::Unbiased => kf - 1.0,
+            };
+            ss.iter().map(|&v| (v / denom).sqrt()).sum::<f64>() / c as f64
+        }
+        PointScore::VariationRatiosMode => unreachable!("handled above"),
+    }
+}
+
+/// The batch side of the joint-entropy step in f32, transposed for the kernel: `at` is
+/// K x `mp` (M padded to a multiple of 16 with zero rows), `scale` the per-row s_m (padded 0).
+pub struct JointF32 {
+    /// a^T, K x mp.
+    pub at: Vec<f32>,
+    /// s_m, mp.
+    pub scale: Vec<f32>,
+    /// Padded rows.
+    pub mp: usize,
+    /// The weight in front of the sum.
+    pub weight: f64,
+}
+
+/// Class blocks of at most this many classes share one pass over a^T.
+pub const MAX_CLASS_BLOCK: usize = 8;
+
+/// H_n for one candidate whose K x C probabilities are `probs`:
+/// weight * sum_m sum_c -x_mc (ln x_mc + s_m), x_mc = sum_k a[m, k] p[k, c].
+#[inline(always)]
+pub fn joint_entropy<S: Simd>(s: S, joint: &JointF32, probs: &[f32], k: usize, c: usize) -> f64 {
+    let blocks = c.div_ceil(MAX_CLASS_BLOCK);
+    let per = c.div_ceil(blocks);
+    let mut total = 0.0;
+    let mut start = 0;
+    while start < c {
+        let width = per.min(c - start);
+        total += match width {
+            1 => class_block::<S, 1>(s, joint, probs, k, c, start),
+            2 => class_block::<S, 2>(s, joint, probs, k, c, start),
+            3 => class_block::<S, 3>(s, joint, probs, k, c, start),
+            4 => class_block::<S, 4>(s, joint, probs, k, c, start),
+            5 => class_block::<S, 5>(s, joint, probs, k, c, start),
+            6 => class_block::<S, 6>(s, joint, probs, k, c, start),
+            7 => class_block::<S, 7>(s, joint, probs, k, c, start),
+            _ => class_block::<S, 8>(s, joint, probs, k, c, start),
+        };
+        start += width;
+    }
+    -total * joint.weight
+}
+
+/// sum over all rows m and classes start..start+CB of x (ln x + s_m), vectorised over m.
+#[inline(always)]
+fn class_block<S: Simd, const CB: usize>(
+    s: S,
+    joint: &JointF32,
+    probs: &[f32],
+    k: usize,
+    c: usize,
+    start: usize,
+) -> f64 {
+    let lanes = S::LANES;
+    let tiny = s.splat(f32::MIN_POSITIVE);
+    let mut total = 0.0;
+    for mb in (0..joint.mp).step_by(lanes) {
+        let mut acc = [s.splat(0.0); CB];
+        for kk in 0..k {
+            let a = s.load(&joint.at[kk * joint.mp + mb..]);
+            let p = &probs[kk * c + start..kk * c + start + CB];
+            for j in 0..CB {
+                acc[j] = s.fma(a, s.splat(p[j]), acc[j]);
+            }
+        }
+        let sm = s.load(&joint.scale[mb..]);
+        let mut sum = s.splat(0.0);
+        for x in acc {
+            // x = 0 gives 0 * (ln(tiny) + s) = 0: 0 ln 0 = 0 without a select.
+            sum = s.fma(x, s.add(ln(s, s.max(x, tiny)), sm), sum);
+        }
+        total += s.reduce(sum);
+    }
+    total
+}
+
+/// out[r, o] = act(sum_j x[r, j] wt[j, o] + b[o]) for a block of rows of `x` (row stride
+/// `x_stride`), `wt` being `inputs x outputs_padded` (a multiple of the lane count, zero columns
+/// beyond the real outputs); `out` has row stride `outputs_padded`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn dense<S: Simd>(
+    s: S,
+    x: &[f32],
+    rows: usize,
+    x_stride: usize,
+    inputs: usize,
+    wt: &[f32],
+    bias: &[f32],
+    outputs_padded: usize,
+    relu: bool,
+    out: &mut [f32],
+) {
+    let lanes = S::LANES;
+    let mut r = 0;
+    while r + 4 <= rows {
+        dense_rows::<S, 4>(
+            s,
+            x,
+            r,
+            x_stride,
+            inputs,
+            wt,
+            bias,
+            outputs_padded,
+            relu,
+            out,
+        );
+        r += 4;
+    }
+    while r < rows {
+        dense_rows::<S, 1>(
+            s,
+            x,
+            r,
+            x_stride,
+            inputs,
+            wt,
+            bias,
+            outputs_padded,
+            relu,
+            out,
+        );
+        r += 1;
+    }
+    debug_assert_eq!(outputs_padded % lanes, 0);
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dense_rows<S: Simd, const R: usize>(
+    s: S,
+    x: &[f32],
+    r0: usize,
+    x_stride: usize,
+    inputs: usize,
+    wt: &[f32],
+    bias: &[f32],
+    outputs_padded: usize,
+    relu: bool,
+    out: &mut [f32],
+) {
+    let lanes = S::LANES;
+    let zero = s.splat(0.0);
+    let mut o = 0;
+    while o < outputs_padded {
+        // Two vectors of outputs at a time where there are two left.
+        let two = o + 2 * lanes <= outputs_padded;
+        let mut acc0 = [zero; R];
+        let mut acc1 = [zero; R];
+        for j in 0..inputs {
+            let w0 = s.load(&wt[j * outputs_padded + o..]);
+            let w1 = if two {
+                s.load(&wt[j * outputs_padded + o + lanes..])
+            } else {
+                zero
+            };
+            for r in 0..R {
+                let xv = s.splat(x[(r0 + r) * x_stride + j]);
+                acc0[r] = s.fma(xv, w0, acc0[r]);
+                if two {
+                    acc1[r] = s.fma(xv, w1, acc1[r]);
+                }
+            }
+        }
+        let b0 = s.load(&bias[o..]);
+        let b1 = if two {
+            s.load(&bias[o + lanes..])
+        } else {
+            zero
+        };
+        for r in 0..R {
+            let row = &mut out[(r0 + r) * outputs_padded..];
+            let mut v0 = s.add(acc0[r], b0);
+            if relu {
+                v0 = s.max(v0, zero);
+            }
+            s.store(v0, &mut row[o..]);
+            if two {
+                let mut v1 = s.add(acc1[r], b1);
+                if relu {
+                    v1 = s.max(v1, zero);
+                }
+                s.store(v1, &mut row[o + lanes..]);
+            }
+        }
+        o += if two { 2 * lanes } else { lanes };
+    }
+}

@@ -1,0 +1,330 @@
+//! bald-cpu-simd: bald-core's [`Backend`] on the CPU with SIMD and threads.
+//!
+//! The instruction set (AVX-512F, AVX2+FMA, NEON, or the portable fallback) is detected once
+//! at run time ([`Isa::detect`]); no `-C target-cpu` is needed. Kernels are written once
+//! against a small vector trait and compiled per ISA; arithmetic is f32 (inputs of every type
+//! are read into f32), sums are folded into f64. The pool is split across threads; each point's
+//! (or candidate's) result is computed by one thread in a fixed order, so results do not depend
+//! on the thread count.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod isa;
+mod kernels;
+#[doc(hidden)]
+pub mod math;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+#[doc(hidden)]
+pub mod simd;
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+mod x86;
+
+use bald_core::{
+    check_forward_args, check_joint_args, check_score_args, dropout_keep, keep_threshold, Backend,
+    Element, Error, JointProbs, LogProbs, McDropoutHead, PointScore,
+};
+
+use isa::dispatch;
+pub use isa::Isa;
+use kernels::{JointF32, ScoreScratch};
+
+/// The SIMD CPU backend.
+#[derive(Debug, Clone, Copy)]
+pub struct SimdBackend {
+    isa: Isa,
+    threads: usize,
+}
+
+impl Default for SimdBackend {
+    fn default() -> Self {
+        SimdBackend::new()
+    }
+}
+
+impl SimdBackend {
+    /// The best ISA of this CPU, one thread per available core.
+    pub fn new() -> Self {
+        SimdBackend {
+            isa: Isa::detect(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// Forces an instruction set (for tests and benchmarks); refused when the CPU lacks it.
+    pub fn with_isa(isa: Isa) -> Result<Self, Error> {
+        if !isa.is_available() {
+            return Err(Error::InvalidParameter {
+                name: "isa",
+                reason: "this CPU does not support the requested instruction set",
+            });
+        }
+        Ok(SimdBackend {
+            isa,
+            ..SimdBackend::new()
+        })
+    }
+
+    /// The same backend on `threads` threads (at least 1).
+    pub fn with_threads(self, threads: usize) -> Self {
+        SimdBackend {
+            threads: threads.max(1),
+            ..self
+        }
+    }
+
+    /// The instruction set in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `f(first_index, chunk)` over `out` split into at most `threads` contiguous chunks of
+    /// whole items of `item` entries each, in parallel.
+    fn par_chunks<O: Send>(&self, out: &mut [O], item: usize, f: impl Fn(usize, &mut [O]) + Sync) {
+        let items = out.len() / item.max(1);
+        let per = items.div_ceil(self.threads).max(1);
+        if self.threads == 1 || items <= 1 {
+            f(0, out);
+            return;
+        }
+        std::thread::scope(|scope| {
+            let mut chunks = out.chunks_mut(per * item).enumerate();
+            let first = chunks.next();
+            for (i, chunk) in chunks {
+                let f = &f;
+                scope.spawn(move || f(i * per, chunk));
+            }
+            if let Some((_, chunk)) = first {
+                f(0, chunk);
+            }
+        });
+    }
+}
+
+/// A point's log-probs as f32: the input itself for f32 pools, else converted into `buf`.
+fn point_f32<'b, T: Element>(point: &'b [T], buf: &'b mut [f32]) -> &'b [f32] {
+    match T::as_f32_slice(point) {
+        Some(s) => s,
+        None => {
+            for (b, &x) in buf.iter_mut().zip(point) {
+                *b = x.to_f64() as f32;
+            }
+            buf
+        }
+    }
+}
+
+impl Backend for SimdBackend {
+    type Error = Error;
+    type Pool<'a, T: Element + 'a> = LogProbs<'a, T>;
+
+    fn name(&self) -> &'static str {
+        "cpu-simd"
+    }
+
+    fn prepare<'a, T: Element>(&self, lp: LogProbs<'a, T>) -> Result<LogProbs<'a, T>, Error> {
+        Ok(lp)
+    }
+
+    fn scores<T: Element>(
+        &self,
+        pool: &LogProbs<'_, T>,
+        score: PointScore,
+        out: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(), Error> {
+        let shape = pool.shape();
+        check_score_args(score, shape, out.len(), workspace.len())?;
+        let (k, c) = (shape.k, shape.c);
+        let isa = self.isa;
+        self.par_chunks(out, 1, |first, chunk| {
+            let mut scratch = ScoreScratch::new(k, c);
+            let mut conv = vec![0.0f32; k * c];
+            dispatch!(isa, |s| {
+                for (i, o) in chunk.iter_mut().enumerate() {
+                    let lp = point_f32(pool.point(first + i), &mut conv);
+                    *o = kernels::point_score(s, lp, k, c, score, &mut scratch);
+                }
+            })
+        });
+        Ok(())
+    }
+
+    fn joint_entropies<T: Element>(
+        &self,
+        pool: &LogProbs<'_, T>,
+        joint: &JointProbs<'_>,
+        out: &mut [f64],
+        workspace: &mut [f64],
+    ) -> Result<(), Error> {
+        let shape = pool.shape();
+        check_joint_args(shape, joint, out.len(), workspace.len())?;
+        let (k, c) = (shape.k, shape.c);
+        let mp = joint.m.div_ceil(16) * 16;
+        let mut at = vec![0.0f32; k * mp];
+        for m in 0..joint.m {
+            for kk in 0..k {
+                at[kk * mp + m] = joint.a[m * k + kk] as f32;
+            }
+        }
+        let mut scale = vec![0.0f32; mp];
+        if let Some(s) = joint.log_scale {
+            for (d, &v) in scale.iter_mut().zip(s) {
+                *d = v as f32;
+            }
+        }
+        let jf = JointF32 {
+            at,
+            scale,
+            mp,
+            weight: joint.weight,
+        };
+        let isa = self.isa;
+        self.par_chunks(out, 1, |first, chunk| {
+            let mut probs = vec![0.0f32; k * c];
+            let mut conv = vec![0.0f32; k * c];
+            dispatch!(isa, |s| {
+                for (i, o) in chunk.iter_mut().enumerate() {
+                    let lp = point_f32(pool.point(first + i), &mut conv);
+                    kernels::exp_and_plogp(s, lp, &mut probs);
+                    *o = kernels::joint_entropy(s, &jf, &probs, k, c);
+                }
+            })
+        });
+        Ok(())
+    }
+
+    fn mc_dropout_forward<O: Element>(
+        &self,
+        head: &McDropoutHead<'_>,
+        features: &[f32],
+        n: usize,
+        k: usize,
+        seed: u64,
+        out: &mut [O],
+        _workspace: &mut [f64],
+    ) -> Result<(), Error> {
+        check_forward_args(head, features, n, k, out.len())?;
+        let layers = head.layers();
+        let c = head.classes();
+        let pad = |w: usize| w.div_ceil(16) * 16;
+        let max_pad = layers.iter().map(|l| pad(l.outputs)).max().unwrap_or(0);
+        let d_in = head.inputs();
+        let isa = self.isa;
+        const BLOCK: usize = 64;
+        self.par_chunks(out, k * c, |first, chunk| {
+            let rows_here = chunk.len() / (k * c);
+            // Per layer: masked, scaled, transposed weights (inputs x padded outputs), bias.
+            let mut wts: Vec<Vec<f32>> = layers
+                .iter()
+                .map(|l| vec![0.0; l.inputs * pad(l.outputs)])
+                .collect();
+            let biases: Vec<Vec<f32>> = layers
+                .iter()
+                .map(|l| {
+                    let mut b = vec![0.0; pad(l.outputs)];
+                    b[..l.outputs].copy_from_slice(l.bias);
+                    b
+                })
+                .collect();
+            let mut act = [vec![0.0f32; BLOCK * max_pad], vec![0.0f32; BLOCK * max_pad]];
+            for sample in 0..k {
+                for (l, (layer, wt)) in layers.iter().zip(wts.iter_mut()).enumerate() {
+                    let threshold = keep_threshold(layer.dropout);
+                    let scale = 1.0 / (1.0 - layer.dropout);
+                    let op = pad(layer.outputs);
+                    for j in 0..layer.inputs {
+                        // Counters were checked to fit in u32 by check_forward_args.
+                        let keep = dropout_keep(seed, l as u32, sample as u32, j as u32, threshold);
+                        let f = if keep { scale } else { 0.0 };
+                        for o in 0..layer.outputs {
+                            wt[j * op + o] = layer.weight[o * layer.inputs + j] * f;
+                        }
+                    }
+                }
+                for r0 in (0..rows_here).step_by(BLOCK) {
+                    let rows = BLOCK.min(rows_here - r0);
+                    let x0 = &features[(first + r0) * d_in..(first + r0 + rows) * d_in];
+                    let [a, b] = &mut act;
+                    dispatch!(isa, |s| {
+                        let mut input: &[f32] = x0;
+                        let mut stride = d_in;
+                        let (mut cur, mut next) = (&mut *a, &mut *b);
+                        for (l, layer) in layers.iter().enumerate() {
+                            let relu = l + 1 < layers.len();
+                            let op = pad(layer.outputs);
+                            kernels::dense(
+                                s,
+                                input,
+                                rows,
+                                stride,
+                                layer.inputs,
+                                &wts[l],
+                                &biases[l],
+                                op,
+                                relu,
+                                cur,
+                            );
+                            std::mem::swap(&mut cur, &mut next);
+                            input = &*next;
+                            stride = op;
+                        }
+                        let last = pad(c);
+                        for r in 0..rows {
+                            let z = &input[r * last..r * last + c];
+                            let lse = bald_core::log_sum_exp(z.iter().map(|&v| f64::from(v)));
+                            let base = ((r0 + r) * k + sample) * c;
+                            for (o, &v) in chunk[base..base + c].iter_mut().zip(z) {
+                                *o = O::from_f64(f64::from(v) - lse);
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// exp of every element at `isa`, lengths of any size (tests of the vector math).
+#[doc(hidden)]
+pub fn apply_exp(isa: Isa, xs: &[f32]) -> Vec<f32> {
+    apply(isa, xs, false)
+}
+
+/// ln of every element at `isa` (tests of the vector math).
+#[doc(hidden)]
+pub fn apply_ln(isa: Isa, xs: &[f32]) -> Vec<f32> {
+    apply(isa, xs, true)
+}
+
+fn apply(isa: Isa, xs: &[f32], log: bool) -> Vec<f32> {
+    assert!(isa.is_available(), "{isa:?} is not available on this CPU");
+    let mut out = vec![0.0f32; xs.len()];
+    dispatch!(isa, |s| {
+        use simd::Simd;
+        let mut buf = [0.0f32; 16];
+        for (x, o) in xs.chunks(16).zip(out.chunks_mut(16)) {
+            buf[..x.len()].copy_from_slice(x);
+            let mut res = [0.0f32; 16];
+            for (b, r) in buf
+                .chunks_exact(lanes_of(s))
+                .zip(res.chunks_exact_mut(lanes_of(s)))
+            {
+                let v = s.load(b);
+                s.store(if log { math::ln(s, v) } else { math::exp(s, v) }, r);
+            }
+            o.copy_from_slice(&res[..x.len()]);
+        }
+    });
+    out
+}
+
+fn lanes_of<S: simd::Simd>(_: S) -> usize {
+    S::LANES
+}

@@ -1,0 +1,85 @@
+//! Vectorised exp and ln (Cephes single-precision polynomials), branchless, written once for
+//! every [`Simd`]. Budgets against f64 are in the tests (`tests/math.rs`).
+
+use crate::simd::Simd;
+
+const LOG2E: f32 = core::f32::consts::LOG2_E;
+/// ln 2 split so that n * LN2_HI is exact for |n| <= 2^9.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// Above this exp overflows f32.
+const EXP_HI: f32 = 88.722_83;
+/// Below this exp(x) rounds to 0 even as a subnormal.
+const EXP_LO: f32 = -103.972_08;
+
+/// e^x: ~1 ulp for normal results, subnormal results right to within an ulp of the smallest
+/// subnormal, exactly 0 below -103.97 (and for -inf), +inf above 88.72, NaN through.
+#[inline(always)]
+pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
+    // min/max take NaN from their second operand on x86: keep x second so NaN passes.
+    let x_clamped = s.max(s.splat(EXP_LO), s.min(s.splat(EXP_HI), x));
+    let fx = s.round(s.mul(x_clamped, s.splat(LOG2E)));
+    let r = s.fma(fx, s.splat(-LN2_HI), x_clamped);
+    let r = s.fma(fx, s.splat(-LN2_LO), r);
+    let z = s.mul(r, r);
+    let mut y = s.splat(1.987_569_2e-4);
+    y = s.fma(y, r, s.splat(1.398_2e-3));
+    y = s.fma(y, r, s.splat(8.333_452e-3));
+    y = s.fma(y, r, s.splat(4.166_579_6e-2));
+    y = s.fma(y, r, s.splat(1.666_666_5e-1));
+    y = s.fma(y, r, s.splat(0.5));
+    y = s.fma(y, z, r);
+    y = s.add(y, s.splat(1.0));
+    // 2^n in two factors so that subnormal results (n down to -150) are formed exactly.
+    let n = s.to_int(fx);
+    let n1 = s.to_int(s.mul(fx, s.splat(0.5)));
+    let n2 = s.sub_i(n, n1);
+    let pow2 = |k: S::I| s.i2f_bits(s.shl23(s.add_i(k, s.splat_i(127))));
+    let result = s.mul(s.mul(y, pow2(n1)), pow2(n2));
+    let result = s.select(s.lt(x, s.splat(EXP_LO)), s.splat(0.0), result);
+    s.select(s.lt(s.splat(EXP_HI), x), s.splat(f32::INFINITY), result)
+}
+
+/// ln x: ~1 ulp; subnormal inputs right; ln 0 = -inf, ln(x < 0) = NaN, ln inf = inf, NaN through.
+#[inline(always)]
+pub fn ln<S: Simd>(s: S, x: S::V) -> S::V {
+    let subnormal = s.lt(x, s.splat(f32::MIN_POSITIVE));
+    let scaled = s.select(subnormal, s.mul(x, s.splat(8_388_608.0)), x);
+    let bits = s.f2i_bits(scaled);
+    let exponent = s.sub_i(
+        s.and_i(s.shr23(bits), s.splat_i(0xff)),
+        s.select_i(subnormal, s.splat_i(126 + 23), s.splat_i(126)),
+    );
+    let mut e = s.to_float(exponent);
+    // Mantissa in [0.5, 1).
+    let mut m = s.i2f_bits(s.or_i(
+        s.and_i(bits, s.splat_i(0x007f_ffff)),
+        s.splat_i(0x3f00_0000),
+    ));
+    let below = s.lt(m, s.splat(core::f32::consts::FRAC_1_SQRT_2));
+    e = s.select(below, s.sub(e, s.splat(1.0)), e);
+    m = s.sub(s.add(m, s.select(below, m, s.splat(0.0))), s.splat(1.0));
+    let z = s.mul(m, m);
+    let mut y = s.splat(7.037_683_6e-2);
+    y = s.fma(y, m, s.splat(-1.151_461e-1));
+    y = s.fma(y, m, s.splat(1.167_699_9e-1));
+    y = s.fma(y, m, s.splat(-1.242_014_1e-1));
+    y = s.fma(y, m, s.splat(1.424_932_3e-1));
+    y = s.fma(y, m, s.splat(-1.666_805_8e-1));
+    y = s.fma(y, m, s.splat(2.000_071_4e-1));
+    y = s.fma(y, m, s.splat(-2.499_999_4e-1));
+    y = s.fma(y, m, s.splat(3.333_333e-1));
+    y = s.mul(s.mul(y, m), z);
+    y = s.fma(e, s.splat(LN2_LO), y);
+    y = s.fma(z, s.splat(-0.5), y);
+    let r = s.fma(e, s.splat(LN2_HI), s.add(m, y));
+    // Special values: NaN through (x - x is NaN for NaN and inf), then 0, negatives, inf.
+    let r = s.add(r, s.sub(x, x));
+    let r = s.select(
+        s.lt(x, s.splat(f32::from_bits(1))),
+        s.splat(f32::NEG_INFINITY),
+        r,
+    );
+    let r = s.select(s.lt(x, s.splat(0.0)), s.splat(f32::NAN), r);
+    s.select(s.lt(s.splat(f32::MAX), x), s.splat(f32::INFINITY), r)
+}

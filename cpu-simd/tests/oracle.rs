@@ -1,0 +1,225 @@
+//! Every operation at every available ISA against the bald-core scalar oracle, with the
+//! budgets of `bald_core::budget`, over shapes around the lane widths.
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
+use bald_core::owned::{batchbald, mc_dropout_forward, scores};
+use bald_core::{
+    budget, joint::dynamic_joint_workspace_len, joint::DynamicJoint, Backend, BatchBald,
+    DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
+};
+use bald_cpu_simd::{Isa, SimdBackend};
+use common::{indices, load_case, log_softmax_rows, nums};
+use proptest::prelude::*;
+
+const ALL_SCORES: [PointScore; 9] = [
+    PointScore::Entropy,
+    PointScore::ConditionalEntropy,
+    PointScore::Bald,
+    PointScore::VariationRatios,
+    PointScore::VariationRatiosMode,
+    PointScore::MeanStd(StdKind::Population),
+    PointScore::MeanStd(StdKind::Unbiased),
+    PointScore::Margin,
+    PointScore::LeastConfidence,
+];
+
+fn backends() -> Vec<SimdBackend> {
+    Isa::available()
+        .into_iter()
+        .flat_map(|isa| {
+            let b = SimdBackend::with_isa(isa).unwrap();
+            [b.with_threads(1), b.with_threads(3)]
+        })
+        .collect()
+}
+
+/// Pools with extreme rows: -inf entries, tiny and huge log-prob magnitudes.
+fn pool() -> impl Strategy<Value = (Vec<f64>, Shape)> {
+    (1usize..20, 1usize..12, 1usize..20, 0.01f64..30.0, 0u8..4)
+        .prop_flat_map(|(n, k, c, temp, zeros)| {
+            let len = n * k * c;
+            (
+                Just(Shape::new(n, k, c)),
+                prop::collection::vec(-3.0f64..3.0, len),
+                Just(temp),
+                prop::collection::vec(0u8..8, len),
+                Just(zeros),
+            )
+        })
+        .prop_map(|(shape, mut x, temp, mask, zeros)| {
+            for (row, m) in x.chunks_exact_mut(shape.c).zip(mask.chunks_exact(shape.c)) {
+                for (v, &mv) in row.iter_mut().zip(m) {
+                    *v *= temp;
+                    if zeros > 0 && mv == 0 {
+                        *v = f64::NEG_INFINITY;
+                    }
+                }
+                if row.iter().all(|v| *v == f64::NEG_INFINITY) {
+                    row[0] = 0.0;
+                }
+            }
+            log_softmax_rows(&mut x, shape.c);
+            (x, shape)
+        })
+}
+
+fn f32_of(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|&v| v as f32).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn scores_match_the_oracle((data, shape) in pool()) {
+        // The oracle on the same f32 input the backend reads.
+        let data32 = f32_of(&data);
+        let lp = LogProbs::new(&data32, shape).unwrap();
+        for score in ALL_SCORES {
+            if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
+                continue;
+            }
+            let want = scores(&Scalar, &lp, score).unwrap();
+            for b in backends() {
+                let got = scores(&b, &lp, score).unwrap();
+                for n in 0..shape.n {
+                    prop_assert!((got[n] - want[n]).abs() <= budget::SCORES,
+                        "{score:?} {:?} point {n}: {} vs {}", b.isa(), got[n], want[n]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f64_input_matches_the_oracle((data, shape) in pool()) {
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let want = scores(&Scalar, &lp, PointScore::Bald).unwrap();
+        for b in backends() {
+            let got = scores(&b, &lp, PointScore::Bald).unwrap();
+            for n in 0..shape.n {
+                prop_assert!((got[n] - want[n]).abs() <= budget::SCORES + budget::F32_INPUT);
+            }
+        }
+    }
+
+    #[test]
+    fn joint_entropies_match_the_oracle((data, shape) in pool(), chosen in 0usize..4, samples in 1usize..40) {
+        let data32 = f32_of(&data);
+        let lp = LogProbs::new(&data32, shape).unwrap();
+        let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
+        let mut ws = vec![0.0; dynamic_joint_workspace_len(shape, chosen.len(), samples).unwrap()];
+        let mut joint = DynamicJoint::new(&mut ws, shape, chosen.len(), samples, 5).unwrap();
+        for t in 0..chosen.len() {
+            joint.add(&lp, &chosen[..=t]).unwrap();
+        }
+        let view = joint.view();
+        let mut want = vec![0.0; shape.n];
+        let mut scratch = vec![0.0; shape.k * shape.c];
+        Scalar.joint_entropies(&lp, &view, &mut want, &mut scratch).unwrap();
+        for b in backends() {
+            let mut got = vec![0.0; shape.n];
+            b.joint_entropies(&lp, &view, &mut got, &mut scratch).unwrap();
+            for n in 0..shape.n {
+                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
+                prop_assert!((got[n] - want[n]).abs() <= tol,
+                    "{:?} {:?} candidate {n}: {} vs {}", b.isa(), joint.regime(), got[n], want[n]);
+            }
+        }
+    }
+
+    #[test]
+    fn forward_matches_the_oracle(n in 1usize..40, k in 1usize..6, d in 1usize..40, h in 1usize..40, c in 1usize..20, seed: u64) {
+        let w = |len: usize, salt: usize| -> Vec<f32> {
+            (0..len).map(|i| (((i * 7919 + salt * 104729) % 1000) as f32 / 1000.0 - 0.5) * 0.8).collect()
+        };
+        let (w1, b1, w2, b2) = (w(h * d, 1), w(h, 2), w(c * h, 3), w(c, 4));
+        let layers = [
+            DenseLayer { weight: &w1, bias: &b1, inputs: d, outputs: h, dropout: 0.25 },
+            DenseLayer { weight: &w2, bias: &b2, inputs: h, outputs: c, dropout: 0.5 },
+        ];
+        let head = McDropoutHead::new(&layers).unwrap();
+        let x = w(n * d, 5);
+        let want: Vec<f64> = mc_dropout_forward(&Scalar, &head, &x, n, k, seed).unwrap();
+        for b in backends() {
+            let got: Vec<f32> = mc_dropout_forward(&b, &head, &x, n, k, seed).unwrap();
+            for i in 0..want.len() {
+                prop_assert!((f64::from(got[i]) - want[i]).abs() <= budget::HEAD_LOG_PROB,
+                    "{:?} {i}: {} vs {}", b.isa(), got[i], want[i]);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_isa_is_forceable_and_detection_picks_the_best() {
+    let available = Isa::available();
+    assert_eq!(available[0], Isa::Portable);
+    assert_eq!(Isa::detect(), *available.last().unwrap());
+    for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon] {
+        assert_eq!(SimdBackend::with_isa(isa).is_ok(), available.contains(&isa));
+    }
+    println!("ISA levels on this machine: {available:?}");
+}
+
+#[test]
+fn reference_cases_give_identical_picks() {
+    for (name, groups) in [
+        ("r50_8_4", None),
+        ("r200_20_10", None),
+        ("dup", Some(20)),
+        ("doc4", None),
+    ] {
+        let case = load_case(name);
+        let lp = LogProbs::new(&case.data, case.shape).unwrap();
+        let bb = &case.json["batchbald"];
+        let params = BatchBald {
+            batch_size: bb["batch_size"].as_u64().unwrap() as usize,
+            num_samples: bb["num_samples"].as_u64().unwrap() as usize,
+            seed: 0,
+        };
+        let group = |i: usize| groups.map_or(i, |g| i % g);
+        for b in backends() {
+            let batch = batchbald(&b, &lp, params).unwrap();
+            for (got, want) in batch.scores.iter().zip(nums(&bb["scores"])) {
+                assert!(
+                    (got - want).abs() <= budget::BATCHBALD_SCORE,
+                    "{name} {:?}: {got} vs {want}",
+                    b.isa()
+                );
+            }
+            if name != "doc4" {
+                let got: Vec<usize> = batch.indices.iter().map(|&i| group(i)).collect();
+                let want: Vec<usize> = indices(&bb["indices"]).iter().map(|&i| group(i)).collect();
+                assert_eq!(got, want, "{name} {:?}", b.isa());
+            }
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let case = load_case("r200_20_10");
+    let lp = LogProbs::new(&case.data, case.shape).unwrap();
+    let params = BatchBald {
+        batch_size: 6,
+        num_samples: 500,
+        seed: 3,
+    };
+    for isa in Isa::available() {
+        let one = SimdBackend::with_isa(isa).unwrap().with_threads(1);
+        let a = batchbald(&one, &lp, params).unwrap();
+        for t in [2, 3, 7] {
+            assert_eq!(
+                a,
+                batchbald(&one.with_threads(t), &lp, params).unwrap(),
+                "{isa:?} {t} threads"
+            );
+            assert_eq!(
+                scores(&one, &lp, PointScore::Bald).unwrap(),
+                scores(&one.with_threads(t), &lp, PointScore::Bald).unwrap()
+            );
+        }
+    }
+}
