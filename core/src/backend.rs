@@ -52,6 +52,15 @@ pub trait Backend {
         workspace: &mut [f64],
     ) -> Result<(), Self::Error>;
 
+    /// Predictive entropy and expected conditional entropy of every point, in one pass over
+    /// the pool (BALD is their difference), into `entropy` and `conditional` (N each).
+    fn entropies<T: Element>(
+        &self,
+        pool: &Self::Pool<'_, T>,
+        entropy: &mut [f64],
+        conditional: &mut [f64],
+    ) -> Result<(), Self::Error>;
+
     /// The joint entropy H_n of `joint` plus each pool point n as the candidate, into `out` (N),
     /// with [`crate::joint_entropies_workspace_len`] scratch (see [`crate::joint`]).
     fn joint_entropies<T: Element>(
@@ -127,6 +136,15 @@ impl Backend for Scalar {
         workspace: &mut [f64],
     ) -> Result<(), Error> {
         crate::scores::scores(pool, score, out, workspace)
+    }
+
+    fn entropies<T: Element>(
+        &self,
+        pool: &LogProbs<'_, T>,
+        entropy: &mut [f64],
+        conditional: &mut [f64],
+    ) -> Result<(), Error> {
+        crate::scores::entropies(pool, entropy, conditional)
     }
 
     fn joint_entropies<T: Element>(

@@ -34,6 +34,17 @@ pub fn scores<'a, B: Backend, T: Element + 'a>(
     Ok(out)
 }
 
+/// Entropy and conditional entropy of every point of `pool`, in one pass.
+pub fn entropies<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+) -> Result<(Vec<f64>, Vec<f64>), B::Error> {
+    let n = pool.log_probs().shape().n;
+    let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
+    backend.entropies(pool, &mut h, &mut eh)?;
+    Ok((h, eh))
+}
+
 /// The top `batch_size` points by `score` (ties to the lower index), with their scores.
 pub fn top_k_batch<'a, B: Backend, T: Element + 'a>(
     backend: &B,

@@ -106,6 +106,24 @@ pub fn scores<T: Element>(
     Ok(())
 }
 
+/// Entropy and conditional entropy of every point (the scalar reference of
+/// [`crate::Backend::entropies`]).
+pub fn entropies<T: Element>(
+    lp: &LogProbs<'_, T>,
+    entropy: &mut [f64],
+    conditional: &mut [f64],
+) -> Result<(), Error> {
+    let shape = lp.shape();
+    check_len("entropy", shape.n, entropy.len())?;
+    check_len("conditional", shape.n, conditional.len())?;
+    for (n, (h, eh)) in entropy.iter_mut().zip(conditional.iter_mut()).enumerate() {
+        let point = lp.point(n);
+        *h = self::entropy(point, shape.k, shape.c);
+        *eh = conditional_entropy(point, shape.k);
+    }
+    Ok(())
+}
+
 /// `score` of one point's K x C log-probs. `workspace` holds at least
 /// [`score_workspace_len`] f64s; arguments are assumed checked.
 pub fn point_score<T: Element>(

@@ -1,6 +1,6 @@
 //! The kernels, written once against [`Simd`] and instantiated per ISA by `dispatch`.
 
-use bald_core::{neg_x_ln_x, PointScore, StdKind};
+use bald_core::{PointScore, StdKind};
 
 use crate::math::{exp, ln};
 use crate::simd::Simd;
@@ -44,9 +44,11 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
 
 /// Per-thread scratch of the score kernel.
 pub struct ScoreScratch {
-    /// K x C probabilities.
+    /// K x C probabilities, then 16 zeros of slack for whole-vector reads past the end.
     pub probs: Vec<f32>,
-    /// Per-class sums (C).
+    /// f32 column sums of the current block of rows (C rounded up to 16).
+    pub col32: Vec<f32>,
+    /// Per-class sums (C), f64.
     pub col: Vec<f64>,
     /// Per-class second accumulator (C).
     pub col2: Vec<f64>,
@@ -56,11 +58,125 @@ impl ScoreScratch {
     /// Scratch for points of K x C.
     pub fn new(k: usize, c: usize) -> Self {
         ScoreScratch {
-            probs: vec![0.0; k * c],
+            probs: vec![0.0; k * c + 16],
+            col32: vec![0.0; c.div_ceil(16) * 16],
             col: vec![0.0; c],
             col2: vec![0.0; c],
         }
     }
+}
+
+/// Rows summed in f32 before being folded into the f64 column sums.
+const COLUMN_BLOCK: usize = 16;
+
+/// col[c] = sum_k probs[k, c] in f64, vectorised along each row (a row's last vector reads
+/// into the next row or the slack; those lanes land beyond C and are ignored). Blocks of rows
+/// are summed in f32 registers, then folded into f64.
+#[inline(always)]
+fn column_sums<S: Simd>(
+    s: S,
+    probs: &[f32],
+    k: usize,
+    c: usize,
+    col32: &mut [f32],
+    col: &mut [f64],
+) {
+    match c.div_ceil(S::LANES) {
+        1 => column_sums_in_registers::<S, 1>(s, probs, k, c, col32, col),
+        2 => column_sums_in_registers::<S, 2>(s, probs, k, c, col32, col),
+        3 => column_sums_in_registers::<S, 3>(s, probs, k, c, col32, col),
+        4 => column_sums_in_registers::<S, 4>(s, probs, k, c, col32, col),
+        vectors => {
+            let lanes = S::LANES;
+            col.fill(0.0);
+            for block in (0..k).step_by(COLUMN_BLOCK) {
+                col32.fill(0.0);
+                for row in block..(block + COLUMN_BLOCK).min(k) {
+                    for v in 0..vectors {
+                        let acc = s.load(&col32[v * lanes..]);
+                        let p = s.load(&probs[row * c + v * lanes..]);
+                        s.store(s.add(acc, p), &mut col32[v * lanes..]);
+                    }
+                }
+                for (c64, &c32) in col.iter_mut().zip(col32.iter()) {
+                    *c64 += f64::from(c32);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn column_sums_in_registers<S: Simd, const NV: usize>(
+    s: S,
+    probs: &[f32],
+    k: usize,
+    c: usize,
+    col32: &mut [f32],
+    col: &mut [f64],
+) {
+    let lanes = S::LANES;
+    col.fill(0.0);
+    for block in (0..k).step_by(COLUMN_BLOCK) {
+        let mut acc = [s.splat(0.0); NV];
+        for row in block..(block + COLUMN_BLOCK).min(k) {
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = s.add(*a, s.load(&probs[row * c + v * lanes..]));
+            }
+        }
+        for (v, a) in acc.iter().enumerate() {
+            s.store(*a, &mut col32[v * lanes..]);
+        }
+        for (c64, &c32) in col.iter_mut().zip(col32.iter()) {
+            *c64 += f64::from(c32);
+        }
+    }
+}
+
+/// -sum_c m_c ln m_c over the first C entries of `mean` (ln in f32 vectors, sum in f64).
+#[inline(always)]
+fn entropy_of_mean<S: Simd>(s: S, mean: &[f64], buf: &mut [f32]) -> f64 {
+    let lanes = S::LANES;
+    let c = mean.len();
+    let tiny = s.splat(f32::MIN_POSITIVE);
+    buf.fill(0.0);
+    for (b, &m) in buf.iter_mut().zip(mean) {
+        *b = m as f32;
+    }
+    let mut total = 0.0;
+    for v in 0..c.div_ceil(lanes) {
+        let x = s.load(&buf[v * lanes..]);
+        // Lanes past C hold 0 and contribute 0 ln(tiny) * 0 = 0.
+        total -= s.reduce(s.mul(x, ln(s, s.max(x, tiny))));
+    }
+    total
+}
+
+/// (entropy, conditional entropy) of one point in one pass.
+#[inline(always)]
+pub fn point_entropies<S: Simd>(
+    s: S,
+    lp: &[f32],
+    k: usize,
+    c: usize,
+    scratch: &mut ScoreScratch,
+) -> (f64, f64) {
+    let conditional = -exp_and_plogp(s, lp, &mut scratch.probs[..k * c]) / k as f64;
+    column_sums(
+        s,
+        &scratch.probs,
+        k,
+        c,
+        &mut scratch.col32,
+        &mut scratch.col,
+    );
+    for m in scratch.col.iter_mut() {
+        *m /= k as f64;
+    }
+    (
+        entropy_of_mean(s, &scratch.col, &mut scratch.col32),
+        conditional,
+    )
 }
 
 /// `score` of one point (`lp`: K x C, f32). Same definitions as bald-core's reference.
@@ -88,16 +204,26 @@ pub fn point_score<S: Simd>(
         let f_mode = counts.iter().fold(0.0f64, |a, &b| a.max(b));
         return 1.0 - f_mode / k as f64;
     }
-    let plogp = exp_and_plogp(s, lp, &mut scratch.probs);
-    let kf = k as f64;
-    let conditional = -plogp / kf;
-    let mean = &mut scratch.col;
-    mean.fill(0.0);
-    for row in scratch.probs.chunks_exact(c) {
-        for (m, &p) in mean.iter_mut().zip(row) {
-            *m += f64::from(p);
+    match score {
+        PointScore::Entropy => return point_entropies(s, lp, k, c, scratch).0,
+        PointScore::ConditionalEntropy => return point_entropies(s, lp, k, c, scratch).1,
+        PointScore::Bald => {
+            let (h, eh) = point_entropies(s, lp, k, c, scratch);
+            return (h - eh).max(0.0);
         }
+        _ => {}
     }
+    let kf = k as f64;
+    exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
+    column_sums(
+        s,
+        &scratch.probs,
+        k,
+        c,
+        &mut scratch.col32,
+        &mut scratch.col,
+    );
+    let mean = &mut scratch.col;
     for m in mean.iter_mut() {
         *m /= kf;
     }
@@ -113,12 +239,6 @@ pub fn point_score<S: Simd>(
         })
     };
     match score {
-        PointScore::Entropy => mean.iter().map(|&p| neg_x_ln_x(p)).sum(),
-        PointScore::ConditionalEntropy => conditional,
-        PointScore::Bald => {
-            let h: f64 = mean.iter().map(|&p| neg_x_ln_x(p)).sum();
-            (h - conditional).max(0.0)
-        }
         PointScore::VariationRatios | PointScore::LeastConfidence => 1.0 - top_two(mean).0,
         PointScore::Margin => {
             let (t1, t2) = top_two(mean);
@@ -127,7 +247,7 @@ pub fn point_score<S: Simd>(
         PointScore::MeanStd(kind) => {
             let ss = &mut scratch.col2;
             ss.fill(0.0);
-            for row in scratch.probs.chunks_exact(c) {
+            for row in scratch.probs[..k * c].chunks_exact(c) {
                 for ((acc, &p), &m) in ss.iter_mut().zip(row).zip(mean.iter()) {
                     let d = f64::from(p) - m;
                     *acc += d * d;
@@ -139,7 +259,10 @@ pub fn point_score<S: Simd>(
             };
             ss.iter().map(|&v| (v / denom).sqrt()).sum::<f64>() / c as f64
         }
-        PointScore::VariationRatiosMode => unreachable!("handled above"),
+        PointScore::Entropy
+        | PointScore::ConditionalEntropy
+        | PointScore::Bald
+        | PointScore::VariationRatiosMode => unreachable!("returned above"),
     }
 }
 

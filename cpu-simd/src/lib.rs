@@ -155,6 +155,45 @@ impl Backend for SimdBackend {
         Ok(())
     }
 
+    fn entropies<T: Element>(
+        &self,
+        pool: &LogProbs<'_, T>,
+        entropy: &mut [f64],
+        conditional: &mut [f64],
+    ) -> Result<(), Error> {
+        let shape = pool.shape();
+        for (what, actual) in [
+            ("entropy", entropy.len()),
+            ("conditional", conditional.len()),
+        ] {
+            if actual != shape.n {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: shape.n,
+                    actual,
+                });
+            }
+        }
+        let (k, c) = (shape.k, shape.c);
+        let isa = self.isa;
+        let mut pairs = vec![(0.0, 0.0); shape.n];
+        self.par_chunks(&mut pairs, 1, |first, chunk| {
+            let mut scratch = ScoreScratch::new(k, c);
+            let mut conv = vec![0.0f32; k * c];
+            dispatch!(isa, |s| {
+                for (i, o) in chunk.iter_mut().enumerate() {
+                    let lp = point_f32(pool.point(first + i), &mut conv);
+                    *o = kernels::point_entropies(s, lp, k, c, &mut scratch);
+                }
+            })
+        });
+        for ((h, eh), (ph, peh)) in entropy.iter_mut().zip(conditional.iter_mut()).zip(pairs) {
+            *h = ph;
+            *eh = peh;
+        }
+        Ok(())
+    }
+
     fn joint_entropies<T: Element>(
         &self,
         pool: &LogProbs<'_, T>,
@@ -327,4 +366,71 @@ fn apply(isa: Isa, xs: &[f32], log: bool) -> Vec<f32> {
 
 fn lanes_of<S: simd::Simd>(_: S) -> usize {
     S::LANES
+}
+
+/// Machine limits for the benchmarks' reports: f32 FMA throughput in GFLOP/s (2 flops per
+/// lane per FMA) of `iters` rounds of 12 independent FMA chains on every thread.
+#[doc(hidden)]
+pub fn fma_peak_gflops(backend: &SimdBackend, iters: usize) -> f64 {
+    let threads = backend.threads;
+    let isa = backend.isa;
+    let mut sink = vec![0.0f32; threads];
+    let start = std::time::Instant::now();
+    let lanes = std::sync::atomic::AtomicUsize::new(1);
+    backend.par_chunks(&mut sink, 1, |_, out| {
+        dispatch!(isa, |s| {
+            use simd::Simd;
+            lanes.store(lanes_of(s), std::sync::atomic::Ordering::Relaxed);
+            let mut acc = [s.splat(0.0); 12];
+            let (a, b) = (s.splat(0.999_999), s.splat(1e-7));
+            for _ in 0..iters {
+                for v in acc.iter_mut() {
+                    *v = s.fma(*v, a, b);
+                }
+            }
+            let mut lanes_out = [0.0f32; 16];
+            let total = acc.iter().fold(s.splat(0.0), |x, &y| s.add(x, y));
+            s.store(total, &mut lanes_out);
+            for o in out.iter_mut() {
+                *o = lanes_out[0];
+            }
+        })
+    });
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    let flops = 2.0 * 12.0 * iters as f64 * lanes.into_inner() as f64 * threads as f64;
+    flops / secs / 1e9
+}
+
+/// Machine limits for the benchmarks' reports: read bandwidth in GB/s, summing `data` on every
+/// thread with vector loads.
+#[doc(hidden)]
+pub fn read_bandwidth_gbs(backend: &SimdBackend, data: &[f32]) -> f64 {
+    let isa = backend.isa;
+    let per = data.len().div_ceil(backend.threads);
+    let mut sums = vec![0.0f64; backend.threads];
+    let start = std::time::Instant::now();
+    backend.par_chunks(&mut sums, 1, |first, out| {
+        for (i, o) in out.iter_mut().enumerate() {
+            let lo = ((first + i) * per).min(data.len());
+            let hi = (lo + per).min(data.len());
+            let part = &data[lo..hi];
+            *o = dispatch!(isa, |s| {
+                use simd::Simd;
+                let lanes = lanes_of(s);
+                let mut acc = [s.splat(0.0); 4];
+                let mut chunks = part.chunks_exact(4 * lanes);
+                for c in &mut chunks {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = s.add(*a, s.load(&c[j * lanes..]));
+                    }
+                }
+                let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
+                acc.iter().map(|&a| s.reduce(a)).sum::<f64>() + tail
+            });
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(sums);
+    (data.len() * 4) as f64 / secs / 1e9
 }

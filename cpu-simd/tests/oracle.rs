@@ -4,7 +4,7 @@
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 
-use bald_core::owned::{batchbald, mc_dropout_forward, scores};
+use bald_core::owned::{batchbald, entropies, mc_dropout_forward, scores};
 use bald_core::{
     budget, joint::dynamic_joint_workspace_len, joint::DynamicJoint, Backend, BatchBald,
     DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
@@ -88,6 +88,20 @@ proptest! {
                     prop_assert!((got[n] - want[n]).abs() <= budget::SCORES,
                         "{score:?} {:?} point {n}: {} vs {}", b.isa(), got[n], want[n]);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_entropies_match_the_oracle((data, shape) in pool()) {
+        let data32 = f32_of(&data);
+        let lp = LogProbs::new(&data32, shape).unwrap();
+        let (h, eh) = entropies(&Scalar, &lp).unwrap();
+        for b in backends() {
+            let (gh, geh) = entropies(&b, &lp).unwrap();
+            for n in 0..shape.n {
+                prop_assert!((gh[n] - h[n]).abs() <= budget::SCORES, "{:?}", b.isa());
+                prop_assert!((geh[n] - eh[n]).abs() <= budget::SCORES, "{:?}", b.isa());
             }
         }
     }
