@@ -342,7 +342,8 @@ fn class_block<S: Simd, const CB: usize>(
 
 /// out[r, o] = act(sum_j x[r, j] wt[j, o] + b[o]) for a block of rows of `x` (row stride
 /// `x_stride`), `wt` being `inputs x outputs_padded` (a multiple of the lane count, zero columns
-/// beyond the real outputs); `out` has row stride `outputs_padded`.
+/// beyond the real outputs); `out` has row stride `outputs_padded`. Loops run over panels of
+/// two output vectors outermost, so a panel of `wt` stays in cache across the row block.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn dense<S: Simd>(
@@ -358,98 +359,74 @@ pub fn dense<S: Simd>(
     out: &mut [f32],
 ) {
     let lanes = S::LANES;
-    let mut r = 0;
-    while r + 4 <= rows {
-        dense_rows::<S, 4>(
-            s,
-            x,
-            r,
-            x_stride,
-            inputs,
-            wt,
-            bias,
-            outputs_padded,
-            relu,
-            out,
-        );
-        r += 4;
-    }
-    while r < rows {
-        dense_rows::<S, 1>(
-            s,
-            x,
-            r,
-            x_stride,
-            inputs,
-            wt,
-            bias,
-            outputs_padded,
-            relu,
-            out,
-        );
-        r += 1;
-    }
     debug_assert_eq!(outputs_padded % lanes, 0);
+    let mut o = 0;
+    while o < outputs_padded {
+        let width = if o + 2 * lanes <= outputs_padded { 2 } else { 1 };
+        let panel = Panel { wt, bias, stride: outputs_padded, o, relu };
+        let mut r = 0;
+        while r + 4 <= rows {
+            match width {
+                2 => dense_tile::<S, 4, 2>(s, x, r, x_stride, inputs, &panel, out),
+                _ => dense_tile::<S, 4, 1>(s, x, r, x_stride, inputs, &panel, out),
+            }
+            r += 4;
+        }
+        while r < rows {
+            match width {
+                2 => dense_tile::<S, 1, 2>(s, x, r, x_stride, inputs, &panel, out),
+                _ => dense_tile::<S, 1, 1>(s, x, r, x_stride, inputs, &panel, out),
+            }
+            r += 1;
+        }
+        o += width * lanes;
+    }
 }
 
+/// Columns o..o + W lanes of the transposed weights, with bias and activation.
+struct Panel<'a> {
+    wt: &'a [f32],
+    bias: &'a [f32],
+    stride: usize,
+    o: usize,
+    relu: bool,
+}
+
+/// An R x W-vector tile of the output: R rows broadcast against W weight vectors.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn dense_rows<S: Simd, const R: usize>(
+fn dense_tile<S: Simd, const R: usize, const W: usize>(
     s: S,
     x: &[f32],
     r0: usize,
     x_stride: usize,
     inputs: usize,
-    wt: &[f32],
-    bias: &[f32],
-    outputs_padded: usize,
-    relu: bool,
+    panel: &Panel<'_>,
     out: &mut [f32],
 ) {
     let lanes = S::LANES;
     let zero = s.splat(0.0);
-    let mut o = 0;
-    while o < outputs_padded {
-        // Two vectors of outputs at a time where there are two left.
-        let two = o + 2 * lanes <= outputs_padded;
-        let mut acc0 = [zero; R];
-        let mut acc1 = [zero; R];
-        for j in 0..inputs {
-            let w0 = s.load(&wt[j * outputs_padded + o..]);
-            let w1 = if two {
-                s.load(&wt[j * outputs_padded + o + lanes..])
-            } else {
-                zero
-            };
-            for r in 0..R {
-                let xv = s.splat(x[(r0 + r) * x_stride + j]);
-                acc0[r] = s.fma(xv, w0, acc0[r]);
-                if two {
-                    acc1[r] = s.fma(xv, w1, acc1[r]);
-                }
+    let mut acc = [[zero; W]; R];
+    for j in 0..inputs {
+        let mut w = [zero; W];
+        for (v, wv) in w.iter_mut().enumerate() {
+            *wv = s.load(&panel.wt[j * panel.stride + panel.o + v * lanes..]);
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let xv = s.splat(x[(r0 + r) * x_stride + j]);
+            for (a, &wv) in acc_r.iter_mut().zip(&w) {
+                *a = s.fma(xv, wv, *a);
             }
         }
-        let b0 = s.load(&bias[o..]);
-        let b1 = if two {
-            s.load(&bias[o + lanes..])
-        } else {
-            zero
-        };
-        for r in 0..R {
-            let row = &mut out[(r0 + r) * outputs_padded..];
-            let mut v0 = s.add(acc0[r], b0);
-            if relu {
-                v0 = s.max(v0, zero);
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        let row = &mut out[(r0 + r) * panel.stride..];
+        for (v, &a) in acc_r.iter().enumerate() {
+            let at = panel.o + v * lanes;
+            let mut y = s.add(a, s.load(&panel.bias[at..]));
+            if panel.relu {
+                y = s.max(y, zero);
             }
-            s.store(v0, &mut row[o..]);
-            if two {
-                let mut v1 = s.add(acc1[r], b1);
-                if relu {
-                    v1 = s.max(v1, zero);
-                }
-                s.store(v1, &mut row[o + lanes..]);
-            }
+            s.store(y, &mut row[at..]);
         }
-        o += if two { 2 * lanes } else { lanes };
     }
 }
