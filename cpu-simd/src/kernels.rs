@@ -362,8 +362,18 @@ pub fn dense<S: Simd>(
     debug_assert_eq!(outputs_padded % lanes, 0);
     let mut o = 0;
     while o < outputs_padded {
-        let width = if o + 2 * lanes <= outputs_padded { 2 } else { 1 };
-        let panel = Panel { wt, bias, stride: outputs_padded, o, relu };
+        let width = if o + 2 * lanes <= outputs_padded {
+            2
+        } else {
+            1
+        };
+        let panel = Panel {
+            wt,
+            bias,
+            stride: outputs_padded,
+            o,
+            relu,
+        };
         let mut r = 0;
         while r + 4 <= rows {
             match width {

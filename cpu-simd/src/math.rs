@@ -30,12 +30,7 @@ pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     y = s.fma(y, r, s.splat(0.5));
     y = s.fma(y, z, r);
     y = s.add(y, s.splat(1.0));
-    // 2^n in two factors so that subnormal results (n down to -150) are formed exactly.
-    let n = s.to_int(fx);
-    let n1 = s.to_int(s.mul(fx, s.splat(0.5)));
-    let n2 = s.sub_i(n, n1);
-    let pow2 = |k: S::I| s.i2f_bits(s.shl23(s.add_i(k, s.splat_i(127))));
-    let result = s.mul(s.mul(y, pow2(n1)), pow2(n2));
+    let result = s.ldexp(y, fx);
     let result = s.select(s.lt(x, s.splat(EXP_LO)), s.splat(0.0), result);
     s.select(s.lt(s.splat(EXP_HI), x), s.splat(f32::INFINITY), result)
 }

@@ -68,6 +68,17 @@ pub trait Simd: Copy {
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
     /// where m: a, else b (integers).
     fn select_i(self, m: Self::M, a: Self::I, b: Self::I) -> Self::I;
+
+    /// y * 2^n for integral `n` in [-150, 128] and y in [0.5, 2], right for subnormal and
+    /// overflowing results: 2^n in two normal factors, so a subnormal result is rounded once.
+    #[inline(always)]
+    fn ldexp(self, y: Self::V, n: Self::V) -> Self::V {
+        let n_int = self.to_int(n);
+        let n1 = self.to_int(self.mul(n, self.splat(0.5)));
+        let n2 = self.sub_i(n_int, n1);
+        let pow2 = |k: Self::I| self.i2f_bits(self.shl23(self.add_i(k, self.splat_i(127))));
+        self.mul(self.mul(y, pow2(n1)), pow2(n2))
+    }
 }
 
 /// The portable implementation: one lane, plain f32 arithmetic, the same algorithms.

@@ -252,4 +252,9 @@ impl Simd for Avx512 {
     fn select_i(self, m: __mmask16, a: __m512i, b: __m512i) -> __m512i {
         simd_unsafe!(_mm512_mask_blend_epi32(m, b, a))
     }
+    #[inline(always)]
+    fn ldexp(self, y: __m512, n: __m512) -> __m512 {
+        // vscalefps: y * 2^floor(n) with one rounding, subnormals and overflow included.
+        simd_unsafe!(_mm512_scalef_ps(y, n))
+    }
 }
