@@ -49,15 +49,7 @@ impl<'a, T: Element> LogProbs<'a, T> {
         check_len("log_probs", shape.elements()?, data.len())?;
         for (row_index, row) in data.chunks_exact(shape.c).enumerate() {
             let (n, k) = (row_index / shape.k, row_index % shape.k);
-            for (c, &v) in row.iter().enumerate() {
-                let v = v.to_f64();
-                if v.is_nan() {
-                    return Err(Error::NotANumber { n, k, c });
-                }
-                if v == f64::INFINITY {
-                    return Err(Error::Infinite { n, k, c });
-                }
-            }
+            reject_nan_and_inf(row, n, k)?;
             let log_sum = log_sum_exp(row.iter().map(|v| v.to_f64()));
             // A row of all -inf has log_sum = -inf and is refused here too.
             if log_sum.is_nan() || log_sum.abs() > T::NORM_TOLERANCE {
@@ -158,15 +150,7 @@ fn write_log_probs_from_logits<T: Element>(
         .enumerate()
     {
         let (n, k) = (row_index / shape.k, row_index % shape.k);
-        for (c, &v) in row.iter().enumerate() {
-            let v = v.to_f64();
-            if v.is_nan() {
-                return Err(Error::NotANumber { n, k, c });
-            }
-            if v == f64::INFINITY {
-                return Err(Error::Infinite { n, k, c });
-            }
-        }
+        reject_nan_and_inf(row, n, k)?;
         let lse = log_sum_exp(row.iter().map(|v| v.to_f64()));
         if lse == f64::NEG_INFINITY {
             return Err(Error::NotNormalised {
@@ -178,6 +162,20 @@ fn write_log_probs_from_logits<T: Element>(
         }
         for (o, &v) in out_row.iter_mut().zip(row) {
             *o = T::from_f64(v.to_f64() - lse);
+        }
+    }
+    Ok(())
+}
+
+/// The first NaN or `+inf` of row (n, k) as its error.
+fn reject_nan_and_inf<T: Element>(row: &[T], n: usize, k: usize) -> Result<(), Error> {
+    for (c, &v) in row.iter().enumerate() {
+        let v = v.to_f64();
+        if v.is_nan() {
+            return Err(Error::NotANumber { n, k, c });
+        }
+        if v == f64::INFINITY {
+            return Err(Error::Infinite { n, k, c });
         }
     }
     Ok(())

@@ -98,11 +98,17 @@ fn column_sums<S: Simd>(
                         s.store(s.add(acc, p), &mut col32[v * lanes..]);
                     }
                 }
-                for (c64, &c32) in col.iter_mut().zip(col32.iter()) {
-                    *c64 += f64::from(c32);
-                }
+                fold_into(col, col32);
             }
         }
+    }
+}
+
+/// col[c] += col32[c] for the first C columns.
+#[inline(always)]
+fn fold_into(col: &mut [f64], col32: &[f32]) {
+    for (c64, &c32) in col.iter_mut().zip(col32) {
+        *c64 += f64::from(c32);
     }
 }
 
@@ -127,9 +133,7 @@ fn column_sums_in_registers<S: Simd, const NV: usize>(
         for (v, a) in acc.iter().enumerate() {
             s.store(*a, &mut col32[v * lanes..]);
         }
-        for (c64, &c32) in col.iter_mut().zip(col32.iter()) {
-            *c64 += f64::from(c32);
-        }
+        fold_into(col, col32);
     }
 }
 
