@@ -37,6 +37,16 @@ pub trait Backend {
     /// The backend's name, as reports print it.
     fn name(&self) -> &'static str;
 
+    /// Validates `data` as log-probs of `shape`: the checks and errors of [`LogProbs::new`],
+    /// which backends may run faster.
+    fn validate<'a, T: Element>(
+        &self,
+        data: &'a [T],
+        shape: crate::Shape,
+    ) -> Result<LogProbs<'a, T>, Self::Error> {
+        Ok(LogProbs::new(data, shape)?)
+    }
+
     /// Prepares a validated pool for the steps below.
     fn prepare<'a, T: Element>(
         &self,

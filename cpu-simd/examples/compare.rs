@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use bald_core::owned::{batchbald, entropies};
-use bald_core::{BatchBald, LogProbs, Shape};
+use bald_core::{Backend, BatchBald, Shape};
 use bald_cpu_simd::SimdBackend;
 
 /// A C-order little-endian f32 `.npy` of rank 3.
@@ -50,8 +50,10 @@ fn main() {
     let (path, kind) = (&args[1], args[2].as_str());
     let repeats: usize = args.get(3).map_or(3, |r| r.parse().expect("repeats"));
     let (data, shape) = read_npy_f32(path);
-    let lp = LogProbs::new(&data, shape).expect("valid log-probs");
     let backend = SimdBackend::new();
+    let validate_start = Instant::now();
+    let lp = backend.validate(&data, shape).expect("valid log-probs");
+    let validate_s = validate_start.elapsed().as_secs_f64();
     let mut times = Vec::new();
     let mut picks = Vec::new();
     for _ in 0..repeats {
@@ -81,7 +83,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "{{\"impl\": \"bald-cpu-simd ({:?}, {} threads)\", \"kind\": \"{kind}\", \"median_s\": {}, \"picks\": {:?}}}",
+        "{{\"impl\": \"bald-cpu-simd ({:?}, {} threads)\", \"kind\": \"{kind}\", \"median_s\": {}, \"validate_s\": {validate_s}, \"picks\": {:?}}}",
         backend.isa(),
         backend.threads(),
         times[times.len() / 2],

@@ -42,6 +42,41 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
     total + s.reduce(acc)
 }
 
+/// Whether a point's rows pass the checks of `LogProbs::new` with margin: no NaN or +inf, and
+/// every row's sum of probabilities in [lo, hi] (`probs` is scratch of K x C).
+#[inline(always)]
+pub fn point_rows_ok<S: Simd>(
+    s: S,
+    lp: &[f32],
+    c: usize,
+    lo: f64,
+    hi: f64,
+    probs: &mut [f32],
+) -> bool {
+    let lanes = S::LANES;
+    let inf = s.splat(f32::INFINITY);
+    let (one, zero) = (s.splat(1.0), s.splat(0.0));
+    let mut bad = zero;
+    let mut chunks = lp.chunks_exact(lanes);
+    for x in &mut chunks {
+        // x < inf is false exactly for NaN and +inf.
+        bad = s.add(bad, s.select(s.lt(s.load(x), inf), zero, one));
+    }
+    if s.reduce(bad) > 0.0
+        || chunks
+            .remainder()
+            .iter()
+            .any(|x| x.is_nan() || *x == f32::INFINITY)
+    {
+        return false;
+    }
+    exp_and_plogp(s, lp, probs);
+    probs.chunks_exact(c).all(|row| {
+        let sum: f64 = row.iter().map(|&p| f64::from(p)).sum();
+        (lo..=hi).contains(&sum)
+    })
+}
+
 /// Per-thread scratch of the score kernel.
 pub struct ScoreScratch {
     /// K x C probabilities, then 16 zeros of slack for whole-vector reads past the end.

@@ -22,7 +22,7 @@ mod x86;
 
 use bald_core::{
     check_forward_args, check_joint_args, check_score_args, dropout_keep, keep_threshold, Backend,
-    Element, Error, JointProbs, LogProbs, McDropoutHead, PointScore,
+    Element, Error, JointProbs, LogProbs, McDropoutHead, PointScore, Shape,
 };
 
 use isa::dispatch;
@@ -43,11 +43,13 @@ impl Default for SimdBackend {
 }
 
 impl SimdBackend {
-    /// The best ISA of this CPU, one thread per available core.
+    /// The best ISA of this CPU, one thread per available core (one thread without the
+    /// `threads` feature).
     pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         SimdBackend {
             isa: Isa::detect(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: if cfg!(feature = "threads") { cores } else { 1 },
         }
     }
 
@@ -65,10 +67,15 @@ impl SimdBackend {
         })
     }
 
-    /// The same backend on `threads` threads (at least 1).
+    /// The same backend on `threads` threads (at least 1; always 1 without the `threads`
+    /// feature).
     pub fn with_threads(self, threads: usize) -> Self {
         SimdBackend {
-            threads: threads.max(1),
+            threads: if cfg!(feature = "threads") {
+                threads.max(1)
+            } else {
+                1
+            },
             ..self
         }
     }
@@ -125,6 +132,34 @@ impl Backend for SimdBackend {
 
     fn name(&self) -> &'static str {
         "cpu-simd"
+    }
+
+    fn validate<'a, T: Element>(
+        &self,
+        data: &'a [T],
+        shape: Shape,
+    ) -> Result<LogProbs<'a, T>, Error> {
+        LogProbs::new_with_fast_check(data, shape, |data, shape| {
+            // Accept only sums comfortably inside the tolerance: f32 arithmetic is off by far
+            // less than the margin, and rows near the edge go to the exact scalar check.
+            let tol = T::NORM_TOLERANCE * 0.9;
+            let (lo, hi) = ((-tol).exp(), tol.exp());
+            let (k, c) = (shape.k, shape.c);
+            let mut ok = vec![true; shape.n];
+            let isa = self.isa;
+            self.par_chunks(&mut ok, 1, |first, chunk| {
+                let mut probs = vec![0.0f32; k * c];
+                let mut conv = vec![0.0f32; k * c];
+                dispatch!(isa, |s| {
+                    for (i, o) in chunk.iter_mut().enumerate() {
+                        let point = &data[(first + i) * k * c..(first + i + 1) * k * c];
+                        let lp = point_f32(point, &mut conv);
+                        *o = kernels::point_rows_ok(s, lp, c, lo, hi, &mut probs);
+                    }
+                })
+            });
+            ok.iter().all(|&b| b)
+        })
     }
 
     fn prepare<'a, T: Element>(&self, lp: LogProbs<'a, T>) -> Result<LogProbs<'a, T>, Error> {

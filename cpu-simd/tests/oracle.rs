@@ -237,3 +237,55 @@ fn results_do_not_depend_on_the_thread_count() {
         }
     }
 }
+
+/// The fast validation accepts and refuses exactly what `LogProbs::new` does, with its errors.
+mod validation {
+    use super::*;
+    use bald_core::Error;
+
+    fn same_verdict(data: &[f32], shape: Shape) -> Result<(), TestCaseError> {
+        let want = LogProbs::new(data, shape).map(|_| ());
+        for b in backends() {
+            let got = b.validate(data, shape).map(|_| ());
+            prop_assert_eq!(&got, &want, "{:?}", b.isa());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn agrees_with_the_scalar_check((data, shape) in pool(), at in 0usize..10_000, what in 0u8..5) {
+            let mut data = f32_of(&data);
+            let i = at % data.len();
+            match what {
+                0 => {}
+                1 => data[i] = f32::NAN,
+                2 => data[i] = f32::INFINITY,
+                // Off the tolerance by a lot, and at its edge (either side of 1e-4).
+                3 => data[i] += 0.5,
+                _ => {
+                    let row = i / shape.c * shape.c;
+                    let shift = if at % 2 == 0 { 0.99e-4 } else { 1.01e-4 };
+                    data[row..row + shape.c].iter_mut().for_each(|v| *v += shift);
+                }
+            }
+            same_verdict(&data, shape)?;
+        }
+    }
+
+    #[test]
+    fn reports_the_first_error_like_the_scalar_check() {
+        let shape = Shape::new(3, 2, 4);
+        let mut data = vec![-(4f32).ln(); 24];
+        data[13] = f32::NAN;
+        data[20] = 0.5;
+        let b = SimdBackend::new();
+        assert_eq!(
+            b.validate(&data, shape).unwrap_err(),
+            Error::NotANumber { n: 1, k: 1, c: 1 }
+        );
+        assert!(b.validate(&data[1..], shape).is_err());
+    }
+}
