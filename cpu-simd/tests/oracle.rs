@@ -107,6 +107,35 @@ proptest! {
     }
 
     #[test]
+    fn half_input_matches_the_oracle((data, shape) in pool()) {
+        use bald_core::half::{bf16, f16};
+        let d16: Vec<f16> = data.iter().map(|&x| f16::from_f64(x)).collect();
+        let db16: Vec<bf16> = data.iter().map(|&x| bf16::from_f64(x)).collect();
+        // f16 and bf16 widen to f32 exactly: the same budget as f32 input. Rounded rows may
+        // leave the normalisation tolerance; those are refused alike by both validations.
+        if let Ok(lp) = LogProbs::new(&d16, shape) {
+            let want = entropies(&Scalar, &lp).unwrap();
+            for b in backends() {
+                prop_assert!(b.validate(&d16, shape).is_ok());
+                let got = entropies(&b, &lp).unwrap();
+                for n in 0..shape.n {
+                    prop_assert!((got.0[n] - want.0[n]).abs() <= budget::SCORES);
+                    prop_assert!((got.1[n] - want.1[n]).abs() <= budget::SCORES);
+                }
+            }
+        }
+        if let Ok(lp) = LogProbs::new(&db16, shape) {
+            let want = scores(&Scalar, &lp, PointScore::Bald).unwrap();
+            for b in backends() {
+                let got = scores(&b, &lp, PointScore::Bald).unwrap();
+                for n in 0..shape.n {
+                    prop_assert!((got[n] - want[n]).abs() <= budget::SCORES);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn f64_input_matches_the_oracle((data, shape) in pool()) {
         let lp = LogProbs::new(&data, shape).unwrap();
         let want = scores(&Scalar, &lp, PointScore::Bald).unwrap();
