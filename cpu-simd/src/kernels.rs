@@ -5,6 +5,11 @@ use bald_core::{PointScore, StdKind};
 use crate::math::{exp, ln};
 use crate::simd::Simd;
 
+/// 0, 1, 2, ... as f32, for lane masks.
+const LANE_INDEX: [f32; 16] = [
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+];
+
 /// p = exp(lp) for a whole K x C point (flat), returning sum p * lp (0 * -inf = 0) in f64.
 #[inline(always)]
 pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
@@ -29,7 +34,15 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
         }
     }
     let tail = lp.len() - full;
-    if tail > 0 {
+    if tail > 0 && full > 0 {
+        // One more vector ending at the last element; lanes already done count 0 to the sum.
+        let start = lp.len() - lanes;
+        let x = s.load(&lp[start..]);
+        let e = exp(s, x);
+        s.store(e, &mut p[start..]);
+        let done = s.lt(s.load(&LANE_INDEX), s.splat((lanes - tail) as f32));
+        acc = s.fma(s.select(done, s.splat(0.0), e), s.max(x, floor), acc);
+    } else if tail > 0 {
         let mut buf = [f32::NEG_INFINITY; 16];
         buf[..tail].copy_from_slice(&lp[full..]);
         let x = s.load(&buf);
@@ -209,8 +222,9 @@ pub fn point_entropies<S: Simd>(
         &mut scratch.col32,
         &mut scratch.col,
     );
+    let inv_k = 1.0 / k as f64;
     for m in scratch.col.iter_mut() {
-        *m /= k as f64;
+        *m *= inv_k;
     }
     (
         entropy_of_mean(s, &scratch.col, &mut scratch.col32),
