@@ -2,7 +2,7 @@
 
 use bald_core::{PointScore, StdKind};
 
-use crate::math::{exp, ln};
+use crate::math::{clamp_exp_arg, exp_of_clamped, ln};
 use crate::simd::Simd;
 
 /// 0, 1, 2, ... as f32, for lane masks.
@@ -14,7 +14,6 @@ const LANE_INDEX: [f32; 16] = [
 #[inline(always)]
 pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
     let lanes = S::LANES;
-    let floor = s.splat(-f32::MAX);
     let mut acc = s.splat(0.0);
     let mut total = 0.0;
     let full = lp.len() / lanes * lanes;
@@ -23,10 +22,11 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
         .zip(p[..full].chunks_exact_mut(lanes))
         .enumerate()
     {
-        let x = s.load(x);
-        let e = exp(s, x);
+        // p * lp with the clamped lp: p = 0 exactly where lp <= -104, so 0 * (-inf) never occurs.
+        let x = clamp_exp_arg(s, s.load(x));
+        let e = exp_of_clamped(s, x);
         s.store(e, out);
-        acc = s.fma(e, s.max(x, floor), acc);
+        acc = s.fma(e, x, acc);
         // Fold into f64 every 64 vectors so that long points stay accurate.
         if i % 64 == 63 {
             total += s.reduce(acc);
@@ -37,17 +37,17 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
     if tail > 0 && full > 0 {
         // One more vector ending at the last element; lanes already done count 0 to the sum.
         let start = lp.len() - lanes;
-        let x = s.load(&lp[start..]);
-        let e = exp(s, x);
+        let x = clamp_exp_arg(s, s.load(&lp[start..]));
+        let e = exp_of_clamped(s, x);
         s.store(e, &mut p[start..]);
         let done = s.lt(s.load(&LANE_INDEX), s.splat((lanes - tail) as f32));
-        acc = s.fma(s.select(done, s.splat(0.0), e), s.max(x, floor), acc);
+        acc = s.fma(s.select(done, s.splat(0.0), e), x, acc);
     } else if tail > 0 {
         let mut buf = [f32::NEG_INFINITY; 16];
         buf[..tail].copy_from_slice(&lp[full..]);
-        let x = s.load(&buf);
-        let e = exp(s, x);
-        acc = s.fma(e, s.max(x, floor), acc);
+        let x = clamp_exp_arg(s, s.load(&buf));
+        let e = exp_of_clamped(s, x);
+        acc = s.fma(e, x, acc);
         let mut out = [0.0f32; 16];
         s.store(e, &mut out);
         p[full..].copy_from_slice(&out[..tail]);
@@ -117,7 +117,7 @@ impl ScoreScratch {
 /// Rows summed in f32 before being folded into the f64 column sums.
 const COLUMN_BLOCK: usize = 16;
 
-/// col[c] = sum_k probs[k, c] in f64, vectorised along each row (a row's last vector reads
+/// col[c] += sum_k probs[k, c] in f64, vectorised along each row (a row's last vector reads
 /// into the next row or the slack; those lanes land beyond C and are ignored). Blocks of rows
 /// are summed in f32 registers, then folded into f64.
 #[inline(always)]
@@ -136,7 +136,6 @@ fn column_sums<S: Simd>(
         4 => column_sums_in_registers::<S, 4>(s, probs, k, c, col32, col),
         vectors => {
             let lanes = S::LANES;
-            col.fill(0.0);
             for block in (0..k).step_by(COLUMN_BLOCK) {
                 col32.fill(0.0);
                 for row in block..(block + COLUMN_BLOCK).min(k) {
@@ -170,7 +169,6 @@ fn column_sums_in_registers<S: Simd, const NV: usize>(
     col: &mut [f64],
 ) {
     let lanes = S::LANES;
-    col.fill(0.0);
     for block in (0..k).step_by(COLUMN_BLOCK) {
         let mut acc = [s.splat(0.0); NV];
         for row in block..(block + COLUMN_BLOCK).min(k) {
@@ -205,6 +203,11 @@ fn entropy_of_mean<S: Simd>(s: S, mean: &[f64], buf: &mut [f32]) -> f64 {
 }
 
 /// (entropy, conditional entropy) of one point in one pass.
+///
+/// Class sums are kept in registers by phase: vector q of the flat K x C point holds classes
+/// (q L + lane) mod C, a pattern that repeats every P = lcm(L, C) / L vectors, so P
+/// accumulators (P <= 8) sum each class without storing the probabilities. Wider class counts
+/// and short points go through [`exp_and_plogp`] and [`column_sums`].
 #[inline(always)]
 pub fn point_entropies<S: Simd>(
     s: S,
@@ -213,23 +216,127 @@ pub fn point_entropies<S: Simd>(
     c: usize,
     scratch: &mut ScoreScratch,
 ) -> (f64, f64) {
-    let conditional = -exp_and_plogp(s, lp, &mut scratch.probs[..k * c]) / k as f64;
-    column_sums(
-        s,
-        &scratch.probs,
-        k,
-        c,
-        &mut scratch.col32,
-        &mut scratch.col,
-    );
+    let lanes = S::LANES;
+    let period = c / gcd(lanes, c);
+    // Short points spend more on folding P accumulators than the store-and-sum path does.
+    let long_enough = lp.len() >= 4 * period * lanes;
+    let plogp = match if long_enough { period } else { 0 } {
+        1 => phased_sums::<S, 1>(s, lp, c, &mut scratch.col32, &mut scratch.col),
+        2 => phased_sums::<S, 2>(s, lp, c, &mut scratch.col32, &mut scratch.col),
+        4 => phased_sums::<S, 4>(s, lp, c, &mut scratch.col32, &mut scratch.col),
+        5 => phased_sums::<S, 5>(s, lp, c, &mut scratch.col32, &mut scratch.col),
+        8 => phased_sums::<S, 8>(s, lp, c, &mut scratch.col32, &mut scratch.col),
+        _ => {
+            let plogp = exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
+            scratch.col.fill(0.0);
+            column_sums(
+                s,
+                &scratch.probs,
+                k,
+                c,
+                &mut scratch.col32,
+                &mut scratch.col,
+            );
+            plogp
+        }
+    };
     let inv_k = 1.0 / k as f64;
     for m in scratch.col.iter_mut() {
         *m *= inv_k;
     }
     (
         entropy_of_mean(s, &scratch.col, &mut scratch.col32),
-        conditional,
+        -plogp * inv_k,
     )
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Periods of the phase accumulators summed in f32 before a fold into f64.
+const PHASE_BLOCK: usize = 16;
+
+/// One vector of [`phased_sums`]: a += p, plogp += p lp. (A function, not a closure: closures
+/// are compiled without the caller's target features, so their intrinsics would not inline.)
+#[inline(always)]
+fn phased_step<S: Simd>(s: S, lp: &[f32], a: &mut S::V, plogp: &mut S::V) {
+    let x = clamp_exp_arg(s, s.load(lp));
+    let e = exp_of_clamped(s, x);
+    *a = s.add(*a, e);
+    *plogp = s.fma(e, x, *plogp);
+}
+
+/// Class sums of exp(lp) into `col` (C) and sum p lp, with P phase accumulators.
+#[inline(always)]
+fn phased_sums<S: Simd, const P: usize>(
+    s: S,
+    lp: &[f32],
+    c: usize,
+    col32: &mut [f32],
+    col: &mut [f64],
+) -> f64 {
+    let lanes = S::LANES;
+    let zero = s.splat(0.0);
+    let vectors = lp.len() / lanes;
+    let mut total = 0.0;
+    col.fill(0.0);
+    // Blocks of PHASE_BLOCK periods are summed in f32 registers, then folded into f64. The P
+    // accumulators, stored in order, form a (P L / C) x C matrix whose column sums are the
+    // class sums.
+    let mut buf = [0.0f32; 8 * 16 + 16];
+    for block in (0..vectors).step_by(PHASE_BLOCK * P) {
+        let end = (block + PHASE_BLOCK * P).min(vectors);
+        let mut acc = [zero; P];
+        let mut plogp = zero;
+        let mut q = block;
+        while q + P <= end {
+            for (j, a) in acc.iter_mut().enumerate() {
+                phased_step(s, &lp[(q + j) * lanes..], a, &mut plogp);
+            }
+            q += P;
+        }
+        for (j, a) in acc.iter_mut().enumerate().take(end - q) {
+            phased_step(s, &lp[(q + j) * lanes..], a, &mut plogp);
+        }
+        total += s.reduce(plogp);
+        for (j, a) in acc.iter().enumerate() {
+            s.store(*a, &mut buf[j * lanes..]);
+        }
+        column_sums(s, &buf, P * lanes / c, c, col32, col);
+    }
+    // The last elements, fewer than a vector: one more vector ending at the end (or padded
+    // with -inf when the point is shorter than a vector), counting only its new lanes.
+    let done = vectors * lanes;
+    let tail = lp.len() - done;
+    if tail > 0 {
+        let mut xs = [f32::NEG_INFINITY; 16];
+        let first_new = if lp.len() >= lanes {
+            xs[..lanes].copy_from_slice(&lp[lp.len() - lanes..]);
+            lanes - tail
+        } else {
+            xs[..tail].copy_from_slice(lp);
+            0
+        };
+        let x = clamp_exp_arg(s, s.load(&xs));
+        s.store(x, &mut xs);
+        let mut e = [0.0f32; 16];
+        s.store(exp_of_clamped(s, x), &mut e);
+        let mut class = done % c;
+        for lane in first_new..first_new + tail {
+            col[class] += f64::from(e[lane]);
+            total += f64::from(e[lane]) * f64::from(xs[lane]);
+            class += 1;
+            if class == c {
+                class = 0;
+            }
+        }
+    }
+    total
 }
 
 /// `score` of one point (`lp`: K x C, f32). Same definitions as bald-core's reference.
@@ -268,6 +375,7 @@ pub fn point_score<S: Simd>(
     }
     let kf = k as f64;
     exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
+    scratch.col.fill(0.0);
     column_sums(
         s,
         &scratch.probs,

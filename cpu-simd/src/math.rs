@@ -7,19 +7,31 @@ const LOG2E: f32 = core::f32::consts::LOG2_E;
 /// ln 2 split so that n * LN2_HI is exact for |n| <= 2^9.
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
-/// Above this exp overflows f32.
-const EXP_HI: f32 = 88.722_83;
-/// Below this exp(x) rounds to 0 even as a subnormal.
-const EXP_LO: f32 = -103.972_08;
+/// Inputs are clamped to [EXP_LO, EXP_HI]: e^EXP_HI overflows to +inf in the final scaling,
+/// e^EXP_LO (< 2^-150) rounds to exactly 0, so no special-case selects are needed.
+const EXP_HI: f32 = 89.0;
+const EXP_LO: f32 = -104.0;
 
 /// e^x: ~1 ulp for normal results, subnormal results right to within an ulp of the smallest
-/// subnormal, exactly 0 below -103.97 (and for -inf), +inf above 88.72, NaN through.
+/// subnormal, exactly 0 for x <= -104 (and -inf), +inf past the overflow threshold 88.72,
+/// NaN through.
 #[inline(always)]
 pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
+    exp_of_clamped(s, clamp_exp_arg(s, x))
+}
+
+/// x clamped to the range [`exp_of_clamped`] takes (NaN passes).
+#[inline(always)]
+pub fn clamp_exp_arg<S: Simd>(s: S, x: S::V) -> S::V {
     // min/max take NaN from their second operand on x86: keep x second so NaN passes.
-    let x_clamped = s.max(s.splat(EXP_LO), s.min(s.splat(EXP_HI), x));
-    let fx = s.round(s.mul(x_clamped, s.splat(LOG2E)));
-    let r = s.fma(fx, s.splat(-LN2_HI), x_clamped);
+    s.max(s.splat(EXP_LO), s.min(s.splat(EXP_HI), x))
+}
+
+/// e^x for x already clamped by [`clamp_exp_arg`].
+#[inline(always)]
+pub fn exp_of_clamped<S: Simd>(s: S, x: S::V) -> S::V {
+    let fx = s.round(s.mul(x, s.splat(LOG2E)));
+    let r = s.fma(fx, s.splat(-LN2_HI), x);
     let r = s.fma(fx, s.splat(-LN2_LO), r);
     let z = s.mul(r, r);
     let mut y = s.splat(1.987_569_2e-4);
@@ -30,9 +42,7 @@ pub fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     y = s.fma(y, r, s.splat(0.5));
     y = s.fma(y, z, r);
     y = s.add(y, s.splat(1.0));
-    let result = s.ldexp(y, fx);
-    let result = s.select(s.lt(x, s.splat(EXP_LO)), s.splat(0.0), result);
-    s.select(s.lt(s.splat(EXP_HI), x), s.splat(f32::INFINITY), result)
+    s.ldexp(y, fx)
 }
 
 /// ln x: ~1 ulp; subnormal inputs right; ln 0 = -inf, ln(x < 0) = NaN, ln inf = inf, NaN through.

@@ -318,3 +318,49 @@ mod validation {
         assert!(b.validate(&data[1..], shape).is_err());
     }
 }
+
+/// Long points take the phase-accumulator path of the entropy kernel: every class count whose
+/// phase period fits, at K large enough, against the oracle.
+#[test]
+fn long_points_match_the_oracle() {
+    for c in [1, 2, 3, 4, 5, 8, 10, 12, 16, 20, 40] {
+        for k in [20, 33, 64, 100, 257] {
+            let shape = Shape::new(3, k, c);
+            let mut data: Vec<f64> = (0..shape.n * k * c)
+                .map(|i| ((i * 7919 + c * 31) % 997) as f64 / 997.0 * 6.0 - 3.0)
+                .collect();
+            // Some zero probabilities.
+            for i in (0..data.len()).step_by(13) {
+                data[i] = f64::NEG_INFINITY;
+            }
+            for row in data.chunks_exact_mut(c) {
+                if row.iter().all(|v| *v == f64::NEG_INFINITY) {
+                    row[0] = 0.0;
+                }
+            }
+            log_softmax_rows(&mut data, c);
+            let data32 = f32_of(&data);
+            let lp = LogProbs::new(&data32, shape).unwrap();
+            let (h, eh) = entropies(&Scalar, &lp).unwrap();
+            for b in backends() {
+                let (gh, geh) = entropies(&b, &lp).unwrap();
+                for n in 0..shape.n {
+                    assert!(
+                        (gh[n] - h[n]).abs() <= budget::SCORES,
+                        "{:?} C={c} K={k}: {} vs {}",
+                        b.isa(),
+                        gh[n],
+                        h[n]
+                    );
+                    assert!(
+                        (geh[n] - eh[n]).abs() <= budget::SCORES,
+                        "{:?} C={c} K={k}: {} vs {}",
+                        b.isa(),
+                        geh[n],
+                        eh[n]
+                    );
+                }
+            }
+        }
+    }
+}
