@@ -440,14 +440,21 @@ pub struct JointF32 {
     pub weight: f64,
 }
 
-/// Class blocks of at most this many classes share one pass over a^T.
-pub const MAX_CLASS_BLOCK: usize = 8;
+/// Class blocks of at most this many classes share one pass over a^T: the accumulators, a^T's
+/// vector and a broadcast must fit in the ISA's registers (16 below 16 lanes, 32 with them).
+fn max_class_block(lanes: usize) -> usize {
+    if lanes >= 16 {
+        12
+    } else {
+        8
+    }
+}
 
 /// H_n for one candidate whose K x C probabilities are `probs`:
 /// weight * sum_m sum_c -x_mc (ln x_mc + s_m), x_mc = sum_k a[m, k] p[k, c].
 #[inline(always)]
 pub fn joint_entropy<S: Simd>(s: S, joint: &JointF32, probs: &[f32], k: usize, c: usize) -> f64 {
-    let blocks = c.div_ceil(MAX_CLASS_BLOCK);
+    let blocks = c.div_ceil(max_class_block(S::LANES));
     let per = c.div_ceil(blocks);
     let mut total = 0.0;
     let mut start = 0;
@@ -461,7 +468,11 @@ pub fn joint_entropy<S: Simd>(s: S, joint: &JointF32, probs: &[f32], k: usize, c
             5 => class_block::<S, 5>(s, joint, probs, k, c, start),
             6 => class_block::<S, 6>(s, joint, probs, k, c, start),
             7 => class_block::<S, 7>(s, joint, probs, k, c, start),
-            _ => class_block::<S, 8>(s, joint, probs, k, c, start),
+            8 => class_block::<S, 8>(s, joint, probs, k, c, start),
+            9 => class_block::<S, 9>(s, joint, probs, k, c, start),
+            10 => class_block::<S, 10>(s, joint, probs, k, c, start),
+            11 => class_block::<S, 11>(s, joint, probs, k, c, start),
+            _ => class_block::<S, 12>(s, joint, probs, k, c, start),
         };
         start += width;
     }
