@@ -2,7 +2,7 @@
 
 use bald_core::{PointScore, StdKind};
 
-use crate::math::{clamp_exp_arg, exp_of_clamped, ln};
+use crate::math::{clamp_exp_arg, exp_of_clamped, ln_normal};
 use crate::simd::Simd;
 
 /// 0, 1, 2, ... as f32, for lane masks.
@@ -197,7 +197,7 @@ fn entropy_of_mean<S: Simd>(s: S, mean: &[f64], buf: &mut [f32]) -> f64 {
     for v in 0..c.div_ceil(lanes) {
         let x = s.load(&buf[v * lanes..]);
         // Lanes past C hold 0 and contribute 0 ln(tiny) * 0 = 0.
-        total -= s.reduce(s.mul(x, ln(s, s.max(x, tiny))));
+        total -= s.reduce(s.mul(x, ln_normal(s, s.max(x, tiny))));
     }
     total
 }
@@ -505,7 +505,7 @@ fn class_block<S: Simd, const CB: usize>(
         let mut sum = s.splat(0.0);
         for x in acc {
             // x = 0 gives 0 * (ln(tiny) + s) = 0: 0 ln 0 = 0 without a select.
-            sum = s.fma(x, s.add(ln(s, s.max(x, tiny)), sm), sum);
+            sum = s.fma(x, s.add(ln_normal(s, s.max(x, tiny)), sm), sum);
         }
         total += s.reduce(sum);
     }

@@ -368,16 +368,29 @@ impl Backend for SimdBackend {
 /// exp of every element at `isa`, lengths of any size (tests of the vector math).
 #[doc(hidden)]
 pub fn apply_exp(isa: Isa, xs: &[f32]) -> Vec<f32> {
-    apply(isa, xs, false)
+    apply(isa, xs, MathOp::Exp)
 }
 
 /// ln of every element at `isa` (tests of the vector math).
 #[doc(hidden)]
 pub fn apply_ln(isa: Isa, xs: &[f32]) -> Vec<f32> {
-    apply(isa, xs, true)
+    apply(isa, xs, MathOp::Ln)
 }
 
-fn apply(isa: Isa, xs: &[f32], log: bool) -> Vec<f32> {
+/// The kernels' ln for positive normal inputs, at `isa` (tests of the vector math).
+#[doc(hidden)]
+pub fn apply_ln_normal(isa: Isa, xs: &[f32]) -> Vec<f32> {
+    apply(isa, xs, MathOp::LnNormal)
+}
+
+#[derive(Clone, Copy)]
+enum MathOp {
+    Exp,
+    Ln,
+    LnNormal,
+}
+
+fn apply(isa: Isa, xs: &[f32], op: MathOp) -> Vec<f32> {
     assert!(isa.is_available(), "{isa:?} is not available on this CPU");
     let mut out = vec![0.0f32; xs.len()];
     dispatch!(isa, |s| {
@@ -391,7 +404,12 @@ fn apply(isa: Isa, xs: &[f32], log: bool) -> Vec<f32> {
                 .zip(res.chunks_exact_mut(lanes_of(s)))
             {
                 let v = s.load(b);
-                s.store(if log { math::ln(s, v) } else { math::exp(s, v) }, r);
+                let y = match op {
+                    MathOp::Exp => math::exp(s, v),
+                    MathOp::Ln => math::ln(s, v),
+                    MathOp::LnNormal => math::ln_normal(s, v),
+                };
+                s.store(y, r);
             }
             o.copy_from_slice(&res[..x.len()]);
         }

@@ -48,22 +48,35 @@ pub fn exp_of_clamped<S: Simd>(s: S, x: S::V) -> S::V {
 /// ln x: ~1 ulp; subnormal inputs right; ln 0 = -inf, ln(x < 0) = NaN, ln inf = inf, NaN through.
 #[inline(always)]
 pub fn ln<S: Simd>(s: S, x: S::V) -> S::V {
+    // Subnormals are scaled into the normal range and the exponent corrected.
     let subnormal = s.lt(x, s.splat(f32::MIN_POSITIVE));
     let scaled = s.select(subnormal, s.mul(x, s.splat(8_388_608.0)), x);
-    let bits = s.f2i_bits(scaled);
-    let exponent = s.sub_i(
-        s.and_i(s.shr23(bits), s.splat_i(0xff)),
-        s.select_i(subnormal, s.splat_i(126 + 23), s.splat_i(126)),
+    let r = ln_normal(s, scaled);
+    let r = s.select(
+        subnormal,
+        s.sub(r, s.splat(23.0 * core::f32::consts::LN_2)),
+        r,
     );
-    let mut e = s.to_float(exponent);
-    // Mantissa in [0.5, 1).
-    let mut m = s.i2f_bits(s.or_i(
-        s.and_i(bits, s.splat_i(0x007f_ffff)),
-        s.splat_i(0x3f00_0000),
-    ));
+    // Special values: NaN through (x - x is NaN for NaN and inf), then 0, negatives, inf.
+    let r = s.add(r, s.sub(x, x));
+    let r = s.select(
+        s.lt(x, s.splat(f32::from_bits(1))),
+        s.splat(f32::NEG_INFINITY),
+        r,
+    );
+    let r = s.select(s.lt(x, s.splat(0.0)), s.splat(f32::NAN), r);
+    s.select(s.lt(s.splat(f32::MAX), x), s.splat(f32::INFINITY), r)
+}
+
+/// ln x for positive, normal, finite x only (no special cases): the kernels' fast path, where
+/// the argument is clamped to at least `f32::MIN_POSITIVE`.
+#[inline(always)]
+pub fn ln_normal<S: Simd>(s: S, x: S::V) -> S::V {
+    let (m, e) = s.frexp(x);
+    // Centre the mantissa on 1: m in [sqrt(1/2), sqrt(2)), then m - 1.
     let below = s.lt(m, s.splat(core::f32::consts::FRAC_1_SQRT_2));
-    e = s.select(below, s.sub(e, s.splat(1.0)), e);
-    m = s.sub(s.add(m, s.select(below, m, s.splat(0.0))), s.splat(1.0));
+    let e = s.select(below, s.sub(e, s.splat(1.0)), e);
+    let m = s.sub(s.add(m, s.select(below, m, s.splat(0.0))), s.splat(1.0));
     let z = s.mul(m, m);
     let mut y = s.splat(7.037_683_6e-2);
     y = s.fma(y, m, s.splat(-1.151_461e-1));
@@ -77,14 +90,5 @@ pub fn ln<S: Simd>(s: S, x: S::V) -> S::V {
     y = s.mul(s.mul(y, m), z);
     y = s.fma(e, s.splat(LN2_LO), y);
     y = s.fma(z, s.splat(-0.5), y);
-    let r = s.fma(e, s.splat(LN2_HI), s.add(m, y));
-    // Special values: NaN through (x - x is NaN for NaN and inf), then 0, negatives, inf.
-    let r = s.add(r, s.sub(x, x));
-    let r = s.select(
-        s.lt(x, s.splat(f32::from_bits(1))),
-        s.splat(f32::NEG_INFINITY),
-        r,
-    );
-    let r = s.select(s.lt(x, s.splat(0.0)), s.splat(f32::NAN), r);
-    s.select(s.lt(s.splat(f32::MAX), x), s.splat(f32::INFINITY), r)
+    s.fma(e, s.splat(LN2_HI), s.add(m, y))
 }

@@ -109,6 +109,22 @@ fn ln_within_budget() {
 }
 
 #[test]
+fn ln_normal_within_budget() {
+    let mut xs: Vec<f32> = sweep(-125.0, 127.0, 200_001)
+        .into_iter()
+        .map(|e| 2f32.powf(e))
+        .collect();
+    xs.extend(sweep(0.5, 2.0, 100_001));
+    xs.extend([f32::MIN_POSITIVE, f32::MAX, 1.0]);
+    check(
+        "ln_normal",
+        &xs,
+        |xs| run_all(xs, bald_cpu_simd::apply_ln_normal),
+        f64::ln,
+    );
+}
+
+#[test]
 fn portable_matches_the_trait_directly() {
     // The portable token is usable without detection.
     let s = Portable;
