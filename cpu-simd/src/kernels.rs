@@ -438,6 +438,8 @@ pub struct JointF32 {
     pub mp: usize,
     /// The weight in front of the sum.
     pub weight: f64,
+    /// Whether `scale` holds anything but zeros (the sampled regime).
+    pub scaled: bool,
 }
 
 /// Class blocks of at most this many classes share one pass over a^T: the accumulators, a^T's
@@ -454,45 +456,59 @@ fn max_class_block(lanes: usize) -> usize {
 /// weight * sum_m sum_c -x_mc (ln x_mc + s_m), x_mc = sum_k a[m, k] p[k, c].
 #[inline(always)]
 pub fn joint_entropy<S: Simd>(s: S, joint: &JointF32, probs: &[f32], k: usize, c: usize) -> f64 {
+    // The exact regime has s_m = 0: its kernel skips the add.
+    if joint.scaled {
+        joint_entropy_with::<S, true>(s, joint, probs, k, c)
+    } else {
+        joint_entropy_with::<S, false>(s, joint, probs, k, c)
+    }
+}
+
+#[inline(always)]
+fn joint_entropy_with<S: Simd, const SCALED: bool>(
+    s: S,
+    joint: &JointF32,
+    probs: &[f32],
+    k: usize,
+    c: usize,
+) -> f64 {
     let blocks = c.div_ceil(max_class_block(S::LANES));
     let per = c.div_ceil(blocks);
     let mut total = 0.0;
     let mut start = 0;
     while start < c {
         let width = per.min(c - start);
+        let args = (s, joint, probs, k, c, start);
         total += match width {
-            1 => class_block::<S, 1>(s, joint, probs, k, c, start),
-            2 => class_block::<S, 2>(s, joint, probs, k, c, start),
-            3 => class_block::<S, 3>(s, joint, probs, k, c, start),
-            4 => class_block::<S, 4>(s, joint, probs, k, c, start),
-            5 => class_block::<S, 5>(s, joint, probs, k, c, start),
-            6 => class_block::<S, 6>(s, joint, probs, k, c, start),
-            7 => class_block::<S, 7>(s, joint, probs, k, c, start),
-            8 => class_block::<S, 8>(s, joint, probs, k, c, start),
-            9 => class_block::<S, 9>(s, joint, probs, k, c, start),
-            10 => class_block::<S, 10>(s, joint, probs, k, c, start),
-            11 => class_block::<S, 11>(s, joint, probs, k, c, start),
-            _ => class_block::<S, 12>(s, joint, probs, k, c, start),
+            1 => class_block::<S, 1, SCALED>(args),
+            2 => class_block::<S, 2, SCALED>(args),
+            3 => class_block::<S, 3, SCALED>(args),
+            4 => class_block::<S, 4, SCALED>(args),
+            5 => class_block::<S, 5, SCALED>(args),
+            6 => class_block::<S, 6, SCALED>(args),
+            7 => class_block::<S, 7, SCALED>(args),
+            8 => class_block::<S, 8, SCALED>(args),
+            9 => class_block::<S, 9, SCALED>(args),
+            10 => class_block::<S, 10, SCALED>(args),
+            11 => class_block::<S, 11, SCALED>(args),
+            _ => class_block::<S, 12, SCALED>(args),
         };
         start += width;
     }
     -total * joint.weight
 }
 
-/// sum over all rows m and classes start..start+CB of x (ln x + s_m), vectorised over m.
+/// sum over all rows m and classes start..start+CB of x (ln x + s_m) (s_m only when SCALED),
+/// vectorised over m.
 #[inline(always)]
-fn class_block<S: Simd, const CB: usize>(
-    s: S,
-    joint: &JointF32,
-    probs: &[f32],
-    k: usize,
-    c: usize,
-    start: usize,
+fn class_block<S: Simd, const CB: usize, const SCALED: bool>(
+    (s, joint, probs, k, c, start): (S, &JointF32, &[f32], usize, usize, usize),
 ) -> f64 {
     let lanes = S::LANES;
     let tiny = s.splat(f32::MIN_POSITIVE);
     let mut total = 0.0;
-    for mb in (0..joint.mp).step_by(lanes) {
+    let mut blocks_sum = s.splat(0.0);
+    for (block, mb) in (0..joint.mp).step_by(lanes).enumerate() {
         let mut acc = [s.splat(0.0); CB];
         for kk in 0..k {
             let a = s.load(&joint.at[kk * joint.mp + mb..]);
@@ -501,15 +517,25 @@ fn class_block<S: Simd, const CB: usize>(
                 acc[j] = s.fma(a, s.splat(p[j]), acc[j]);
             }
         }
-        let sm = s.load(&joint.scale[mb..]);
         let mut sum = s.splat(0.0);
         for x in acc {
             // x = 0 gives 0 * (ln(tiny) + s) = 0: 0 ln 0 = 0 without a select.
-            sum = s.fma(x, s.add(ln_normal(s, s.max(x, tiny)), sm), sum);
+            let l = ln_normal(s, s.max(x, tiny));
+            let l = if SCALED {
+                s.add(l, s.load(&joint.scale[mb..]))
+            } else {
+                l
+            };
+            sum = s.fma(x, l, sum);
         }
-        total += s.reduce(sum);
+        // Blocks' sums stay independent; their total is folded into f64 every 16 blocks.
+        blocks_sum = s.add(blocks_sum, sum);
+        if block % 16 == 15 {
+            total += s.reduce(blocks_sum);
+            blocks_sum = s.splat(0.0);
+        }
     }
-    total
+    total + s.reduce(blocks_sum)
 }
 
 /// out[r, o] = act(sum_j x[r, j] wt[j, o] + b[o]) for a block of rows of `x` (row stride

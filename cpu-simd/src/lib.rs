@@ -257,6 +257,7 @@ impl Backend for SimdBackend {
             scale,
             mp,
             weight: joint.weight,
+            scaled: joint.log_scale.is_some(),
         };
         let isa = self.isa;
         self.par_chunks(out, 1, |first, chunk| {
