@@ -291,6 +291,12 @@ impl Backend for SimdBackend {
         let max_pad = layers.iter().map(|l| pad(l.outputs)).max().unwrap_or(0);
         let d_in = head.inputs();
         let isa = self.isa;
+        // Philox counter words (their ranges were checked by check_forward_args).
+        let k32 = u32::try_from(k).map_err(|_| Error::ShapeOverflow)?;
+        let inputs32 = layers
+            .iter()
+            .map(|l| u32::try_from(l.inputs).map_err(|_| Error::ShapeOverflow))
+            .collect::<Result<Vec<u32>, Error>>()?;
         const BLOCK: usize = 64;
         self.par_chunks(out, k * c, |first, chunk| {
             let rows_here = chunk.len() / (k * c);
@@ -308,15 +314,21 @@ impl Backend for SimdBackend {
                 })
                 .collect();
             let mut act = [vec![0.0f32; BLOCK * max_pad], vec![0.0f32; BLOCK * max_pad]];
-            for sample in 0..k {
-                for (l, (layer, wt)) in layers.iter().zip(wts.iter_mut()).enumerate() {
+            for sample32 in 0..k32 {
+                let sample = sample32 as usize;
+                for (l32, ((layer, wt), &inputs)) in
+                    (0u32..).zip(layers.iter().zip(wts.iter_mut()).zip(&inputs32))
+                {
                     let threshold = keep_threshold(layer.dropout);
                     let scale = 1.0 / (1.0 - layer.dropout);
                     let op = pad(layer.outputs);
-                    for j in 0..layer.inputs {
-                        // Counters were checked to fit in u32 by check_forward_args.
-                        let keep = dropout_keep(seed, l as u32, sample as u32, j as u32, threshold);
-                        let f = if keep { scale } else { 0.0 };
+                    for j32 in 0..inputs {
+                        let j = j32 as usize;
+                        let f = if dropout_keep(seed, l32, sample32, j32, threshold) {
+                            scale
+                        } else {
+                            0.0
+                        };
                         for o in 0..layer.outputs {
                             wt[j * op + o] = layer.weight[o * layer.inputs + j] * f;
                         }
