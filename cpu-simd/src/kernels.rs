@@ -118,8 +118,9 @@ impl ScoreScratch {
 const COLUMN_BLOCK: usize = 16;
 
 /// col[c] += sum_k probs[k, c] in f64, vectorised along each row (a row's last vector reads
-/// into the next row or the slack; those lanes land beyond C and are ignored). Blocks of rows
-/// are summed in f32 registers, then folded into f64.
+/// into the next row or the slack; those lanes land beyond C and are ignored). Up to four
+/// vectors of columns at a time are summed over blocks of rows in f32 registers, then folded
+/// into f64.
 #[inline(always)]
 fn column_sums<S: Simd>(
     s: S,
@@ -129,24 +130,14 @@ fn column_sums<S: Simd>(
     col32: &mut [f32],
     col: &mut [f64],
 ) {
-    match c.div_ceil(S::LANES) {
-        1 => column_sums_in_registers::<S, 1>(s, probs, k, c, col32, col),
-        2 => column_sums_in_registers::<S, 2>(s, probs, k, c, col32, col),
-        3 => column_sums_in_registers::<S, 3>(s, probs, k, c, col32, col),
-        4 => column_sums_in_registers::<S, 4>(s, probs, k, c, col32, col),
-        vectors => {
-            let lanes = S::LANES;
-            for block in (0..k).step_by(COLUMN_BLOCK) {
-                col32.fill(0.0);
-                for row in block..(block + COLUMN_BLOCK).min(k) {
-                    for v in 0..vectors {
-                        let acc = s.load(&col32[v * lanes..]);
-                        let p = s.load(&probs[row * c + v * lanes..]);
-                        s.store(s.add(acc, p), &mut col32[v * lanes..]);
-                    }
-                }
-                fold_into(col, col32);
-            }
+    let vectors = c.div_ceil(S::LANES);
+    for v0 in (0..vectors).step_by(4) {
+        let args = (probs, k, c, v0, &mut *col32, &mut *col);
+        match (vectors - v0).min(4) {
+            1 => column_sums_in_registers::<S, 1>(s, args),
+            2 => column_sums_in_registers::<S, 2>(s, args),
+            3 => column_sums_in_registers::<S, 3>(s, args),
+            _ => column_sums_in_registers::<S, 4>(s, args),
         }
     }
 }
@@ -159,27 +150,26 @@ fn fold_into(col: &mut [f64], col32: &[f32]) {
     }
 }
 
+/// Column sums of the NV vectors of columns from vector `v0` (see [`column_sums`]).
 #[inline(always)]
+#[allow(clippy::type_complexity)]
 fn column_sums_in_registers<S: Simd, const NV: usize>(
     s: S,
-    probs: &[f32],
-    k: usize,
-    c: usize,
-    col32: &mut [f32],
-    col: &mut [f64],
+    (probs, k, c, v0, col32, col): (&[f32], usize, usize, usize, &mut [f32], &mut [f64]),
 ) {
     let lanes = S::LANES;
+    let base = v0 * lanes;
     for block in (0..k).step_by(COLUMN_BLOCK) {
         let mut acc = [s.splat(0.0); NV];
         for row in block..(block + COLUMN_BLOCK).min(k) {
             for (v, a) in acc.iter_mut().enumerate() {
-                *a = s.add(*a, s.load(&probs[row * c + v * lanes..]));
+                *a = s.add(*a, s.load(&probs[row * c + base + v * lanes..]));
             }
         }
         for (v, a) in acc.iter().enumerate() {
-            s.store(*a, &mut col32[v * lanes..]);
+            s.store(*a, &mut col32[base + v * lanes..]);
         }
-        fold_into(col, col32);
+        fold_into(&mut col[base..], &col32[base..base + NV * lanes]);
     }
 }
 
