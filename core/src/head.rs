@@ -28,6 +28,23 @@ pub struct DenseLayer<'a> {
     pub dropout: f32,
 }
 
+impl DenseLayer<'_> {
+    /// Whether each input unit of this layer (`layer`, its index in the head) is kept in MC
+    /// sample `sample`: the dropout mask every backend applies, from [`dropout_keep`]. Input
+    /// widths fit in u32 for validated forward passes ([`check_forward_args`]).
+    pub fn kept_inputs(
+        &self,
+        seed: u64,
+        layer: u32,
+        sample: u32,
+    ) -> impl Iterator<Item = bool> + use<'_> {
+        let threshold = keep_threshold(self.dropout);
+        (0u32..)
+            .take(self.inputs)
+            .map(move |unit| dropout_keep(seed, layer, sample, unit, threshold))
+    }
+}
+
 /// A validated stack of [`DenseLayer`]s; the last layer's outputs are the classes.
 #[derive(Debug, Clone, Copy)]
 pub struct McDropoutHead<'a> {
@@ -187,11 +204,9 @@ pub fn forward<O: Element>(
             }
             let (mut cur, mut next) = (&mut *a, &mut *b);
             for (l, layer) in head.layers.iter().enumerate() {
-                let threshold = keep_threshold(layer.dropout);
                 let scale = 1.0 / (1.0 - f64::from(layer.dropout));
-                let (l32, k32) = (counter(l)?, counter(sample)?);
-                for (j, h) in cur[..layer.inputs].iter_mut().enumerate() {
-                    let keep = dropout_keep(seed, l32, k32, counter(j)?, threshold);
+                let kept = layer.kept_inputs(seed, counter(l)?, counter(sample)?);
+                for (h, keep) in cur[..layer.inputs].iter_mut().zip(kept) {
                     *h = if keep { *h * scale } else { 0.0 };
                 }
                 for (o, nx) in next[..layer.outputs].iter_mut().enumerate() {

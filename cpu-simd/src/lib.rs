@@ -21,8 +21,8 @@ pub mod simd;
 mod x86;
 
 use bald_core::{
-    check_forward_args, check_joint_args, check_score_args, dropout_keep, keep_threshold, Backend,
-    Element, Error, JointProbs, LogProbs, McDropoutHead, PointScore, Shape,
+    check_forward_args, check_joint_args, check_score_args, Backend, Element, Error, JointProbs,
+    LogProbs, McDropoutHead, PointScore, Shape,
 };
 
 use isa::dispatch;
@@ -293,10 +293,6 @@ impl Backend for SimdBackend {
         let isa = self.isa;
         // Philox counter words (their ranges were checked by check_forward_args).
         let k32 = u32::try_from(k).map_err(|_| Error::ShapeOverflow)?;
-        let inputs32 = layers
-            .iter()
-            .map(|l| u32::try_from(l.inputs).map_err(|_| Error::ShapeOverflow))
-            .collect::<Result<Vec<u32>, Error>>()?;
         const BLOCK: usize = 64;
         self.par_chunks(out, k * c, |first, chunk| {
             let rows_here = chunk.len() / (k * c);
@@ -316,19 +312,11 @@ impl Backend for SimdBackend {
             let mut act = [vec![0.0f32; BLOCK * max_pad], vec![0.0f32; BLOCK * max_pad]];
             for sample32 in 0..k32 {
                 let sample = sample32 as usize;
-                for (l32, ((layer, wt), &inputs)) in
-                    (0u32..).zip(layers.iter().zip(wts.iter_mut()).zip(&inputs32))
-                {
-                    let threshold = keep_threshold(layer.dropout);
+                for (l32, (layer, wt)) in (0u32..).zip(layers.iter().zip(wts.iter_mut())) {
                     let scale = 1.0 / (1.0 - layer.dropout);
                     let op = pad(layer.outputs);
-                    for j32 in 0..inputs {
-                        let j = j32 as usize;
-                        let f = if dropout_keep(seed, l32, sample32, j32, threshold) {
-                            scale
-                        } else {
-                            0.0
-                        };
+                    for (j, keep) in layer.kept_inputs(seed, l32, sample32).enumerate() {
+                        let f = if keep { scale } else { 0.0 };
                         for o in 0..layer.outputs {
                             wt[j * op + o] = layer.weight[o * layer.inputs + j] * f;
                         }
