@@ -1,6 +1,7 @@
 //! The `Backend` trait: the heavy steps that SIMD and GPU backends accelerate, and the scalar
 //! reference backend every other one is tested against.
 
+use crate::batchbald::BatchBald;
 use crate::element::Element;
 use crate::error::Error;
 use crate::head::McDropoutHead;
@@ -104,6 +105,23 @@ pub trait Backend {
         }
         let best = argmax(scratch).ok_or(Error::EmptyDimension { dim: "N" })?;
         Ok((best, scratch[best]))
+    }
+
+    /// Greedy BatchBALD with `params` ([`BatchBald::run`] calls this after checking its
+    /// outputs). The default is bald-core's host driver, [`BatchBald::greedy`]; backends that
+    /// keep the pool on a device override it to run every step there.
+    fn batchbald<'a, T: Element + 'a>(
+        &self,
+        params: &BatchBald,
+        pool: &Self::Pool<'a, T>,
+        workspace: &mut [f64],
+        out_indices: &mut [usize],
+        out_scores: &mut [f64],
+    ) -> Result<usize, Self::Error>
+    where
+        Self: Sized,
+    {
+        params.greedy(self, pool, workspace, out_indices, out_scores)
     }
 
     /// The MC-dropout head on `features` (row-major N x D_in, deterministic), K times with the

@@ -3,7 +3,7 @@
 
 use crate::backend::{Backend, PreparedPool};
 use crate::element::Element;
-use crate::error::Error;
+use crate::error::{check_len, Error};
 use crate::joint::{
     dynamic_joint_workspace_len, joint_entropies_workspace_len, DynamicJoint, Regime,
 };
@@ -55,10 +55,37 @@ impl BatchBald {
         Ok(joint + 2 * shape.n + joint_entropies_workspace_len(shape))
     }
 
-    /// Runs the greedy acquisition on `backend`, writing the picks (pool indices, in pick
-    /// order) and their cumulative scores into the first `picks(N)` entries of the outputs;
-    /// returns that count.
+    /// Runs the greedy acquisition on `backend` ([`Backend::batchbald`]), writing the picks
+    /// (pool indices, in pick order) and their cumulative scores into the first `picks(N)`
+    /// entries of the outputs; returns that count. `workspace` holds
+    /// [`BatchBald::workspace_len`] f64s (device backends may leave it unused).
     pub fn run<'a, B: Backend, T: Element + 'a>(
+        &self,
+        backend: &B,
+        pool: &B::Pool<'a, T>,
+        workspace: &mut [f64],
+        out_indices: &mut [usize],
+        out_scores: &mut [f64],
+    ) -> Result<usize, B::Error> {
+        let b = self.picks(pool.log_probs().shape().n);
+        if b == 0 {
+            return Ok(0);
+        }
+        if out_indices.len() < b || out_scores.len() < b {
+            return Err(Error::ShapeMismatch {
+                what: "out",
+                expected: b,
+                actual: out_indices.len().min(out_scores.len()),
+            }
+            .into());
+        }
+        backend.batchbald(self, pool, workspace, out_indices, out_scores)
+    }
+
+    /// The host driver behind [`BatchBald::run`] (the default of [`Backend::batchbald`]): the
+    /// joint lives in `workspace` and each pick is one [`Backend::select_candidate`] call.
+    /// Outputs hold at least `picks(N)` entries.
+    pub fn greedy<'a, B: Backend, T: Element + 'a>(
         &self,
         backend: &B,
         pool: &B::Pool<'a, T>,
@@ -81,14 +108,8 @@ impl BatchBald {
             }
             .into());
         }
-        if out_indices.len() < b || out_scores.len() < b {
-            return Err(Error::ShapeMismatch {
-                what: "out",
-                expected: b,
-                actual: out_indices.len().min(out_scores.len()),
-            }
-            .into());
-        }
+        check_len("out_indices", b, out_indices.len().min(b))?;
+        check_len("out_scores", b, out_scores.len().min(b))?;
         let joint_len = dynamic_joint_workspace_len(shape, b - 1, self.num_samples)?;
         let (joint_ws, rest) = workspace.split_at_mut(joint_len);
         let (cond, rest) = rest.split_at_mut(shape.n);

@@ -15,10 +15,24 @@ pub trait Element: Copy + Send + Sync + core::fmt::Debug + PartialOrd + 'static 
     fn to_f64(self) -> f64;
     /// Rounds an f64 to this type.
     fn from_f64(x: f64) -> Self;
-    /// The slice itself when the type is f32 (lets backends skip a conversion).
-    fn as_f32_slice(_s: &[Self]) -> Option<&[f32]> {
-        None
-    }
+    /// The slice as its concrete type, so that backends can skip conversions or upload the
+    /// raw storage (f16/bf16 bits) to a device.
+    fn as_slice(s: &[Self]) -> ElementSlice<'_>;
+}
+
+/// A slice of one of the supported element types, as its concrete type.
+#[derive(Debug, Clone, Copy)]
+pub enum ElementSlice<'a> {
+    /// f64 elements.
+    F64(&'a [f64]),
+    /// f32 elements.
+    F32(&'a [f32]),
+    /// IEEE half-precision elements.
+    #[cfg(feature = "half")]
+    F16(&'a [half::f16]),
+    /// bfloat16 elements.
+    #[cfg(feature = "half")]
+    Bf16(&'a [half::bf16]),
 }
 
 impl Element for f64 {
@@ -31,6 +45,9 @@ impl Element for f64 {
     #[inline]
     fn from_f64(x: f64) -> Self {
         x
+    }
+    fn as_slice(s: &[f64]) -> ElementSlice<'_> {
+        ElementSlice::F64(s)
     }
 }
 
@@ -45,8 +62,8 @@ impl Element for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
-    fn as_f32_slice(s: &[f32]) -> Option<&[f32]> {
-        Some(s)
+    fn as_slice(s: &[f32]) -> ElementSlice<'_> {
+        ElementSlice::F32(s)
     }
 }
 
@@ -62,6 +79,9 @@ impl Element for half::f16 {
     fn from_f64(x: f64) -> Self {
         half::f16::from_f64(x)
     }
+    fn as_slice(s: &[half::f16]) -> ElementSlice<'_> {
+        ElementSlice::F16(s)
+    }
 }
 
 #[cfg(feature = "half")]
@@ -75,5 +95,8 @@ impl Element for half::bf16 {
     #[inline]
     fn from_f64(x: f64) -> Self {
         half::bf16::from_f64(x)
+    }
+    fn as_slice(s: &[half::bf16]) -> ElementSlice<'_> {
+        ElementSlice::Bf16(s)
     }
 }

@@ -44,7 +44,7 @@ mod topk;
 
 pub use backend::{Backend, PreparedPool, Scalar};
 pub use batchbald::BatchBald;
-pub use element::Element;
+pub use element::{Element, ElementSlice};
 pub use error::Error;
 pub use head::{
     check_forward_args, dropout_keep, forward, head_workspace_len, keep_threshold, DenseLayer,

@@ -21,8 +21,8 @@ pub mod simd;
 mod x86;
 
 use bald_core::{
-    check_forward_args, check_joint_args, check_score_args, Backend, Element, Error, JointProbs,
-    LogProbs, McDropoutHead, PointScore, Shape,
+    check_forward_args, check_joint_args, check_score_args, Backend, Element, ElementSlice, Error,
+    JointProbs, LogProbs, McDropoutHead, PointScore, Shape,
 };
 
 use isa::dispatch;
@@ -115,9 +115,9 @@ impl SimdBackend {
 
 /// A point's log-probs as f32: the input itself for f32 pools, else converted into `buf`.
 fn point_f32<'b, T: Element>(point: &'b [T], buf: &'b mut [f32]) -> &'b [f32] {
-    match T::as_f32_slice(point) {
-        Some(s) => s,
-        None => {
+    match T::as_slice(point) {
+        ElementSlice::F32(s) => s,
+        _ => {
             for (b, &x) in buf.iter_mut().zip(point) {
                 *b = x.to_f64() as f32;
             }

@@ -1,0 +1,164 @@
+//! bald-kernels: bald's hand-written CUDA C kernels, embedded as source for NVRTC.
+//!
+//! One `.cu` file per kernel family ([`Module`]), each prefixed with the shared
+//! `common.cuh` (element loads, Philox4x32-10, -x ln x). Kernels are named `<op>_<dtype>`
+//! ([`Kernel`]); the dtype is the pool's storage (`f32`, or `f16`/`bf16` bits) or the type the
+//! kernel computes in. Launch geometry and argument lists are documented above each kernel in
+//! its source; `bald-cuda` is the only caller.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+/// A kernel family: one `.cu` file, compiled by NVRTC into one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Module {
+    /// Per-point scores (`scores.cu`).
+    Scores,
+    /// BatchBALD: joint entropies, candidate scores, argmax, joint updates (`joint.cu`).
+    Joint,
+    /// The MC-dropout head forward pass (`head.cu`).
+    Head,
+}
+
+impl Module {
+    /// Every module.
+    pub const ALL: [Module; 3] = [Module::Scores, Module::Joint, Module::Head];
+
+    /// The module's name, as errors print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Module::Scores => "scores",
+            Module::Joint => "joint",
+            Module::Head => "head",
+        }
+    }
+
+    /// The module's full CUDA C source (common header included).
+    pub fn source(self) -> &'static str {
+        match self {
+            Module::Scores => concat!(include_str!("cu/common.cuh"), include_str!("cu/scores.cu")),
+            Module::Joint => concat!(include_str!("cu/common.cuh"), include_str!("cu/joint.cu")),
+            Module::Head => concat!(include_str!("cu/common.cuh"), include_str!("cu/head.cu")),
+        }
+    }
+
+    /// The module's position in [`Module::ALL`] (for per-module caches).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Every kernel, by `<op>_<dtype>` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Scores of f32 pools.
+    ScoresF32,
+    /// Scores of f16 pools.
+    ScoresF16,
+    /// Scores of bf16 pools.
+    ScoresBf16,
+    /// Joint-entropy step over f32 pools.
+    JointEntropyF32,
+    /// Joint-entropy step over f16 pools.
+    JointEntropyF16,
+    /// Joint-entropy step over bf16 pools.
+    JointEntropyBf16,
+    /// Greedy scores from joint and conditional entropies.
+    CandidateScoresF64,
+    /// Block-wise argmax with ties to the lower index.
+    ArgmaxF64,
+    /// Exact-regime expansion of the joint.
+    JointExpandF64,
+    /// Sampled-regime redraw of the joint.
+    JointResampleF64,
+    /// Dropout masks from Philox.
+    DropoutMaskF32,
+    /// Tiled dense layer with masked inputs.
+    DenseF32,
+    /// Row-wise log_softmax.
+    LogSoftmaxF32,
+}
+
+impl Kernel {
+    /// Every kernel.
+    pub const ALL: [Kernel; 13] = [
+        Kernel::ScoresF32,
+        Kernel::ScoresF16,
+        Kernel::ScoresBf16,
+        Kernel::JointEntropyF32,
+        Kernel::JointEntropyF16,
+        Kernel::JointEntropyBf16,
+        Kernel::CandidateScoresF64,
+        Kernel::ArgmaxF64,
+        Kernel::JointExpandF64,
+        Kernel::JointResampleF64,
+        Kernel::DropoutMaskF32,
+        Kernel::DenseF32,
+        Kernel::LogSoftmaxF32,
+    ];
+
+    /// The kernel's symbol in its module.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::ScoresF32 => "scores_f32",
+            Kernel::ScoresF16 => "scores_f16",
+            Kernel::ScoresBf16 => "scores_bf16",
+            Kernel::JointEntropyF32 => "joint_entropy_f32",
+            Kernel::JointEntropyF16 => "joint_entropy_f16",
+            Kernel::JointEntropyBf16 => "joint_entropy_bf16",
+            Kernel::CandidateScoresF64 => "candidate_scores_f64",
+            Kernel::ArgmaxF64 => "argmax_f64",
+            Kernel::JointExpandF64 => "joint_expand_f64",
+            Kernel::JointResampleF64 => "joint_resample_f64",
+            Kernel::DropoutMaskF32 => "dropout_mask_f32",
+            Kernel::DenseF32 => "dense_f32",
+            Kernel::LogSoftmaxF32 => "log_softmax_f32",
+        }
+    }
+
+    /// The module that defines the kernel.
+    pub fn module(self) -> Module {
+        match self {
+            Kernel::ScoresF32 | Kernel::ScoresF16 | Kernel::ScoresBf16 => Module::Scores,
+            Kernel::JointEntropyF32
+            | Kernel::JointEntropyF16
+            | Kernel::JointEntropyBf16
+            | Kernel::CandidateScoresF64
+            | Kernel::ArgmaxF64
+            | Kernel::JointExpandF64
+            | Kernel::JointResampleF64 => Module::Joint,
+            Kernel::DropoutMaskF32 | Kernel::DenseF32 | Kernel::LogSoftmaxF32 => Module::Head,
+        }
+    }
+}
+
+/// Score selectors of the `scores_*` kernels (`SCORE_*` in `scores.cu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ScoreKind {
+    /// Entropy into `out`, conditional entropy into `out2`.
+    Entropies = 0,
+    /// Predictive entropy.
+    Entropy = 1,
+    /// Expected conditional entropy.
+    Conditional = 2,
+    /// BALD.
+    Bald = 3,
+    /// 1 - max mean probability (variation ratios, least confidence).
+    VarRatios = 4,
+    /// 1 - f_mode / K.
+    VarRatiosMode = 5,
+    /// Mean population std.
+    MeanStd = 6,
+    /// Mean unbiased std.
+    MeanStdUnbiased = 7,
+    /// 1 - (top1 - top2).
+    Margin = 8,
+}
+
+/// Threads per block of the `joint_entropy_*` kernels (`JOINT_THREADS`).
+pub const JOINT_THREADS: u32 = 256;
+/// Candidates per block of the `joint_entropy_*` kernels (`JOINT_NB`).
+pub const JOINT_CANDIDATES_PER_BLOCK: u32 = 4;
+/// Output tile (rows, outputs) of `dense_f32` (`DENSE_TM`, `DENSE_TN`); 256 threads per block.
+pub const DENSE_TILE: (u32, u32) = (64, 64);
