@@ -1,0 +1,190 @@
+//! MNIST in IDX format (the embedded MNIST-5k, or a user's files), Repeated-MNIST, and the
+//! experiment's splits.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::rng::Rng;
+
+/// MNIST-5k: 5000 images (500 per class) in the original IDX layout, gzip (provenance in
+/// `cli/data/README.md`).
+const MNIST5K_IMAGES: &[u8] = include_bytes!("../../data/mnist5k-images-idx3-ubyte.gz");
+const MNIST5K_LABELS: &[u8] = include_bytes!("../../data/mnist5k-labels-idx1-ubyte.gz");
+
+/// Normalisation of torchvision's MNIST examples: (x / 255 - mean) / std.
+const MEAN: f32 = 0.1307;
+const STD: f32 = 0.3081;
+
+/// Images as normalised f32 rows and their labels 0..=9.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Row-major N x dim features.
+    pub x: Vec<f32>,
+    /// N labels.
+    pub y: Vec<u8>,
+    /// Features per image (784).
+    pub dim: usize,
+}
+
+impl Dataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    /// Image `i`'s features.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.x[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// The embedded MNIST-5k.
+pub fn embedded() -> Result<Dataset, String> {
+    from_idx(MNIST5K_IMAGES, MNIST5K_LABELS)
+}
+
+/// A user's MNIST: `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` in `dir`, plain or
+/// `.gz`.
+pub fn from_dir(dir: &Path) -> Result<Dataset, String> {
+    let read = |stem: &str| -> Result<Vec<u8>, String> {
+        for name in [stem.to_string(), format!("{stem}.gz")] {
+            let path = dir.join(&name);
+            if path.exists() {
+                return std::fs::read(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()));
+            }
+        }
+        Err(format!("{}: no {stem} or {stem}.gz", dir.display()))
+    };
+    from_idx(
+        &read("train-images-idx3-ubyte")?,
+        &read("train-labels-idx1-ubyte")?,
+    )
+}
+
+fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("bad gzip data: {e}"))?;
+        Ok(out)
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+fn be_u32(b: &[u8], at: usize) -> Result<usize, String> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
+        .ok_or_else(|| "IDX file cut short in its header".to_string())
+}
+
+/// Parses IDX3 images (magic 0x803) and IDX1 labels (magic 0x801).
+pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<Dataset, String> {
+    let images = gunzip_if_needed(images)?;
+    let labels = gunzip_if_needed(labels)?;
+    if be_u32(&images, 0)? != 0x803 || be_u32(&labels, 0)? != 0x801 {
+        return Err("not IDX3 images / IDX1 labels (bad magic)".into());
+    }
+    let (n, rows, cols) = (
+        be_u32(&images, 4)?,
+        be_u32(&images, 8)?,
+        be_u32(&images, 12)?,
+    );
+    let dim = rows * cols;
+    if images.len() != 16 + n * dim || labels.len() != 8 + n || be_u32(&labels, 4)? != n {
+        return Err("IDX sizes do not match their headers".into());
+    }
+    let y = labels[8..].to_vec();
+    if y.iter().any(|&l| l > 9) {
+        return Err("labels must be 0..=9".into());
+    }
+    let x = images[16..]
+        .iter()
+        .map(|&p| (f32::from(p) / 255.0 - MEAN) / STD)
+        .collect();
+    Ok(Dataset { x, y, dim })
+}
+
+/// The experiment's splits of a dataset (indices into it).
+#[derive(Debug, Clone)]
+pub struct Splits {
+    /// Balanced test set.
+    pub test: Vec<usize>,
+    /// Validation set (early stopping).
+    pub validation: Vec<usize>,
+    /// Initial labelled set (balanced).
+    pub initial: Vec<usize>,
+    /// The unlabelled pool.
+    pub pool: Vec<usize>,
+}
+
+/// Balanced splits drawn with `seed`: `test_per_class` and `initial_per_class` images of each
+/// class, `validation` images (balanced as far as it divides), the rest the pool.
+pub fn split(
+    data: &Dataset,
+    seed: u64,
+    test_per_class: usize,
+    validation: usize,
+    initial_per_class: usize,
+) -> Result<Splits, String> {
+    let mut rng = Rng::new(seed, 1);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 10];
+    for (i, &l) in data.y.iter().enumerate() {
+        by_class[usize::from(l)].push(i);
+    }
+    let val_per_class = validation.div_ceil(10);
+    let mut s = Splits {
+        test: Vec::new(),
+        validation: Vec::new(),
+        initial: Vec::new(),
+        pool: Vec::new(),
+    };
+    for (class, idx) in by_class.iter_mut().enumerate() {
+        let need = test_per_class + val_per_class + initial_per_class;
+        if idx.len() < need {
+            return Err(format!(
+                "class {class} has {} images, the splits need {need}",
+                idx.len()
+            ));
+        }
+        rng.shuffle(idx);
+        s.test.extend_from_slice(&idx[..test_per_class]);
+        s.validation
+            .extend_from_slice(&idx[test_per_class..test_per_class + val_per_class]);
+        s.initial.extend_from_slice(
+            &idx[test_per_class + val_per_class
+                ..test_per_class + val_per_class + initial_per_class],
+        );
+        s.pool.extend_from_slice(&idx[need..]);
+    }
+    s.validation.truncate(validation);
+    rng.shuffle(&mut s.pool);
+    Ok(s)
+}
+
+/// Repeated-MNIST (Kirsch et al. 2019): the pool's images `r` times each, every copy with
+/// Gaussian noise of std 0.1 (in the normalised space) so that copies are near duplicates.
+/// Returns the extended dataset and the new pool (copies of the same image are adjacent).
+pub fn repeat_pool(data: &Dataset, pool: &[usize], r: usize, seed: u64) -> (Dataset, Vec<usize>) {
+    if r <= 1 {
+        return (data.clone(), pool.to_vec());
+    }
+    let mut rng = Rng::new(seed, 2);
+    let mut out = data.clone();
+    let mut new_pool = Vec::with_capacity(pool.len() * r);
+    for &i in pool {
+        for _ in 0..r {
+            new_pool.push(out.len());
+            let row: Vec<f32> = data
+                .row(i)
+                .iter()
+                .map(|&v| v + (0.1 * rng.normal()) as f32)
+                .collect();
+            out.x.extend_from_slice(&row);
+            out.y.push(data.y[i]);
+        }
+    }
+    (out, new_pool)
+}

@@ -1,0 +1,10 @@
+//! bald-cli: the library behind the `bald` binary: the `.npy` reader, `bald acquire` and
+//! `bald experiment`.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod acquire;
+pub mod backends;
+pub mod experiment;
+pub mod npy;
