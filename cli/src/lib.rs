@@ -7,4 +7,6 @@
 pub mod acquire;
 pub mod backends;
 pub mod experiment;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod npy;
