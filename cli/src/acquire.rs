@@ -228,12 +228,17 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         seed: args.seed,
     };
     let in_file = |e: String| format!("{}: {e}", path.display());
-    let ((batch, seconds), backend) = match &array.data {
+    // A spinner on stderr while the acquisition runs (hidden when stderr is not a terminal).
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("{} on {n} x {k} x {c}", args.strategy.name()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let result = match &array.data {
         NpyData::F16(v) => dispatch(args.backend, job::<f16>(v, shape, args.input_kind, params)),
         NpyData::F32(v) => dispatch(args.backend, job::<f32>(v, shape, args.input_kind, params)),
         NpyData::F64(v) => dispatch(args.backend, job::<f64>(v, shape, args.input_kind, params)),
-    }
-    .map_err(in_file)?;
+    };
+    spinner.finish_and_clear();
+    let ((batch, seconds), backend) = result.map_err(in_file)?;
     let text = render(&batch, args.strategy, backend, seconds, args.format);
     if let Some(out) = &args.output {
         write_atomically(out, text.as_bytes())?;

@@ -378,3 +378,55 @@ fn a_tiny_experiment_writes_sane_outputs() {
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(svg.matches("<polyline").count(), 3);
 }
+
+#[test]
+fn experiment_reads_a_users_mnist_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    std::fs::copy(
+        data.join("mnist5k-images-idx3-ubyte.gz"),
+        dir.path().join("train-images-idx3-ubyte.gz"),
+    )
+    .unwrap();
+    std::fs::copy(
+        data.join("mnist5k-labels-idx1-ubyte.gz"),
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let out = dir.path().join("exp");
+    let o = bald(&[
+        "experiment",
+        "--mnist-dir",
+        dir.path().to_str().unwrap(),
+        "--strategies",
+        "entropy",
+        "--budget",
+        "30",
+        "--k",
+        "3",
+        "--epoch-samples",
+        "64",
+        "--max-epochs",
+        "1",
+        "--repeated",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("Repeated-MNIST from"), "{table}");
+    let missing = bald(&[
+        "experiment",
+        "--mnist-dir",
+        out.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("train-images-idx3-ubyte"),
+        "{}",
+        stderr(&missing)
+    );
+}
