@@ -42,14 +42,20 @@ impl Default for SimdBackend {
     }
 }
 
+/// Available cores, read once: `available_parallelism` reads cgroup files on every call,
+/// which made creating a backend cost more than scoring a small pool (seen when fuzzing).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 impl SimdBackend {
     /// The best ISA of this CPU, one thread per available core (one thread without the
     /// `threads` feature).
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         SimdBackend {
             isa: Isa::detect(),
-            threads: if cfg!(feature = "threads") { cores } else { 1 },
+            threads: if cfg!(feature = "threads") { cores() } else { 1 },
         }
     }
 

@@ -70,25 +70,30 @@ pub fn ln<S: Simd>(s: S, x: S::V) -> S::V {
 
 /// ln x for positive, normal, finite x only (no special cases): the kernels' fast path, where
 /// the argument is clamped to at least `f32::MIN_POSITIVE`.
+///
+/// x = m 2^e with m in [0.75, 1.5) by integer operations alone (musl's logf reduction, shifted
+/// to 0.75: adding half the mantissa range carries m >= 1.5 into the exponent), then
+/// ln(1 + f) = f - f^2/2 + f^3 Q(f), f = m - 1, with Q a degree-6 minimax fit on [-0.25, 0.5)
+/// (Lawson's algorithm, relative error 4e-8 before f32 rounding).
 #[inline(always)]
 pub fn ln_normal<S: Simd>(s: S, x: S::V) -> S::V {
-    let (m, e) = s.frexp(x);
-    // Centre the mantissa on 1: m in [sqrt(1/2), sqrt(2)), then m - 1.
-    let below = s.lt(m, s.splat(core::f32::consts::FRAC_1_SQRT_2));
-    let e = s.select(below, s.sub(e, s.splat(1.0)), e);
-    let m = s.sub(s.add(m, s.select(below, m, s.splat(0.0))), s.splat(1.0));
-    let z = s.mul(m, m);
-    let mut y = s.splat(7.037_683_6e-2);
-    y = s.fma(y, m, s.splat(-1.151_461e-1));
-    y = s.fma(y, m, s.splat(1.167_699_9e-1));
-    y = s.fma(y, m, s.splat(-1.242_014_1e-1));
-    y = s.fma(y, m, s.splat(1.424_932_3e-1));
-    y = s.fma(y, m, s.splat(-1.666_805_8e-1));
-    y = s.fma(y, m, s.splat(2.000_071_4e-1));
-    y = s.fma(y, m, s.splat(-2.499_999_4e-1));
-    y = s.fma(y, m, s.splat(3.333_333e-1));
-    y = s.mul(s.mul(y, m), z);
+    let bits = s.add_i(s.f2i_bits(x), s.splat_i(0x0040_0000));
+    let e = s.to_float(s.sub_i(s.shr23(bits), s.splat_i(127)));
+    let m = s.i2f_bits(s.add_i(
+        s.and_i(bits, s.splat_i(0x007f_ffff)),
+        s.splat_i(0x3f40_0000),
+    ));
+    let f = s.sub(m, s.splat(1.0));
+    let z = s.mul(f, f);
+    let mut y = s.splat(5.559_712_6e-2);
+    y = s.fma(y, f, s.splat(-1.211_411_6e-1));
+    y = s.fma(y, f, s.splat(1.490_443_2e-1));
+    y = s.fma(y, f, s.splat(-1.678_881_8e-1));
+    y = s.fma(y, f, s.splat(1.998_232e-1));
+    y = s.fma(y, f, s.splat(-2.499_636_1e-1));
+    y = s.fma(y, f, s.splat(3.333_347_1e-1));
+    y = s.mul(s.mul(y, f), z);
     y = s.fma(e, s.splat(LN2_LO), y);
     y = s.fma(z, s.splat(-0.5), y);
-    s.fma(e, s.splat(LN2_HI), s.add(m, y))
+    s.fma(e, s.splat(LN2_HI), s.add(f, y))
 }

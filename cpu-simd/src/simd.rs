@@ -69,21 +69,6 @@ pub trait Simd: Copy {
     /// where m: a, else b (integers).
     fn select_i(self, m: Self::M, a: Self::I, b: Self::I) -> Self::I;
 
-    /// (m, e) with x = m 2^e, m in [0.5, 1), for positive normal finite x (e as f32).
-    #[inline(always)]
-    fn frexp(self, x: Self::V) -> (Self::V, Self::V) {
-        let bits = self.f2i_bits(x);
-        let e = self.sub_i(
-            self.and_i(self.shr23(bits), self.splat_i(0xff)),
-            self.splat_i(126),
-        );
-        let m = self.i2f_bits(self.or_i(
-            self.and_i(bits, self.splat_i(0x007f_ffff)),
-            self.splat_i(0x3f00_0000),
-        ));
-        (m, self.to_float(e))
-    }
-
     /// y * 2^n for integral `n` in [-150, 128] and y in [0.5, 2], right for subnormal and
     /// overflowing results: 2^n in two normal factors, so a subnormal result is rounded once.
     #[inline(always)]

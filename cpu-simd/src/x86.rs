@@ -253,15 +253,6 @@ impl Simd for Avx512 {
         simd_unsafe!(_mm512_mask_blend_epi32(m, b, a))
     }
     #[inline(always)]
-    fn frexp(self, x: __m512) -> (__m512, __m512) {
-        // vgetmantps to [0.5, 1) and vgetexpps (floor(log2 x)), one instruction each.
-        let m = simd_unsafe!(_mm512_getmant_ps::<_MM_MANT_NORM_P5_1, _MM_MANT_SIGN_ZERO>(
-            x
-        ));
-        let e = simd_unsafe!(_mm512_getexp_ps(x));
-        (m, self.add(e, self.splat(1.0)))
-    }
-    #[inline(always)]
     fn ldexp(self, y: __m512, n: __m512) -> __m512 {
         // vscalefps: y * 2^floor(n) with one rounding, subnormals and overflow included.
         simd_unsafe!(_mm512_scalef_ps(y, n))
