@@ -38,7 +38,7 @@ fn corpus_and_past_crashes_replay() {
             assert!(outcome.is_ok(), "{target}: {} fails", path.display());
         }
         println!(
-            "{target}: {} corpus inputs, {} past crashes replayed",
+            "{target}: {} corpus inputs, {} past failures replayed",
             corpus.len(),
             crashes.len()
         );

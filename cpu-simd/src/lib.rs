@@ -55,7 +55,11 @@ impl SimdBackend {
     pub fn new() -> Self {
         SimdBackend {
             isa: Isa::detect(),
-            threads: if cfg!(feature = "threads") { cores() } else { 1 },
+            threads: if cfg!(feature = "threads") {
+                cores()
+            } else {
+                1
+            },
         }
     }
 

@@ -91,7 +91,7 @@ pub fn ln_normal<S: Simd>(s: S, x: S::V) -> S::V {
     y = s.fma(y, f, s.splat(-1.678_881_8e-1));
     y = s.fma(y, f, s.splat(1.998_232e-1));
     y = s.fma(y, f, s.splat(-2.499_636_1e-1));
-    y = s.fma(y, f, s.splat(3.333_347_1e-1));
+    y = s.fma(y, f, s.splat(3.333_347e-1));
     y = s.mul(s.mul(y, f), z);
     y = s.fma(e, s.splat(LN2_LO), y);
     y = s.fma(z, s.splat(-0.5), y);
