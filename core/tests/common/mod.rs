@@ -14,7 +14,11 @@ pub struct Case {
 }
 
 fn data_dir() -> PathBuf {
-    // Relative to the workspace, so that other crates' tests can include this module too.
+    // BALD_TEST_DATA first (test binaries carried to another machine), else relative to the
+    // workspace, so that other crates' tests can include this module too.
+    if let Some(dir) = std::env::var_os("BALD_TEST_DATA") {
+        return PathBuf::from(dir);
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data")
 }
 
