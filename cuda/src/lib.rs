@@ -534,7 +534,12 @@ impl Backend for CudaBackend {
         out_indices: &mut [usize],
         out_scores: &mut [f64],
     ) -> Result<usize, CudaError> {
-        DeviceGreedy::new(self, params, pool)?.run(out_indices, out_scores)
+        DeviceGreedy {
+            backend: self,
+            params: *params,
+            pool,
+        }
+        .run(out_indices, out_scores)
     }
 
     fn mc_dropout_forward<O: Element>(
@@ -668,19 +673,7 @@ struct DeviceGreedy<'b, 'p, 'a, T: Element> {
     pool: &'p CudaPool<'a, T>,
 }
 
-impl<'b, 'p, 'a, T: Element> DeviceGreedy<'b, 'p, 'a, T> {
-    fn new(
-        backend: &'b CudaBackend,
-        params: &BatchBald,
-        pool: &'p CudaPool<'a, T>,
-    ) -> Result<Self, CudaError> {
-        Ok(DeviceGreedy {
-            backend,
-            params: *params,
-            pool,
-        })
-    }
-
+impl<T: Element> DeviceGreedy<'_, '_, '_, T> {
     fn run(&self, out_indices: &mut [usize], out_scores: &mut [f64]) -> Result<usize, CudaError> {
         let be = self.backend;
         let stream = &be.device.stream;
