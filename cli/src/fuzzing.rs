@@ -146,18 +146,6 @@ pub fn fuzz_validation(data: &[u8]) {
     let _ = LogProbs::new(&half, shape);
 }
 
-const ALL_SCORES: [PointScore; 9] = [
-    PointScore::Entropy,
-    PointScore::ConditionalEntropy,
-    PointScore::Bald,
-    PointScore::VariationRatios,
-    PointScore::VariationRatiosMode,
-    PointScore::MeanStd(StdKind::Population),
-    PointScore::MeanStd(StdKind::Unbiased),
-    PointScore::Margin,
-    PointScore::LeastConfidence,
-];
-
 /// Every score: each SIMD backend against the scalar oracle within `budget::score_tolerance`,
 /// and the invariants 0 <= BALD <= H <= ln C with nothing NaN (H <= ln C up to the f32 rounding
 /// of the log-probs, `budget::F32_INPUT`: rounded rows do not sum to exactly 1).
@@ -178,7 +166,7 @@ pub fn fuzz_scores(data: &[u8]) {
             h[n]
         );
     }
-    for score in ALL_SCORES {
+    for score in PointScore::ALL {
         let want = scores(&Scalar, &lp, score);
         if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
             assert!(want.is_err());

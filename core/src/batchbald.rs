@@ -3,7 +3,7 @@
 
 use crate::backend::{Backend, PreparedPool};
 use crate::element::Element;
-use crate::error::{check_len, Error};
+use crate::error::Error;
 use crate::joint::{
     dynamic_joint_workspace_len, joint_entropies_workspace_len, DynamicJoint, Regime,
 };
@@ -71,14 +71,7 @@ impl BatchBald {
         if b == 0 {
             return Ok(0);
         }
-        if out_indices.len() < b || out_scores.len() < b {
-            return Err(Error::ShapeMismatch {
-                what: "out",
-                expected: b,
-                actual: out_indices.len().min(out_scores.len()),
-            }
-            .into());
-        }
+        check_outputs(b, out_indices, out_scores)?;
         backend.batchbald(self, pool, workspace, out_indices, out_scores)
     }
 
@@ -108,8 +101,7 @@ impl BatchBald {
             }
             .into());
         }
-        check_len("out_indices", b, out_indices.len().min(b))?;
-        check_len("out_scores", b, out_scores.len().min(b))?;
+        check_outputs(b, out_indices, out_scores)?;
         let joint_len = dynamic_joint_workspace_len(shape, b - 1, self.num_samples)?;
         let (joint_ws, rest) = workspace.split_at_mut(joint_len);
         let (cond, rest) = rest.split_at_mut(shape.n);
@@ -133,4 +125,17 @@ impl BatchBald {
         }
         Ok(b)
     }
+}
+
+/// Both outputs hold at least the `b` picks.
+fn check_outputs(b: usize, out_indices: &[usize], out_scores: &[f64]) -> Result<(), Error> {
+    let actual = out_indices.len().min(out_scores.len());
+    if actual < b {
+        return Err(Error::ShapeMismatch {
+            what: "out",
+            expected: b,
+            actual,
+        });
+    }
+    Ok(())
 }

@@ -42,6 +42,19 @@ pub enum PointScore {
 }
 
 impl PointScore {
+    /// Every score, both std kinds included (for tests, fuzzing and tools that list them).
+    pub const ALL: [PointScore; 9] = [
+        PointScore::Entropy,
+        PointScore::ConditionalEntropy,
+        PointScore::Bald,
+        PointScore::VariationRatios,
+        PointScore::VariationRatiosMode,
+        PointScore::MeanStd(StdKind::Population),
+        PointScore::MeanStd(StdKind::Unbiased),
+        PointScore::Margin,
+        PointScore::LeastConfidence,
+    ];
+
     /// The score's name as the CLI and reports spell it.
     pub fn name(&self) -> &'static str {
         match self {

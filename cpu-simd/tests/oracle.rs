@@ -10,20 +10,8 @@ use bald_core::{
     DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
 };
 use bald_cpu_simd::{Isa, SimdBackend};
-use common::{indices, load_case, log_softmax_rows, nums};
+use common::{extreme_pool, f32_of, indices, load_case, log_softmax_rows, nums};
 use proptest::prelude::*;
-
-const ALL_SCORES: [PointScore; 9] = [
-    PointScore::Entropy,
-    PointScore::ConditionalEntropy,
-    PointScore::Bald,
-    PointScore::VariationRatios,
-    PointScore::VariationRatiosMode,
-    PointScore::MeanStd(StdKind::Population),
-    PointScore::MeanStd(StdKind::Unbiased),
-    PointScore::Margin,
-    PointScore::LeastConfidence,
-];
 
 fn backends() -> Vec<SimdBackend> {
     Isa::available()
@@ -35,49 +23,15 @@ fn backends() -> Vec<SimdBackend> {
         .collect()
 }
 
-/// Pools with extreme rows: -inf entries, tiny and huge log-prob magnitudes.
-fn pool() -> impl Strategy<Value = (Vec<f64>, Shape)> {
-    (1usize..20, 1usize..12, 1usize..20, 0.01f64..30.0, 0u8..4)
-        .prop_flat_map(|(n, k, c, temp, zeros)| {
-            let len = n * k * c;
-            (
-                Just(Shape::new(n, k, c)),
-                prop::collection::vec(-3.0f64..3.0, len),
-                Just(temp),
-                prop::collection::vec(0u8..8, len),
-                Just(zeros),
-            )
-        })
-        .prop_map(|(shape, mut x, temp, mask, zeros)| {
-            for (row, m) in x.chunks_exact_mut(shape.c).zip(mask.chunks_exact(shape.c)) {
-                for (v, &mv) in row.iter_mut().zip(m) {
-                    *v *= temp;
-                    if zeros > 0 && mv == 0 {
-                        *v = f64::NEG_INFINITY;
-                    }
-                }
-                if row.iter().all(|v| *v == f64::NEG_INFINITY) {
-                    row[0] = 0.0;
-                }
-            }
-            log_softmax_rows(&mut x, shape.c);
-            (x, shape)
-        })
-}
-
-fn f32_of(x: &[f64]) -> Vec<f32> {
-    x.iter().map(|&v| v as f32).collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn scores_match_the_oracle((data, shape) in pool()) {
+    fn scores_match_the_oracle((data, shape) in extreme_pool(20, 12, 20)) {
         // The oracle on the same f32 input the backend reads.
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
-        for score in ALL_SCORES {
+        for score in PointScore::ALL {
             if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
                 continue;
             }
@@ -93,7 +47,7 @@ proptest! {
     }
 
     #[test]
-    fn fused_entropies_match_the_oracle((data, shape) in pool()) {
+    fn fused_entropies_match_the_oracle((data, shape) in extreme_pool(20, 12, 20)) {
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
         let (h, eh) = entropies(&Scalar, &lp).unwrap();
@@ -107,7 +61,7 @@ proptest! {
     }
 
     #[test]
-    fn half_input_matches_the_oracle((data, shape) in pool()) {
+    fn half_input_matches_the_oracle((data, shape) in extreme_pool(20, 12, 20)) {
         use bald_core::half::{bf16, f16};
         let d16: Vec<f16> = data.iter().map(|&x| f16::from_f64(x)).collect();
         let db16: Vec<bf16> = data.iter().map(|&x| bf16::from_f64(x)).collect();
@@ -136,7 +90,7 @@ proptest! {
     }
 
     #[test]
-    fn f64_input_matches_the_oracle((data, shape) in pool()) {
+    fn f64_input_matches_the_oracle((data, shape) in extreme_pool(20, 12, 20)) {
         let lp = LogProbs::new(&data, shape).unwrap();
         let want = scores(&Scalar, &lp, PointScore::Bald).unwrap();
         for b in backends() {
@@ -148,7 +102,7 @@ proptest! {
     }
 
     #[test]
-    fn joint_entropies_match_the_oracle((data, shape) in pool(), chosen in 0usize..4, samples in 1usize..40) {
+    fn joint_entropies_match_the_oracle((data, shape) in extreme_pool(20, 12, 20), chosen in 0usize..4, samples in 1usize..40) {
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
         let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
@@ -285,7 +239,7 @@ mod validation {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn agrees_with_the_scalar_check((data, shape) in pool(), at in 0usize..10_000, what in 0u8..5) {
+        fn agrees_with_the_scalar_check((data, shape) in extreme_pool(20, 12, 20), at in 0usize..10_000, what in 0u8..5) {
             let mut data = f32_of(&data);
             let i = at % data.len();
             match what {

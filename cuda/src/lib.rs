@@ -27,7 +27,9 @@ use bald_core::{
     StdKind,
 };
 use bald_kernels::{Kernel, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK, JOINT_THREADS};
-use cudarc::driver::{CudaSlice, CudaViewMut, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaSlice, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
 
 pub use device::{compile, driver_present, nvrtc_present};
 pub use error::CudaError;
@@ -115,12 +117,8 @@ impl CudaBackend {
     pub fn copy_bandwidth_gbs(&self, bytes: usize) -> Result<f64, CudaError> {
         let stream = &self.device.stream;
         let len = bytes / 4;
-        let src = stream
-            .alloc_zeros::<f32>(len)
-            .map_err(driver("allocating copy buffers"))?;
-        let mut dst = stream
-            .alloc_zeros::<f32>(len)
-            .map_err(driver("allocating copy buffers"))?;
+        let src = self.zeros::<f32>(len, "copy buffers")?;
+        let mut dst = self.zeros::<f32>(len, "copy buffers")?;
         let reps = 10;
         let mut elapsed = 0.0;
         for rep in 0..=reps {
@@ -137,6 +135,18 @@ impl CudaBackend {
             }
         }
         Ok(2.0 * (len * 4 * reps) as f64 / elapsed / 1e9)
+    }
+
+    /// A zeroed device buffer of `len` elements; `what` names it in the error.
+    fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        len: usize,
+        what: &str,
+    ) -> Result<CudaSlice<T>, CudaError> {
+        self.device
+            .stream
+            .alloc_zeros::<T>(len)
+            .map_err(driver(format!("allocating {what}")))
     }
 
     /// Device memory the backend may plan with, in bytes.
@@ -188,9 +198,7 @@ impl CudaBackend {
     ) -> Result<CudaSlice<f32>, CudaError> {
         let len = bald_core::Shape::new(k, layer.inputs, 1).elements()?;
         let stream = &self.device.stream;
-        let mut mask = stream
-            .alloc_zeros::<f32>(len)
-            .map_err(driver("allocating masks"))?;
+        let mut mask = self.zeros::<f32>(len, "masks")?;
         let f = self.device.function(Kernel::DropoutMaskF32)?;
         let [key0, key1] = key_of(seed);
         let (l32, k32, units) = (
@@ -243,10 +251,7 @@ impl CudaBackend {
             kind as u32,
         );
         let mut b = self.device.stream.launch_builder(&f);
-        match data {
-            DeviceData::F32(s) => b.arg(s),
-            DeviceData::F16(s) | DeviceData::Bf16(s) => b.arg(s),
-        };
+        data.push_arg(&mut b);
         b.arg(&n32).arg(&k32).arg(&c32).arg(&kind32).arg(out);
         match out2 {
             Some(o) => b.arg(o),
@@ -288,10 +293,7 @@ impl CudaBackend {
             u32_of("joint rows", m)?,
         );
         let mut b = self.device.stream.launch_builder(&f);
-        match data {
-            DeviceData::F32(s) => b.arg(s),
-            DeviceData::F16(s) | DeviceData::Bf16(s) => b.arg(s),
-        };
+        data.push_arg(&mut b);
         b.arg(&n32).arg(&k32).arg(&c32).arg(at);
         match log_scale {
             Some(s) => b.arg(s),
@@ -304,22 +306,34 @@ impl CudaBackend {
         Ok(())
     }
 
+    /// Scratch of [`CudaBackend::argmax`] over `n` values.
+    fn argmax_buffers(&self, n: usize) -> Result<ArgmaxBuffers, CudaError> {
+        let blocks = n.div_ceil(256).clamp(1, 1024);
+        Ok(ArgmaxBuffers {
+            block_val: self.zeros(blocks, "argmax buffers")?,
+            block_idx: self.zeros(blocks, "argmax buffers")?,
+            best_val: self.zeros(1, "argmax buffers")?,
+            best_idx: self.zeros(1, "argmax buffers")?,
+        })
+    }
+
     /// The device argmax of `vals` (ties to the lower index): (index, value).
-    fn argmax(&self, vals: &CudaSlice<f64>) -> Result<(usize, f64), CudaError> {
+    /// With `bufs` from [`CudaBackend::argmax_buffers`] for `vals.len()` values, allocated once
+    /// per acquisition rather than once per pick.
+    fn argmax(
+        &self,
+        vals: &CudaSlice<f64>,
+        bufs: &mut ArgmaxBuffers,
+    ) -> Result<(usize, f64), CudaError> {
         let n = vals.len();
         let stream = &self.device.stream;
-        let blocks = n.div_ceil(256).clamp(1, 1024);
-        let alloc = driver("allocating argmax buffers");
-        let mut block_val = stream.alloc_zeros::<f64>(blocks).map_err(alloc)?;
-        let mut block_idx = stream
-            .alloc_zeros::<u32>(blocks)
-            .map_err(driver("allocating argmax buffers"))?;
-        let mut best_val = stream
-            .alloc_zeros::<f64>(1)
-            .map_err(driver("allocating argmax buffers"))?;
-        let mut best_idx = stream
-            .alloc_zeros::<u32>(1)
-            .map_err(driver("allocating argmax buffers"))?;
+        let blocks = bufs.block_val.len();
+        let ArgmaxBuffers {
+            block_val,
+            block_idx,
+            best_val,
+            best_idx,
+        } = bufs;
         let f = self.device.function(Kernel::ArgmaxF64)?;
         let (n32, blocks32) = (u32_of("N", n)?, u32_of("blocks", blocks)?);
         let cfg = |grid: u32| LaunchConfig {
@@ -331,23 +345,31 @@ impl CudaBackend {
         b.arg(vals)
             .arg(&NULL)
             .arg(&n32)
-            .arg(&mut block_val)
-            .arg(&mut block_idx);
+            .arg(&mut *block_val)
+            .arg(&mut *block_idx);
         // SAFETY: arguments match argmax_f64 in joint.cu; vals holds n f64s, the outputs one
         // entry per block.
         unsafe { b.launch(cfg(blocks32)) }.map_err(driver("launch argmax_f64"))?;
         let mut b = stream.launch_builder(&f);
-        b.arg(&block_val).arg(&block_idx).arg(&blocks32);
-        b.arg(&mut best_val).arg(&mut best_idx);
+        b.arg(&*block_val).arg(&*block_idx).arg(&blocks32);
+        b.arg(&mut *best_val).arg(&mut *best_idx);
         // SAFETY: as above, over the `blocks` block results with one block.
         unsafe { b.launch(cfg(1)) }.map_err(driver("launch argmax_f64"))?;
         let down = driver("downloading the argmax");
-        let v = stream.clone_dtoh(&best_val).map_err(down)?;
+        let v = stream.clone_dtoh(&*best_val).map_err(down)?;
         let i = stream
-            .clone_dtoh(&best_idx)
+            .clone_dtoh(&*best_idx)
             .map_err(driver("downloading the argmax"))?;
         Ok((i[0] as usize, v[0]))
     }
+}
+
+/// Per-block and final (value, index) pairs of the two-pass argmax.
+struct ArgmaxBuffers {
+    block_val: CudaSlice<f64>,
+    block_idx: CudaSlice<u32>,
+    best_val: CudaSlice<f64>,
+    best_idx: CudaSlice<u32>,
 }
 
 /// Row-major M x K (f64) to K x M (f32): the device layout of the joint.
@@ -405,9 +427,7 @@ impl Backend for CudaBackend {
         let shape = pool.host.shape();
         check_score_args(score, shape, out.len(), workspace.len())?;
         let stream = &self.device.stream;
-        let mut dev = stream
-            .alloc_zeros::<f64>(shape.n)
-            .map_err(driver("allocating scores"))?;
+        let mut dev = self.zeros::<f64>(shape.n, "scores")?;
         self.for_each_chunk(pool, |range, data| {
             let points = range.len();
             let mut view = dev.slice_mut(range);
@@ -447,11 +467,8 @@ impl Backend for CudaBackend {
             }
         }
         let stream = &self.device.stream;
-        let alloc = driver("allocating entropies");
-        let mut h = stream.alloc_zeros::<f64>(shape.n).map_err(alloc)?;
-        let mut eh = stream
-            .alloc_zeros::<f64>(shape.n)
-            .map_err(driver("allocating entropies"))?;
+        let mut h = self.zeros::<f64>(shape.n, "entropies")?;
+        let mut eh = self.zeros::<f64>(shape.n, "entropies")?;
         self.for_each_chunk(pool, |range, data| {
             let points = range.len();
             let mut hv = h.slice_mut(range.clone());
@@ -497,9 +514,7 @@ impl Backend for CudaBackend {
             ),
             None => None,
         };
-        let mut dev = stream
-            .alloc_zeros::<f64>(shape.n)
-            .map_err(driver("allocating joint entropies"))?;
+        let mut dev = self.zeros::<f64>(shape.n, "joint entropies")?;
         self.for_each_chunk(pool, |range, data| {
             let points = range.len();
             let mut view = dev.slice_mut(range);
@@ -589,12 +604,9 @@ impl Backend for CudaBackend {
             let x = stream
                 .clone_htod(&features[start * d..(start + points) * d])
                 .map_err(up("features"))?;
-            let alloc = driver("allocating activations");
             let mut bufs = [
-                stream.alloc_zeros::<f32>(rows * width).map_err(alloc)?,
-                stream
-                    .alloc_zeros::<f32>(rows * width)
-                    .map_err(driver("allocating activations"))?,
+                self.zeros::<f32>(rows * width, "activations")?,
+                self.zeros::<f32>(rows * width, "activations")?,
             ];
             for (l, layer) in layers.iter().enumerate() {
                 let (n32, k32) = (u32_of("N", points)?, u32_of("K", k)?);
@@ -696,32 +708,18 @@ impl<T: Element> DeviceGreedy<'_, '_, '_, T> {
         }
         let per = (num_samples / k).max(1);
         let kept = (b - 1).max(1);
-        let alloc = |what: &'static str| driver(format!("allocating {what}"));
-        let mut cond = stream.alloc_zeros::<f64>(n).map_err(alloc("entropies"))?;
-        let mut h = stream.alloc_zeros::<f64>(n).map_err(alloc("entropies"))?;
+        let mut cond = be.zeros::<f64>(n, "entropies")?;
+        let mut h = be.zeros::<f64>(n, "entropies")?;
         let mut a64 = [
-            stream
-                .alloc_zeros::<f64>(k * exact_cap)
-                .map_err(alloc("the joint"))?,
-            stream
-                .alloc_zeros::<f64>(k * exact_cap)
-                .map_err(alloc("the joint"))?,
+            be.zeros::<f64>(k * exact_cap, "the joint")?,
+            be.zeros::<f64>(k * exact_cap, "the joint")?,
         ];
-        let mut at = stream
-            .alloc_zeros::<f32>(k * rows_cap)
-            .map_err(alloc("the joint"))?;
-        let mut log_scale = stream
-            .alloc_zeros::<f32>(rows_cap)
-            .map_err(alloc("the joint"))?;
-        let mut classes = stream
-            .alloc_zeros::<u32>(rows_cap * kept)
-            .map_err(alloc("the joint"))?;
-        let mut chosen_lp = stream
-            .alloc_zeros::<f64>(kept * k * c)
-            .map_err(alloc("chosen points"))?;
-        let mut chosen = stream
-            .alloc_zeros::<u32>(b)
-            .map_err(alloc("chosen points"))?;
+        let mut at = be.zeros::<f32>(k * rows_cap, "the joint")?;
+        let mut log_scale = be.zeros::<f32>(rows_cap, "the joint")?;
+        let mut classes = be.zeros::<u32>(rows_cap * kept, "the joint")?;
+        let mut chosen_lp = be.zeros::<f64>(kept * k * c, "chosen points")?;
+        let mut chosen = be.zeros::<u32>(b, "chosen points")?;
+        let mut argmax_bufs = be.argmax_buffers(n)?;
 
         be.for_each_chunk(self.pool, |range, data| {
             let points = range.len();
@@ -820,7 +818,7 @@ impl<T: Element> DeviceGreedy<'_, '_, '_, T> {
             // SAFETY: arguments match candidate_scores_f64 in joint.cu; h and cond hold N f64s,
             // chosen at least t indices < N.
             unsafe { bld.launch(grid_for(n)?) }.map_err(driver("launch candidate_scores_f64"))?;
-            let (best, score) = be.argmax(&h)?;
+            let (best, score) = be.argmax(&h, &mut argmax_bufs)?;
             out_indices[t] = best;
             out_scores[t] = score;
         }

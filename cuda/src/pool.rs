@@ -5,7 +5,7 @@ use core::ops::Range;
 
 use bald_core::{Element, ElementSlice, LogProbs, PreparedPool};
 use bald_kernels::Kernel;
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{CudaSlice, LaunchArgs, PushKernelArg};
 
 use crate::error::{driver, CudaError};
 use crate::CudaBackend;
@@ -24,6 +24,14 @@ impl DeviceData {
             DeviceData::F16(_) => Kernel::ScoresF16,
             DeviceData::Bf16(_) => Kernel::ScoresBf16,
         }
+    }
+
+    /// Pushes the data as a kernel's pointer argument.
+    pub(crate) fn push_arg<'a>(&'a self, b: &mut LaunchArgs<'a>) {
+        match self {
+            DeviceData::F32(s) => b.arg(s),
+            DeviceData::F16(s) | DeviceData::Bf16(s) => b.arg(s),
+        };
     }
 
     pub(crate) fn joint_kernel(&self) -> Kernel {

@@ -14,20 +14,8 @@ use bald_core::{
     DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
 };
 use bald_cuda::CudaBackend;
-use common::{indices, load_case, log_softmax_rows, nums};
+use common::{extreme_pool, f32_of, indices, load_case, nums};
 use proptest::prelude::*;
-
-const ALL_SCORES: [PointScore; 9] = [
-    PointScore::Entropy,
-    PointScore::ConditionalEntropy,
-    PointScore::Bald,
-    PointScore::VariationRatios,
-    PointScore::VariationRatiosMode,
-    PointScore::MeanStd(StdKind::Population),
-    PointScore::MeanStd(StdKind::Unbiased),
-    PointScore::Margin,
-    PointScore::LeastConfidence,
-];
 
 /// The GPU backend, or None with the reason printed (once per test).
 fn gpu() -> Option<&'static CudaBackend> {
@@ -41,50 +29,16 @@ fn gpu() -> Option<&'static CudaBackend> {
     }
 }
 
-/// Pools with -inf entries and a wide range of temperatures (as the CPU backend's tests).
-fn pool() -> impl Strategy<Value = (Vec<f64>, Shape)> {
-    (1usize..40, 1usize..24, 1usize..24, 0.01f64..30.0, 0u8..4)
-        .prop_flat_map(|(n, k, c, temp, zeros)| {
-            let len = n * k * c;
-            (
-                Just(Shape::new(n, k, c)),
-                prop::collection::vec(-3.0f64..3.0, len),
-                Just(temp),
-                prop::collection::vec(0u8..8, len),
-                Just(zeros),
-            )
-        })
-        .prop_map(|(shape, mut x, temp, mask, zeros)| {
-            for (row, m) in x.chunks_exact_mut(shape.c).zip(mask.chunks_exact(shape.c)) {
-                for (v, &mv) in row.iter_mut().zip(m) {
-                    *v *= temp;
-                    if zeros > 0 && mv == 0 {
-                        *v = f64::NEG_INFINITY;
-                    }
-                }
-                if row.iter().all(|v| *v == f64::NEG_INFINITY) {
-                    row[0] = 0.0;
-                }
-            }
-            log_softmax_rows(&mut x, shape.c);
-            (x, shape)
-        })
-}
-
-fn f32_of(x: &[f64]) -> Vec<f32> {
-    x.iter().map(|&v| v as f32).collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn scores_match_the_oracle((data, shape) in pool()) {
+    fn scores_match_the_oracle((data, shape) in extreme_pool(40, 24, 24)) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
         let pool = gpu.prepare(lp).unwrap();
-        for score in ALL_SCORES {
+        for score in PointScore::ALL {
             if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
                 prop_assert!(scores(gpu, &pool, score).is_err());
                 continue;
@@ -105,7 +59,7 @@ proptest! {
     }
 
     #[test]
-    fn half_and_f64_input_match_the_oracle((data, shape) in pool()) {
+    fn half_and_f64_input_match_the_oracle((data, shape) in extreme_pool(40, 24, 24)) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let d16: Vec<f16> = data.iter().map(|&x| f16::from_f64(x)).collect();
         let db16: Vec<bf16> = data.iter().map(|&x| bf16::from_f64(x)).collect();
@@ -135,7 +89,7 @@ proptest! {
     }
 
     #[test]
-    fn joint_entropies_match_the_oracle((data, shape) in pool(), chosen in 0usize..4, samples in 1usize..60) {
+    fn joint_entropies_match_the_oracle((data, shape) in extreme_pool(40, 24, 24), chosen in 0usize..4, samples in 1usize..60) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
@@ -160,7 +114,7 @@ proptest! {
     }
 
     #[test]
-    fn batchbald_matches_the_oracle((data, shape) in pool(), batch in 1usize..6, samples in 1usize..200, seed: u64) {
+    fn batchbald_matches_the_oracle((data, shape) in extreme_pool(40, 24, 24), batch in 1usize..6, samples in 1usize..200, seed: u64) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
@@ -263,7 +217,7 @@ fn chunked_pools_give_the_same_results_as_resident_ones() {
         .with_memory_limit(30 * per_point + case.shape.n * 24);
     let chunked = small.prepare(lp).unwrap();
     assert!(!chunked.is_resident() && chunked.chunk_points() < case.shape.n);
-    for score in ALL_SCORES {
+    for score in PointScore::ALL {
         assert_eq!(
             scores(gpu, &resident, score).unwrap(),
             scores(&small, &chunked, score).unwrap(),

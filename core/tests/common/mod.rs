@@ -127,3 +127,45 @@ pub fn seed_example() -> Vec<f64> {
     }
     out
 }
+
+/// Pools with extreme rows for the backends' oracle tests: shapes below the given bounds,
+/// temperatures 0.01 to 30 (tiny and huge log-prob magnitudes), and in three cases of four
+/// about one entry in eight at -inf (never a whole row).
+pub fn extreme_pool(
+    n_below: usize,
+    k_below: usize,
+    c_below: usize,
+) -> impl proptest::strategy::Strategy<Value = (Vec<f64>, Shape)> {
+    use proptest::prelude::*;
+    (1..n_below, 1..k_below, 1..c_below, 0.01f64..30.0, 0u8..4)
+        .prop_flat_map(|(n, k, c, temp, zeros)| {
+            let len = n * k * c;
+            (
+                Just(Shape::new(n, k, c)),
+                prop::collection::vec(-3.0f64..3.0, len),
+                Just(temp),
+                prop::collection::vec(0u8..8, len),
+                Just(zeros),
+            )
+        })
+        .prop_map(|(shape, mut x, temp, mask, zeros)| {
+            for (row, m) in x.chunks_exact_mut(shape.c).zip(mask.chunks_exact(shape.c)) {
+                for (v, &mv) in row.iter_mut().zip(m) {
+                    *v *= temp;
+                    if zeros > 0 && mv == 0 {
+                        *v = f64::NEG_INFINITY;
+                    }
+                }
+                if row.iter().all(|v| *v == f64::NEG_INFINITY) {
+                    row[0] = 0.0;
+                }
+            }
+            log_softmax_rows(&mut x, shape.c);
+            (x, shape)
+        })
+}
+
+/// The f32 rounding of f64 log-probs.
+pub fn f32_of(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|&v| v as f32).collect()
+}
