@@ -1,8 +1,9 @@
 //! The kernels, written once against [`Simd`] and instantiated per ISA by `dispatch`.
 
-use bald_core::{PointScore, StdKind};
+use bald_core::{Element, PointScore, StdKind};
 
-use crate::math::{clamp_exp_arg, exp_of_clamped, ln_normal};
+use crate::math::{clamp_exp_arg, clamp_log_prob, exp_of_clamped, ln_normal};
+use crate::point_f32;
 use crate::simd::Simd;
 
 /// 0, 1, 2, ... as f32, for lane masks.
@@ -100,6 +101,10 @@ pub struct ScoreScratch {
     pub col: Vec<f64>,
     /// Per-class second accumulator (C).
     pub col2: Vec<f64>,
+    /// A point converted to f32 (K x C), for inputs of other types.
+    pub conv: Vec<f32>,
+    /// Phase accumulators of a group of points (at most 8 x 16 values each), then slack.
+    pub phases: Vec<f32>,
 }
 
 impl ScoreScratch {
@@ -110,6 +115,8 @@ impl ScoreScratch {
             col32: vec![0.0; c.div_ceil(16) * 16],
             col: vec![0.0; c],
             col2: vec![0.0; c],
+            conv: vec![0.0; k * c],
+            phases: vec![0.0; GROUP * 8 * 16 + 16],
         }
     }
 }
@@ -173,172 +180,276 @@ fn column_sums_in_registers<S: Simd, const NV: usize>(
     }
 }
 
-/// -sum_c m_c ln m_c over the first C entries of `mean` (ln in f32 vectors, sum in f64).
+/// m ln m for the classes of one vector of class sums, m = sums * inv_k: classes `first`.. of
+/// C, lanes past C giving 0 (ln in f32).
 #[inline(always)]
-fn entropy_of_mean<S: Simd>(s: S, mean: &[f64], buf: &mut [f32]) -> f64 {
-    let lanes = S::LANES;
-    let c = mean.len();
-    let tiny = s.splat(f32::MIN_POSITIVE);
-    buf.fill(0.0);
-    for (b, &m) in buf.iter_mut().zip(mean) {
-        *b = m as f32;
-    }
-    let mut total = 0.0;
-    for v in 0..c.div_ceil(lanes) {
-        let x = s.load(&buf[v * lanes..]);
-        // Lanes past C hold 0 and contribute 0 ln(tiny) * 0 = 0.
-        total -= s.reduce(s.mul(x, ln_normal(s, s.max(x, tiny))));
-    }
-    total
+fn mlnm<S: Simd>(s: S, sums: S::V, first: usize, c: usize, inv_k: f32) -> S::V {
+    let m = s.mul(sums, s.splat(inv_k));
+    let t = s.mul(m, ln_normal(s, s.max(m, s.splat(f32::MIN_POSITIVE))));
+    let class = s.lt(s.load(&LANE_INDEX), s.splat((c - first) as f32));
+    s.select(class, t, s.splat(0.0))
 }
 
-/// (entropy, conditional entropy) of one point in one pass.
-///
-/// Class sums are kept in registers by phase: vector q of the flat K x C point holds classes
-/// (q L + lane) mod C, a pattern that repeats every P = lcm(L, C) / L vectors, so P
-/// accumulators (P <= 8) sum each class without storing the probabilities. Wider class counts
-/// and short points go through [`exp_and_plogp`] and [`column_sums`].
+/// -sum_c m_c ln m_c, m = col / K, from f64 class sums (`buf`: f32 scratch, C rounded up to 16).
 #[inline(always)]
-pub fn point_entropies<S: Simd>(
+fn entropy_of_col<S: Simd>(s: S, col: &[f64], k: usize, buf: &mut [f32]) -> f64 {
+    let lanes = S::LANES;
+    let c = col.len();
+    let inv_k = 1.0 / k as f64;
+    for (b, &m) in buf.iter_mut().zip(col) {
+        *b = (m * inv_k) as f32;
+    }
+    let mut h = 0.0;
+    for v in 0..c.div_ceil(lanes) {
+        h -= s.reduce(mlnm(s, s.load(&buf[v * lanes..]), v * lanes, c, 1.0));
+    }
+    h
+}
+
+/// (entropy, conditional entropy) of consecutive K x C points (`points`, flat) into `out`.
+///
+/// Class sums are kept in registers by phase: vector q of a flat point holds classes
+/// (q L + lane) mod C, a pattern that repeats every P = lcm(L, C) / L vectors, so P
+/// accumulators (P <= 8) sum each class without storing the probabilities. Longer periods go
+/// through [`exp_and_plogp`] and [`column_sums`].
+#[inline(always)]
+pub fn entropies<S: Simd, T: Element>(
     s: S,
-    lp: &[f32],
+    points: &[T],
     k: usize,
     c: usize,
+    out: &mut [(f64, f64)],
     scratch: &mut ScoreScratch,
-) -> (f64, f64) {
-    let lanes = S::LANES;
-    let period = c / gcd(lanes, c);
-    // Short points spend more on folding P accumulators than the store-and-sum path does.
-    let long_enough = lp.len() >= 4 * period * lanes;
-    let plogp = match if long_enough { period } else { 0 } {
-        1 => phased_sums::<S, 1>(s, lp, c, &mut scratch.col32, &mut scratch.col),
-        2 => phased_sums::<S, 2>(s, lp, c, &mut scratch.col32, &mut scratch.col),
-        4 => phased_sums::<S, 4>(s, lp, c, &mut scratch.col32, &mut scratch.col),
-        5 => phased_sums::<S, 5>(s, lp, c, &mut scratch.col32, &mut scratch.col),
-        8 => phased_sums::<S, 8>(s, lp, c, &mut scratch.col32, &mut scratch.col),
+) {
+    let args = (points, k, c, out, scratch);
+    match c / gcd(S::LANES, c) {
+        1 => phased_entropies::<S, T, 1>(s, args),
+        2 => phased_entropies::<S, T, 2>(s, args),
+        3 => phased_entropies::<S, T, 3>(s, args),
+        4 => phased_entropies::<S, T, 4>(s, args),
+        5 => phased_entropies::<S, T, 5>(s, args),
+        6 => phased_entropies::<S, T, 6>(s, args),
+        7 => phased_entropies::<S, T, 7>(s, args),
+        8 => phased_entropies::<S, T, 8>(s, args),
         _ => {
-            let plogp = exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
-            scratch.col.fill(0.0);
-            column_sums(
-                s,
-                &scratch.probs,
-                k,
-                c,
-                &mut scratch.col32,
-                &mut scratch.col,
-            );
-            plogp
+            let (points, k, c, out, scratch) = args;
+            for (o, point) in out.iter_mut().zip(points.chunks_exact(k * c)) {
+                let lp = point_f32(point, &mut scratch.conv);
+                let plogp = exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
+                scratch.col.fill(0.0);
+                column_sums(
+                    s,
+                    &scratch.probs,
+                    k,
+                    c,
+                    &mut scratch.col32,
+                    &mut scratch.col,
+                );
+                let h = entropy_of_col(s, &scratch.col, k, &mut scratch.col32);
+                *o = (h, -plogp / k as f64);
+            }
         }
-    };
-    let inv_k = 1.0 / k as f64;
-    for m in scratch.col.iter_mut() {
-        *m *= inv_k;
     }
-    (
-        entropy_of_mean(s, &scratch.col, &mut scratch.col32),
-        -plogp * inv_k,
-    )
 }
 
+#[inline(always)]
 fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
+    let (mut a, mut b) = (a, b);
+    while b != 0 {
+        (a, b) = (b, a % b);
     }
+    a
 }
 
 /// Periods of the phase accumulators summed in f32 before a fold into f64.
 const PHASE_BLOCK: usize = 16;
 
-/// One vector of [`phased_sums`]: a += p, plogp += p lp. (A function, not a closure: closures
+/// Points whose phase accumulators are all stored before the first is folded: a fold straight
+/// after its point's stores would wait on store forwarding, which fails for loads that
+/// straddle two stores.
+const GROUP: usize = 8;
+
+/// One vector of [`phase_sums`]: a += p, plogp += p lp. (A function, not a closure: closures
 /// are compiled without the caller's target features, so their intrinsics would not inline.)
 #[inline(always)]
-fn phased_step<S: Simd>(s: S, lp: &[f32], a: &mut S::V, plogp: &mut S::V) {
-    let x = clamp_exp_arg(s, s.load(lp));
+fn phased_step<S: Simd>(s: S, x: S::V, a: &mut S::V, plogp: &mut S::V) {
+    // p * lp with the clamped lp: p = 0 exactly where lp <= -104, so 0 * (-inf) never occurs.
+    let x = clamp_log_prob(s, x);
     let e = exp_of_clamped(s, x);
     *a = s.add(*a, e);
     *plogp = s.fma(e, x, *plogp);
 }
 
-/// Class sums of exp(lp) into `col` (C) and sum p lp, with P phase accumulators.
+/// The P phase accumulators of exp(lp) over vectors `block..end` of a point, and the vector
+/// of sum p lp; with `end` the last whole vector, the values after it too.
 #[inline(always)]
-fn phased_sums<S: Simd, const P: usize>(
+fn phase_sums<S: Simd, const P: usize>(
     s: S,
     lp: &[f32],
-    c: usize,
-    col32: &mut [f32],
-    col: &mut [f64],
-) -> f64 {
+    block: usize,
+    end: usize,
+) -> ([S::V; P], S::V) {
     let lanes = S::LANES;
     let zero = s.splat(0.0);
-    let vectors = lp.len() / lanes;
-    let mut total = 0.0;
-    col.fill(0.0);
-    // Blocks of PHASE_BLOCK periods are summed in f32 registers, then folded into f64. The P
-    // accumulators, stored in order, form a (P L / C) x C matrix whose column sums are the
-    // class sums.
-    let mut buf = [0.0f32; 8 * 16 + 16];
-    for block in (0..vectors).step_by(PHASE_BLOCK * P) {
-        let end = (block + PHASE_BLOCK * P).min(vectors);
-        let mut acc = [zero; P];
-        let mut plogp = zero;
-        let mut q = block;
-        while q + P <= end {
-            for (j, a) in acc.iter_mut().enumerate() {
-                phased_step(s, &lp[(q + j) * lanes..], a, &mut plogp);
-            }
-            q += P;
+    let mut acc = [zero; P];
+    let mut plogp = zero;
+    let mut q = block;
+    while q + P <= end {
+        for (j, a) in acc.iter_mut().enumerate() {
+            phased_step(s, s.load(&lp[(q + j) * lanes..]), a, &mut plogp);
         }
-        for (j, a) in acc.iter_mut().enumerate().take(end - q) {
-            phased_step(s, &lp[(q + j) * lanes..], a, &mut plogp);
-        }
-        total += s.reduce(plogp);
-        for (j, a) in acc.iter().enumerate() {
-            s.store(*a, &mut buf[j * lanes..]);
-        }
-        column_sums(s, &buf, P * lanes / c, c, col32, col);
+        q += P;
     }
-    // The last elements, fewer than a vector: one more vector ending at the end (or padded
-    // with -inf when the point is shorter than a vector), counting only its new lanes.
-    let done = vectors * lanes;
-    let tail = lp.len() - done;
-    if tail > 0 {
-        let mut xs = [f32::NEG_INFINITY; 16];
-        let first_new = if lp.len() >= lanes {
-            xs[..lanes].copy_from_slice(&lp[lp.len() - lanes..]);
-            lanes - tail
+    for (j, a) in acc.iter_mut().enumerate().take(end - q) {
+        phased_step(s, s.load(&lp[(q + j) * lanes..]), a, &mut plogp);
+    }
+    let tail = lp.len() - end * lanes;
+    if tail > 0 && tail < lanes {
+        if end > 0 {
+            // The last L values, of which the first L - tail were counted (-inf counts 0). They
+            // start L before a multiple of C, so their classes are accumulator P - 1's (P L is
+            // a multiple of C).
+            let new = s.lt(s.splat((lanes - tail) as f32 - 0.5), s.load(&LANE_INDEX));
+            let x = s.load(&lp[lp.len() - lanes..]);
+            let x = s.select(new, x, s.splat(f32::NEG_INFINITY));
+            phased_step(s, x, &mut acc[P - 1], &mut plogp);
         } else {
+            // A point shorter than a vector, padded with -inf: accumulator 0's classes.
+            let mut xs = [f32::NEG_INFINITY; 16];
             xs[..tail].copy_from_slice(lp);
-            0
-        };
-        let x = clamp_exp_arg(s, s.load(&xs));
-        s.store(x, &mut xs);
-        let mut e = [0.0f32; 16];
-        s.store(exp_of_clamped(s, x), &mut e);
-        let mut class = done % c;
-        for lane in first_new..first_new + tail {
-            col[class] += f64::from(e[lane]);
-            total += f64::from(e[lane]) * f64::from(xs[lane]);
-            class += 1;
-            if class == c {
-                class = 0;
-            }
+            phased_step(s, s.load(&xs), &mut acc[0], &mut plogp);
         }
     }
-    total
+    (acc, plogp)
 }
 
-/// `score` of one point (`lp`: K x C, f32). Same definitions as bald-core's reference.
+/// The P accumulators, stored in order from `buf[0]`, form P L / C rows of C whose column
+/// sums are the class sums: those of column vector `v` (lanes past C read into the next row
+/// or the vector of slack after the rows).
 #[inline(always)]
-pub fn point_score<S: Simd>(
+fn fold_phases<S: Simd, const P: usize>(s: S, buf: &[f32], c: usize, v: usize) -> S::V {
+    let lanes = S::LANES;
+    let mut sum = s.load(&buf[v * lanes..]);
+    for r in 1..P * lanes / c {
+        sum = s.add(sum, s.load(&buf[r * c + v * lanes..]));
+    }
+    sum
+}
+
+/// [`entropies`] with P phase accumulators. Points of at most [`PHASE_BLOCK`] periods (K = 20
+/// and 100 at C = 10) stay in f32 registers until their accumulators are stored and folded,
+/// by groups of [`GROUP`]; longer points fold each block of periods into f64 class sums.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn phased_entropies<S: Simd, T: Element, const P: usize>(
     s: S,
-    lp: &[f32],
+    (points, k, c, out, scratch): (&[T], usize, usize, &mut [(f64, f64)], &mut ScoreScratch),
+) {
+    let lanes = S::LANES;
+    let len = k * c;
+    let vectors = len / lanes;
+    let stride = P * lanes;
+    let inv_k = 1.0 / k as f64;
+    let class_vectors = c.div_ceil(lanes);
+    if vectors > PHASE_BLOCK * P {
+        for (o, point) in out.iter_mut().zip(points.chunks_exact(len)) {
+            let lp = point_f32(point, &mut scratch.conv);
+            scratch.col.fill(0.0);
+            let mut plogp = 0.0;
+            for block in (0..vectors).step_by(PHASE_BLOCK * P) {
+                let (acc, p) =
+                    phase_sums::<S, P>(s, lp, block, (block + PHASE_BLOCK * P).min(vectors));
+                plogp += s.reduce(p);
+                for (j, a) in acc.iter().enumerate() {
+                    s.store(*a, &mut scratch.phases[j * lanes..]);
+                }
+                for v in 0..class_vectors {
+                    let sums = fold_phases::<S, P>(s, &scratch.phases, c, v);
+                    s.store(sums, &mut scratch.col32[v * lanes..]);
+                }
+                fold_into(&mut scratch.col, &scratch.col32);
+            }
+            *o = (
+                entropy_of_col(s, &scratch.col, k, &mut scratch.col32),
+                -plogp * inv_k,
+            );
+        }
+        return;
+    }
+    let zero = s.splat(0.0);
+    for (outs, group) in out.chunks_mut(GROUP).zip(points.chunks(GROUP * len)) {
+        // The group's vectors of p lp, then of m ln m, each summed over its lanes at the end.
+        let mut terms = [zero; 2 * GROUP];
+        for (g, point) in group.chunks_exact(len).enumerate() {
+            let lp = point_f32(point, &mut scratch.conv);
+            let (acc, plogp) = phase_sums::<S, P>(s, lp, 0, vectors);
+            terms[g] = plogp;
+            for (j, a) in acc.iter().enumerate() {
+                s.store(*a, &mut scratch.phases[g * stride + j * lanes..]);
+            }
+        }
+        for g in 0..outs.len() {
+            let slot = &scratch.phases[g * stride..];
+            for v in 0..class_vectors {
+                let sums = fold_phases::<S, P>(s, slot, c, v);
+                let t = mlnm(s, sums, v * lanes, c, inv_k as f32);
+                terms[GROUP + g] = s.add(terms[GROUP + g], t);
+            }
+        }
+        let mut sums = [0.0f32; 2 * GROUP];
+        for (i, vs) in terms.chunks_exact(lanes).enumerate() {
+            s.store(s.transpose_sums(vs), &mut sums[i * lanes..]);
+        }
+        for (g, o) in outs.iter_mut().enumerate() {
+            *o = (-f64::from(sums[GROUP + g]), -f64::from(sums[g]) * inv_k);
+        }
+    }
+}
+
+/// `score` of consecutive K x C points (`points`, flat) into `out`. Same definitions as
+/// bald-core's reference.
+#[inline(always)]
+pub fn scores<S: Simd, T: Element>(
+    s: S,
+    points: &[T],
+    k: usize,
+    c: usize,
+    score: PointScore,
+    out: &mut [f64],
+    scratch: &mut ScoreScratch,
+) {
+    let pick = match score {
+        PointScore::Entropy => |(h, _): (f64, f64)| h,
+        PointScore::ConditionalEntropy => |(_, eh): (f64, f64)| eh,
+        PointScore::Bald => |(h, eh): (f64, f64)| (h - eh).max(0.0),
+        _ => {
+            for (o, point) in out.iter_mut().zip(points.chunks_exact(k * c)) {
+                *o = point_score(s, point, k, c, score, scratch);
+            }
+            return;
+        }
+    };
+    let mut pairs = [(0.0, 0.0); GROUP];
+    for (outs, group) in out.chunks_mut(GROUP).zip(points.chunks(GROUP * k * c)) {
+        let pairs = &mut pairs[..outs.len()];
+        entropies(s, group, k, c, pairs, scratch);
+        for (o, &pair) in outs.iter_mut().zip(pairs.iter()) {
+            *o = pick(pair);
+        }
+    }
+}
+
+/// A score other than the entropies of one K x C point.
+#[inline(always)]
+fn point_score<S: Simd, T: Element>(
+    s: S,
+    point: &[T],
     k: usize,
     c: usize,
     score: PointScore,
     scratch: &mut ScoreScratch,
 ) -> f64 {
+    let lp = point_f32(point, &mut scratch.conv);
     if score == PointScore::VariationRatiosMode {
         let counts = &mut scratch.col;
         counts.fill(0.0);
@@ -353,15 +464,6 @@ pub fn point_score<S: Simd>(
         }
         let f_mode = counts.iter().fold(0.0f64, |a, &b| a.max(b));
         return 1.0 - f_mode / k as f64;
-    }
-    match score {
-        PointScore::Entropy => return point_entropies(s, lp, k, c, scratch).0,
-        PointScore::ConditionalEntropy => return point_entropies(s, lp, k, c, scratch).1,
-        PointScore::Bald => {
-            let (h, eh) = point_entropies(s, lp, k, c, scratch);
-            return (h - eh).max(0.0);
-        }
-        _ => {}
     }
     let kf = k as f64;
     exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
@@ -410,10 +512,10 @@ pub fn point_score<S: Simd>(
             };
             ss.iter().map(|&v| (v / denom).sqrt()).sum::<f64>() / c as f64
         }
-        PointScore::Entropy
-        | PointScore::ConditionalEntropy
-        | PointScore::Bald
-        | PointScore::VariationRatiosMode => unreachable!("returned above"),
+        PointScore::VariationRatiosMode => unreachable!("returned above"),
+        PointScore::Entropy | PointScore::ConditionalEntropy | PointScore::Bald => {
+            unreachable!("scored by `entropies`")
+        }
     }
 }
 

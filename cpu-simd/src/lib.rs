@@ -124,7 +124,7 @@ impl SimdBackend {
 }
 
 /// A point's log-probs as f32: the input itself for f32 pools, else converted into `buf`.
-fn point_f32<'b, T: Element>(point: &'b [T], buf: &'b mut [f32]) -> &'b [f32] {
+pub(crate) fn point_f32<'b, T: Element>(point: &'b [T], buf: &'b mut [f32]) -> &'b [f32] {
     match T::as_slice(point) {
         ElementSlice::F32(s) => s,
         _ => {
@@ -187,15 +187,19 @@ impl Backend for SimdBackend {
         check_score_args(score, shape, out.len(), workspace.len())?;
         let (k, c) = (shape.k, shape.c);
         let isa = self.isa;
+        let data = pool.data();
         self.par_chunks(out, 1, |first, chunk| {
             let mut scratch = ScoreScratch::new(k, c);
-            let mut conv = vec![0.0f32; k * c];
-            dispatch!(isa, |s| {
-                for (i, o) in chunk.iter_mut().enumerate() {
-                    let lp = point_f32(pool.point(first + i), &mut conv);
-                    *o = kernels::point_score(s, lp, k, c, score, &mut scratch);
-                }
-            })
+            let points = &data[first * k * c..(first + chunk.len()) * k * c];
+            dispatch!(isa, |s| kernels::scores(
+                s,
+                points,
+                k,
+                c,
+                score,
+                chunk,
+                &mut scratch
+            ))
         });
         Ok(())
     }
@@ -222,15 +226,18 @@ impl Backend for SimdBackend {
         let (k, c) = (shape.k, shape.c);
         let isa = self.isa;
         let mut pairs = vec![(0.0, 0.0); shape.n];
+        let data = pool.data();
         self.par_chunks(&mut pairs, 1, |first, chunk| {
             let mut scratch = ScoreScratch::new(k, c);
-            let mut conv = vec![0.0f32; k * c];
-            dispatch!(isa, |s| {
-                for (i, o) in chunk.iter_mut().enumerate() {
-                    let lp = point_f32(pool.point(first + i), &mut conv);
-                    *o = kernels::point_entropies(s, lp, k, c, &mut scratch);
-                }
-            })
+            let points = &data[first * k * c..(first + chunk.len()) * k * c];
+            dispatch!(isa, |s| kernels::entropies(
+                s,
+                points,
+                k,
+                c,
+                chunk,
+                &mut scratch
+            ))
         });
         for ((h, eh), (ph, peh)) in entropy.iter_mut().zip(conditional.iter_mut()).zip(pairs) {
             *h = ph;
@@ -392,6 +399,30 @@ pub fn apply_ln(isa: Isa, xs: &[f32]) -> Vec<f32> {
 #[doc(hidden)]
 pub fn apply_ln_normal(isa: Isa, xs: &[f32]) -> Vec<f32> {
     apply(isa, xs, MathOp::LnNormal)
+}
+
+/// Row sums of a 16 x 16 matrix at `isa` through `Simd::transpose_sums` on every L x L block
+/// (tests of the vector trait).
+#[doc(hidden)]
+pub fn apply_transpose_sums(isa: Isa, m: &[[f32; 16]; 16]) -> [f32; 16] {
+    assert!(isa.is_available(), "{isa:?} is not available on this CPU");
+    let mut out = [0.0f32; 16];
+    dispatch!(isa, |s| {
+        use simd::Simd;
+        let lanes = lanes_of(s);
+        for r0 in (0..16).step_by(lanes) {
+            let mut acc = s.splat(0.0);
+            for c0 in (0..16).step_by(lanes) {
+                let mut vs = [s.splat(0.0); 16];
+                for (v, row) in vs.iter_mut().zip(&m[r0..r0 + lanes]) {
+                    *v = s.load(&row[c0..]);
+                }
+                acc = s.add(acc, s.transpose_sums(&vs[..lanes]));
+            }
+            s.store(acc, &mut out[r0..]);
+        }
+    });
+    out
 }
 
 #[derive(Clone, Copy)]

@@ -71,6 +71,15 @@ impl Simd for Neon {
         (f64::from(lanes[0]) + f64::from(lanes[2])) + (f64::from(lanes[1]) + f64::from(lanes[3]))
     }
     #[inline(always)]
+    fn transpose_sums(self, vs: &[float32x4_t]) -> float32x4_t {
+        assert_eq!(vs.len(), 4);
+        // Pairwise adds of neighbours: [a0+a1, a2+a3, b0+b1, b2+b3], then again across pairs.
+        simd_unsafe!(vpaddq_f32(
+            vpaddq_f32(vs[0], vs[1]),
+            vpaddq_f32(vs[2], vs[3])
+        ))
+    }
+    #[inline(always)]
     fn to_int(self, a: float32x4_t) -> int32x4_t {
         simd_unsafe!(vcvtq_s32_f32(a))
     }

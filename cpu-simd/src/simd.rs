@@ -38,6 +38,9 @@ pub trait Simd: Copy {
     fn round(self, a: Self::V) -> Self::V;
     /// Sum of the lanes, in f64.
     fn reduce(self, a: Self::V) -> f64;
+    /// Lane i = the sum of the lanes of `vs[i]`, pairwise in f32, for `LANES` vectors (panics
+    /// otherwise): one transposing tree instead of `LANES` horizontal sums.
+    fn transpose_sums(self, vs: &[Self::V]) -> Self::V;
 
     /// f32 -> i32, truncating (inputs are already integral where used).
     fn to_int(self, a: Self::V) -> Self::I;
@@ -143,6 +146,11 @@ impl Simd for Portable {
     #[inline(always)]
     fn reduce(self, a: f32) -> f64 {
         f64::from(a)
+    }
+    #[inline(always)]
+    fn transpose_sums(self, vs: &[f32]) -> f32 {
+        assert_eq!(vs.len(), 1);
+        vs[0]
     }
     #[inline(always)]
     fn to_int(self, a: f32) -> i32 {

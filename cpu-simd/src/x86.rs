@@ -75,11 +75,28 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn reduce(self, a: __m256) -> f64 {
-        let mut lanes = [0.0f32; 8];
-        self.store(a, &mut lanes);
-        // Pairwise, in f64.
-        let q: [f64; 4] = core::array::from_fn(|i| f64::from(lanes[i]) + f64::from(lanes[i + 4]));
-        (q[0] + q[2]) + (q[1] + q[3])
+        // Pairwise in f64 vectors: lanes i + (i + 4), then halves again, in registers.
+        simd_unsafe!({
+            let q = _mm256_add_pd(
+                _mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(a)),
+            );
+            let r = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
+            _mm_cvtsd_f64(_mm_add_sd(r, _mm_unpackhi_pd(r, r)))
+        })
+    }
+    #[inline(always)]
+    fn transpose_sums(self, vs: &[__m256]) -> __m256 {
+        assert_eq!(vs.len(), 8);
+        // Halves of pairs added: 128-bit lane h of w[p] holds four partial sums of input
+        // 2 p + h; the in-lane tree then leaves the sum of input 2 p + h in lane 4 h + p, so
+        // the inputs are taken in the order that puts sum(vs[i]) in lane i.
+        const ORDER: [usize; 8] = [0, 4, 1, 5, 2, 6, 3, 7];
+        let mut w = [self.splat(0.0); 4];
+        for (p, w) in w.iter_mut().enumerate() {
+            *w = halves_256(self, vs[ORDER[2 * p]], vs[ORDER[2 * p + 1]]);
+        }
+        in_lane_sums_256(self, w)
     }
     #[inline(always)]
     fn to_int(self, a: __m256) -> __m256i {
@@ -191,10 +208,34 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn reduce(self, a: __m512) -> f64 {
-        let mut lanes = [0.0f32; 16];
-        self.store(a, &mut lanes);
-        let q: [f64; 8] = core::array::from_fn(|i| f64::from(lanes[i]) + f64::from(lanes[i + 8]));
-        ((q[0] + q[4]) + (q[2] + q[6])) + ((q[1] + q[5]) + (q[3] + q[7]))
+        // Pairwise in f64 vectors: lanes i + (i + 8), then halves again, in registers.
+        simd_unsafe!({
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+            let q = _mm512_add_pd(
+                _mm512_cvtps_pd(_mm512_castps512_ps256(a)),
+                _mm512_cvtps_pd(hi),
+            );
+            let q = _mm256_add_pd(_mm512_castpd512_pd256(q), _mm512_extractf64x4_pd::<1>(q));
+            let r = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
+            _mm_cvtsd_f64(_mm_add_sd(r, _mm_unpackhi_pd(r, r)))
+        })
+    }
+    #[inline(always)]
+    fn transpose_sums(self, vs: &[__m512]) -> __m512 {
+        assert_eq!(vs.len(), 16);
+        // Two rounds of 128-bit quarter shuffles leave, in quarter q of x[p], four partial
+        // sums of input 4 p + q; the in-lane tree then puts the sum of input 4 p + q in lane
+        // 4 q + p, so the inputs are taken in the order that puts sum(vs[i]) in lane i.
+        const ORDER: [usize; 16] = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
+        let mut w = [self.splat(0.0); 8];
+        for (i, w) in w.iter_mut().enumerate() {
+            *w = halves_512(self, vs[ORDER[2 * i]], vs[ORDER[2 * i + 1]]);
+        }
+        let mut x = [self.splat(0.0); 4];
+        for (i, x) in x.iter_mut().enumerate() {
+            *x = quarters_512(self, w[2 * i], w[2 * i + 1]);
+        }
+        in_lane_sums_512(self, x)
     }
     #[inline(always)]
     fn to_int(self, a: __m512) -> __m512i {
@@ -257,4 +298,69 @@ impl Simd for Avx512 {
         // vscalefps: y * 2^floor(n) with one rounding, subnormals and overflow included.
         simd_unsafe!(_mm512_scalef_ps(y, n))
     }
+}
+
+/// Per 128-bit lane, [sum(x[0]), sum(x[1]), sum(x[2]), sum(x[3])] of that lane's four values.
+#[inline(always)]
+fn in_lane_sums_256(s: Avx2, x: [__m256; 4]) -> __m256 {
+    simd_unsafe!({
+        let s01 = s.add(
+            _mm256_unpacklo_ps(x[0], x[1]),
+            _mm256_unpackhi_ps(x[0], x[1]),
+        );
+        let s23 = s.add(
+            _mm256_unpacklo_ps(x[2], x[3]),
+            _mm256_unpackhi_ps(x[2], x[3]),
+        );
+        s.add(
+            _mm256_shuffle_ps::<0b01_00_01_00>(s01, s23),
+            _mm256_shuffle_ps::<0b11_10_11_10>(s01, s23),
+        )
+    })
+}
+
+/// Per 128-bit lane, [sum(x[0]), sum(x[1]), sum(x[2]), sum(x[3])] of that lane's four values.
+#[inline(always)]
+fn in_lane_sums_512(s: Avx512, x: [__m512; 4]) -> __m512 {
+    simd_unsafe!({
+        let s01 = s.add(
+            _mm512_unpacklo_ps(x[0], x[1]),
+            _mm512_unpackhi_ps(x[0], x[1]),
+        );
+        let s23 = s.add(
+            _mm512_unpacklo_ps(x[2], x[3]),
+            _mm512_unpackhi_ps(x[2], x[3]),
+        );
+        s.add(
+            _mm512_shuffle_ps::<0b01_00_01_00>(s01, s23),
+            _mm512_shuffle_ps::<0b11_10_11_10>(s01, s23),
+        )
+    })
+}
+
+/// [a.lo + a.hi | b.lo + b.hi] (128-bit halves).
+#[inline(always)]
+fn halves_256(s: Avx2, a: __m256, b: __m256) -> __m256 {
+    simd_unsafe!(s.add(
+        _mm256_permute2f128_ps::<0x20>(a, b),
+        _mm256_permute2f128_ps::<0x31>(a, b)
+    ))
+}
+
+/// [a.q0 + a.q2, a.q1 + a.q3, b.q0 + b.q2, b.q1 + b.q3] (128-bit quarters).
+#[inline(always)]
+fn halves_512(s: Avx512, a: __m512, b: __m512) -> __m512 {
+    simd_unsafe!(s.add(
+        _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
+        _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b)
+    ))
+}
+
+/// [a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3] (128-bit quarters).
+#[inline(always)]
+fn quarters_512(s: Avx512, a: __m512, b: __m512) -> __m512 {
+    simd_unsafe!(s.add(
+        _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
+        _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b)
+    ))
 }

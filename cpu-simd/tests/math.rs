@@ -132,3 +132,29 @@ fn portable_matches_the_trait_directly() {
     assert_eq!(ln(s, 1.0), 0.0);
     assert_eq!(Portable::LANES, 1);
 }
+
+#[test]
+fn transpose_sums_are_row_sums() {
+    for seed in 0..64u32 {
+        // Distinct magnitudes per row and column, so any mixed-up lane shows.
+        let m: [[f32; 16]; 16] = core::array::from_fn(|i| {
+            core::array::from_fn(|j| {
+                let h = (seed.wrapping_mul(2_654_435_761) ^ (i as u32 * 16 + j as u32)) % 1000;
+                (h as f32 - 500.0) * (1.0 + i as f32) / (1.0 + j as f32)
+            })
+        });
+        for isa in Isa::available() {
+            let got = bald_cpu_simd::apply_transpose_sums(isa, &m);
+            for (i, row) in m.iter().enumerate() {
+                let want: f64 = row.iter().map(|&x| f64::from(x)).sum();
+                let scale: f64 = row.iter().map(|&x| f64::from(x).abs()).sum();
+                let err = (f64::from(got[i]) - want).abs();
+                assert!(
+                    err <= 16.0 * f64::from(f32::EPSILON) * scale,
+                    "{isa:?} row {i}: {} vs {want}",
+                    got[i]
+                );
+            }
+        }
+    }
+}
