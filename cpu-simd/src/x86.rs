@@ -229,11 +229,12 @@ impl Simd for Avx512 {
         const ORDER: [usize; 16] = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
         let mut w = [self.splat(0.0); 8];
         for (i, w) in w.iter_mut().enumerate() {
-            *w = halves_512(self, vs[ORDER[2 * i]], vs[ORDER[2 * i + 1]]);
+            let (a, b) = (vs[ORDER[2 * i]], vs[ORDER[2 * i + 1]]);
+            *w = quarter_sums_512::<0b01_00_01_00, 0b11_10_11_10>(self, a, b);
         }
         let mut x = [self.splat(0.0); 4];
         for (i, x) in x.iter_mut().enumerate() {
-            *x = quarters_512(self, w[2 * i], w[2 * i + 1]);
+            *x = quarter_sums_512::<0b10_00_10_00, 0b11_01_11_01>(self, w[2 * i], w[2 * i + 1]);
         }
         in_lane_sums_512(self, x)
     }
@@ -347,20 +348,13 @@ fn halves_256(s: Avx2, a: __m256, b: __m256) -> __m256 {
     ))
 }
 
-/// [a.q0 + a.q2, a.q1 + a.q3, b.q0 + b.q2, b.q1 + b.q3] (128-bit quarters).
+/// The sum of two `vshuff32x4` selections of 128-bit quarters from a and b: LO = 0b01_00_01_00,
+/// HI = 0b11_10_11_10 give [a.q0 + a.q2, a.q1 + a.q3, b.q0 + b.q2, b.q1 + b.q3]; LO =
+/// 0b10_00_10_00, HI = 0b11_01_11_01 give [a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3].
 #[inline(always)]
-fn halves_512(s: Avx512, a: __m512, b: __m512) -> __m512 {
+fn quarter_sums_512<const LO: i32, const HI: i32>(s: Avx512, a: __m512, b: __m512) -> __m512 {
     simd_unsafe!(s.add(
-        _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
-        _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b)
-    ))
-}
-
-/// [a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3] (128-bit quarters).
-#[inline(always)]
-fn quarters_512(s: Avx512, a: __m512, b: __m512) -> __m512 {
-    simd_unsafe!(s.add(
-        _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
-        _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b)
+        _mm512_shuffle_f32x4::<LO>(a, b),
+        _mm512_shuffle_f32x4::<HI>(a, b)
     ))
 }
