@@ -2,7 +2,7 @@
 
 use bald_core::{Element, PointScore, StdKind};
 
-use crate::math::{clamp_exp_arg, clamp_log_prob, exp_of_clamped, ln_normal};
+use crate::math::{clamp_exp_arg, clamp_log_prob, exp_log_prob, exp_of_clamped, ln_normal};
 use crate::point_f32;
 use crate::simd::Simd;
 
@@ -273,9 +273,9 @@ const GROUP: usize = 8;
 /// are compiled without the caller's target features, so their intrinsics would not inline.)
 #[inline(always)]
 fn phased_step<S: Simd>(s: S, x: S::V, a: &mut S::V, plogp: &mut S::V) {
-    // p * lp with the clamped lp: p = 0 exactly where lp <= -104, so 0 * (-inf) never occurs.
+    // p * lp with the clamped lp, so 0 * (-inf) never occurs.
     let x = clamp_log_prob(s, x);
-    let e = exp_of_clamped(s, x);
+    let e = exp_log_prob(s, x);
     *a = s.add(*a, e);
     *plogp = s.fma(e, x, *plogp);
 }

@@ -389,6 +389,13 @@ pub fn apply_exp(isa: Isa, xs: &[f32]) -> Vec<f32> {
     apply(isa, xs, MathOp::Exp)
 }
 
+/// The kernels' exp of validated log-probs (clamped below at -87) of every element at `isa`
+/// (tests of the vector math).
+#[doc(hidden)]
+pub fn apply_exp_log_prob(isa: Isa, xs: &[f32]) -> Vec<f32> {
+    apply(isa, xs, MathOp::ExpLogProb)
+}
+
 /// ln of every element at `isa` (tests of the vector math).
 #[doc(hidden)]
 pub fn apply_ln(isa: Isa, xs: &[f32]) -> Vec<f32> {
@@ -428,6 +435,7 @@ pub fn apply_transpose_sums(isa: Isa, m: &[[f32; 16]; 16]) -> [f32; 16] {
 #[derive(Clone, Copy)]
 enum MathOp {
     Exp,
+    ExpLogProb,
     Ln,
     LnNormal,
 }
@@ -448,6 +456,7 @@ fn apply(isa: Isa, xs: &[f32], op: MathOp) -> Vec<f32> {
                 let v = s.load(b);
                 let y = match op {
                     MathOp::Exp => math::exp(s, v),
+                    MathOp::ExpLogProb => math::exp_log_prob(s, math::clamp_log_prob(s, v)),
                     MathOp::Ln => math::ln(s, v),
                     MathOp::LnNormal => math::ln_normal(s, v),
                 };

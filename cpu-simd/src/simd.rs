@@ -72,6 +72,14 @@ pub trait Simd: Copy {
     /// where m: a, else b (integers).
     fn select_i(self, m: Self::M, a: Self::I, b: Self::I) -> Self::I;
 
+    /// y * 2^n for integral `n` in [-126, 127], where 2^n is a normal number: one factor built
+    /// in the exponent field (results below the normal range are rounded once, by the multiply).
+    #[inline(always)]
+    fn scale_normal(self, y: Self::V, n: Self::V) -> Self::V {
+        let pow2 = self.shl23(self.add_i(self.to_int(n), self.splat_i(127)));
+        self.mul(y, self.i2f_bits(pow2))
+    }
+
     /// y * 2^n for integral `n` in [-150, 128] and y in [0.5, 2], right for subnormal and
     /// overflowing results: 2^n in two normal factors, so a subnormal result is rounded once.
     #[inline(always)]

@@ -299,6 +299,10 @@ impl Simd for Avx512 {
         // vscalefps: y * 2^floor(n) with one rounding, subnormals and overflow included.
         simd_unsafe!(_mm512_scalef_ps(y, n))
     }
+    #[inline(always)]
+    fn scale_normal(self, y: __m512, n: __m512) -> __m512 {
+        self.ldexp(y, n)
+    }
 }
 
 /// Per 128-bit lane, [sum(x[0]), sum(x[1]), sum(x[2]), sum(x[3])] of that lane's four values.

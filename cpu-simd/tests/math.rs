@@ -80,6 +80,19 @@ fn exp_within_budget() {
 }
 
 #[test]
+fn exp_of_log_probs_within_budget() {
+    // Validated log-probs: at most ln(1 + tolerance), clamped below at -87 (e^-87 is normal).
+    let mut xs = sweep(-110.0, 0.01, 200_001);
+    xs.extend([0.0, -0.0, f32::NEG_INFINITY, -87.0, -86.99, -87.01]);
+    check(
+        "exp_log_prob",
+        &xs,
+        |xs| run_all(xs, bald_cpu_simd::apply_exp_log_prob),
+        |x| x.max(-87.0).exp(),
+    );
+}
+
+#[test]
 fn ln_within_budget() {
     let mut xs: Vec<f32> = sweep(-30.0, 30.0, 100_001)
         .into_iter()
