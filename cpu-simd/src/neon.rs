@@ -61,10 +61,6 @@ impl Simd for Neon {
         simd_unsafe!(vminq_f32(a, b))
     }
     #[inline(always)]
-    fn round(self, a: float32x4_t) -> float32x4_t {
-        simd_unsafe!(vrndnq_f32(a))
-    }
-    #[inline(always)]
     fn reduce(self, a: float32x4_t) -> f64 {
         let mut lanes = [0.0f32; 4];
         self.store(a, &mut lanes);
@@ -112,10 +108,6 @@ impl Simd for Neon {
         simd_unsafe!(vandq_s32(a, b))
     }
     #[inline(always)]
-    fn or_i(self, a: int32x4_t, b: int32x4_t) -> int32x4_t {
-        simd_unsafe!(vorrq_s32(a, b))
-    }
-    #[inline(always)]
     fn shl23(self, a: int32x4_t) -> int32x4_t {
         simd_unsafe!(vshlq_n_s32::<23>(a))
     }
@@ -130,9 +122,5 @@ impl Simd for Neon {
     #[inline(always)]
     fn select(self, m: uint32x4_t, a: float32x4_t, b: float32x4_t) -> float32x4_t {
         simd_unsafe!(vbslq_f32(m, a, b))
-    }
-    #[inline(always)]
-    fn select_i(self, m: uint32x4_t, a: int32x4_t, b: int32x4_t) -> int32x4_t {
-        simd_unsafe!(vbslq_s32(m, a, b))
     }
 }

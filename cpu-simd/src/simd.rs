@@ -34,8 +34,6 @@ pub trait Simd: Copy {
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     /// Lane-wise min.
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
-    /// Round to nearest integer (ties to even), as f32.
-    fn round(self, a: Self::V) -> Self::V;
     /// Sum of the lanes, in f64.
     fn reduce(self, a: Self::V) -> f64;
     /// Lane i = the sum of the lanes of `vs[i]`, pairwise in f32, for `LANES` vectors (panics
@@ -58,8 +56,6 @@ pub trait Simd: Copy {
     fn sub_i(self, a: Self::I, b: Self::I) -> Self::I;
     /// a & b.
     fn and_i(self, a: Self::I, b: Self::I) -> Self::I;
-    /// a | b.
-    fn or_i(self, a: Self::I, b: Self::I) -> Self::I;
     /// a << 23 (into the exponent field).
     fn shl23(self, a: Self::I) -> Self::I;
     /// a >> 23, arithmetic.
@@ -69,8 +65,6 @@ pub trait Simd: Copy {
     fn lt(self, a: Self::V, b: Self::V) -> Self::M;
     /// where m: a, else b.
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
-    /// where m: a, else b (integers).
-    fn select_i(self, m: Self::M, a: Self::I, b: Self::I) -> Self::I;
 
     /// y * 2^n for integral `n` in [-126, 127], where 2^n is a normal number: one factor built
     /// in the exponent field (results below the normal range are rounded once, by the multiply).
@@ -148,10 +142,6 @@ impl Simd for Portable {
         }
     }
     #[inline(always)]
-    fn round(self, a: f32) -> f32 {
-        a.round_ties_even()
-    }
-    #[inline(always)]
     fn reduce(self, a: f32) -> f64 {
         f64::from(a)
     }
@@ -193,10 +183,6 @@ impl Simd for Portable {
         a & b
     }
     #[inline(always)]
-    fn or_i(self, a: i32, b: i32) -> i32 {
-        a | b
-    }
-    #[inline(always)]
     fn shl23(self, a: i32) -> i32 {
         a.wrapping_shl(23)
     }
@@ -210,14 +196,6 @@ impl Simd for Portable {
     }
     #[inline(always)]
     fn select(self, m: bool, a: f32, b: f32) -> f32 {
-        if m {
-            a
-        } else {
-            b
-        }
-    }
-    #[inline(always)]
-    fn select_i(self, m: bool, a: i32, b: i32) -> i32 {
         if m {
             a
         } else {

@@ -68,12 +68,6 @@ impl Simd for Avx2 {
         simd_unsafe!(_mm256_min_ps(a, b))
     }
     #[inline(always)]
-    fn round(self, a: __m256) -> __m256 {
-        simd_unsafe!(_mm256_round_ps::<
-            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-        >(a))
-    }
-    #[inline(always)]
     fn reduce(self, a: __m256) -> f64 {
         // Pairwise in f64 vectors: lanes i + (i + 4), then halves again, in registers.
         simd_unsafe!({
@@ -131,10 +125,6 @@ impl Simd for Avx2 {
         simd_unsafe!(_mm256_and_si256(a, b))
     }
     #[inline(always)]
-    fn or_i(self, a: __m256i, b: __m256i) -> __m256i {
-        simd_unsafe!(_mm256_or_si256(a, b))
-    }
-    #[inline(always)]
     fn shl23(self, a: __m256i) -> __m256i {
         simd_unsafe!(_mm256_slli_epi32::<23>(a))
     }
@@ -149,10 +139,6 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn select(self, m: __m256, a: __m256, b: __m256) -> __m256 {
         simd_unsafe!(_mm256_blendv_ps(b, a, m))
-    }
-    #[inline(always)]
-    fn select_i(self, m: __m256, a: __m256i, b: __m256i) -> __m256i {
-        self.f2i_bits(self.select(m, self.i2f_bits(a), self.i2f_bits(b)))
     }
 }
 
@@ -199,12 +185,6 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn min(self, a: __m512, b: __m512) -> __m512 {
         simd_unsafe!(_mm512_min_ps(a, b))
-    }
-    #[inline(always)]
-    fn round(self, a: __m512) -> __m512 {
-        simd_unsafe!(_mm512_roundscale_ps::<
-            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-        >(a))
     }
     #[inline(always)]
     fn reduce(self, a: __m512) -> f64 {
@@ -271,10 +251,6 @@ impl Simd for Avx512 {
         simd_unsafe!(_mm512_and_si512(a, b))
     }
     #[inline(always)]
-    fn or_i(self, a: __m512i, b: __m512i) -> __m512i {
-        simd_unsafe!(_mm512_or_si512(a, b))
-    }
-    #[inline(always)]
     fn shl23(self, a: __m512i) -> __m512i {
         simd_unsafe!(_mm512_slli_epi32::<23>(a))
     }
@@ -289,10 +265,6 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {
         simd_unsafe!(_mm512_mask_blend_ps(m, b, a))
-    }
-    #[inline(always)]
-    fn select_i(self, m: __mmask16, a: __m512i, b: __m512i) -> __m512i {
-        simd_unsafe!(_mm512_mask_blend_epi32(m, b, a))
     }
     #[inline(always)]
     fn ldexp(self, y: __m512, n: __m512) -> __m512 {
