@@ -3,9 +3,10 @@
 //! The instruction set (AVX-512F, AVX2+FMA, NEON, or the portable fallback) is detected once
 //! at run time ([`Isa::detect`]); no `-C target-cpu` is needed. Kernels are written once
 //! against a small vector trait and compiled per ISA; arithmetic is f32 (inputs of every type
-//! are read into f32), sums are folded into f64. The pool is split across threads; each point's
-//! (or candidate's) result is computed by one thread in a fixed order, so results do not depend
-//! on the thread count.
+//! are read into f32), sums are f32 over short spans (a point's score of up to 16 periods of its
+//! class pattern, summed across lanes by pairwise trees) and folded into f64 beyond. The pool is
+//! split across threads; each point's (or candidate's) result is computed by one thread in a
+//! fixed order, so results do not depend on the thread count.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
