@@ -10,7 +10,10 @@ use bald_core::{
     DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
 };
 use bald_cpu_simd::{Isa, SimdBackend};
-use common::{extreme_pool, f32_of, indices, load_case, log_softmax_rows, nums};
+use common::{
+    batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, log_softmax_rows,
+    PICK_CASES,
+};
 use proptest::prelude::*;
 
 fn backends() -> Vec<SimdBackend> {
@@ -162,35 +165,13 @@ fn every_isa_is_forceable_and_detection_picks_the_best() {
 
 #[test]
 fn reference_cases_give_identical_picks() {
-    for (name, groups) in [
-        ("r50_8_4", None),
-        ("r200_20_10", None),
-        ("dup", Some(20)),
-        ("doc4", None),
-    ] {
+    for (name, groups) in PICK_CASES {
         let case = load_case(name);
         let lp = LogProbs::new(&case.data, case.shape).unwrap();
-        let bb = &case.json["batchbald"];
-        let params = BatchBald {
-            batch_size: bb["batch_size"].as_u64().unwrap() as usize,
-            num_samples: bb["num_samples"].as_u64().unwrap() as usize,
-            seed: 0,
-        };
-        let group = |i: usize| groups.map_or(i, |g| i % g);
         for b in backends() {
-            let batch = batchbald(&b, &lp, params).unwrap();
-            for (got, want) in batch.scores.iter().zip(nums(&bb["scores"])) {
-                assert!(
-                    (got - want).abs() <= budget::BATCHBALD_SCORE,
-                    "{name} {:?}: {got} vs {want}",
-                    b.isa()
-                );
-            }
-            if name != "doc4" {
-                let got: Vec<usize> = batch.indices.iter().map(|&i| group(i)).collect();
-                let want: Vec<usize> = indices(&bb["indices"]).iter().map(|&i| group(i)).collect();
-                assert_eq!(got, want, "{name} {:?}", b.isa());
-            }
+            let batch = batchbald(&b, &lp, batchbald_params(&case)).unwrap();
+            let label = format!("{:?}", b.isa());
+            check_batchbald_picks(&case, name, groups, budget::BATCHBALD_SCORE, &batch, &label);
         }
     }
 }

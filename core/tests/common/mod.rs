@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use bald_core::Shape;
+use bald_core::owned::Batch;
+use bald_core::{BatchBald, Shape};
 use serde_json::Value;
 
 /// One reference case: f64 log-probs, its shape and batchbald_redux's JSON.
@@ -168,4 +169,59 @@ pub fn extreme_pool(
 /// The f32 rounding of f64 log-probs.
 pub fn f32_of(x: &[f64]) -> Vec<f32> {
     x.iter().map(|&v| v as f32).collect()
+}
+
+/// The reference cases whose BatchBALD batch every backend must reproduce, with their tie
+/// groups (`dup` holds copies: point i ties with i mod 20).
+pub const PICK_CASES: [(&str, Option<usize>); 4] = [
+    ("r50_8_4", None),
+    ("r200_20_10", None),
+    ("dup", Some(20)),
+    ("doc4", None),
+];
+
+/// The BatchBALD parameters batchbald_redux ran `case` with.
+pub fn batchbald_params(case: &Case) -> BatchBald {
+    let bb = &case.json["batchbald"];
+    BatchBald {
+        batch_size: bb["batch_size"].as_u64().unwrap() as usize,
+        num_samples: bb["num_samples"].as_u64().unwrap() as usize,
+        seed: 0,
+    }
+}
+
+/// `batch` against batchbald_redux's on `case` (`name`, `groups` as in [`PICK_CASES`]): scores
+/// within `tol`, the same picks up to tie groups; in `doc4`, class-permuted copies, every order
+/// is a tie and all four points are picked once. `label` names the backend in failures.
+pub fn check_batchbald_picks(
+    case: &Case,
+    name: &str,
+    groups: Option<usize>,
+    tol: f64,
+    batch: &Batch,
+    label: &str,
+) {
+    let bb = &case.json["batchbald"];
+    let want_scores = nums(&bb["scores"]);
+    assert_eq!(
+        batch.scores.len(),
+        want_scores.len(),
+        "{name} {label}: batch size"
+    );
+    for (got, want) in batch.scores.iter().zip(want_scores) {
+        assert!(
+            (got - want).abs() <= tol,
+            "{name} {label}: score {got} vs {want} (tol {tol})"
+        );
+    }
+    let group = |i: usize| groups.map_or(i, |g| i % g);
+    if name == "doc4" {
+        let mut sorted = batch.indices.clone();
+        sorted.sort();
+        assert_eq!(sorted, vec![0, 1, 2, 3], "{name} {label}: picks");
+    } else {
+        let got: Vec<usize> = batch.indices.iter().map(|&i| group(i)).collect();
+        let want: Vec<usize> = indices(&bb["indices"]).iter().map(|&i| group(i)).collect();
+        assert_eq!(got, want, "{name} {label}: picks");
+    }
 }
