@@ -9,36 +9,15 @@
 
 use std::time::Duration;
 
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
 use bald_core::owned::{batchbald, entropies, mc_dropout_forward};
 use bald_core::rng::{point_uniform, Domain};
-use bald_core::{
-    Backend, BatchBald, DenseLayer, JointProbs, LogProbs, McDropoutHead, Scalar, Shape,
-};
+use bald_core::{Backend, BatchBald, JointProbs, LogProbs, McDropoutHead, Scalar, Shape};
 use bald_cpu_simd::{fma_peak_gflops, read_bandwidth_gbs, Isa, SimdBackend};
+use common::{random_pool, GalHead};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
-/// A random f32 pool of tempered logits through log_softmax.
-pub fn random_pool(shape: Shape, seed: u64) -> Vec<f32> {
-    let mut out = vec![0.0f32; shape.n * shape.k * shape.c];
-    let u = |i: usize| point_uniform(seed, Domain::Random, i);
-    for n in 0..shape.n {
-        let scale = 0.5 + 3.0 * u(n);
-        for (kk, row) in out[n * shape.k * shape.c..(n + 1) * shape.k * shape.c]
-            .chunks_exact_mut(shape.c)
-            .enumerate()
-        {
-            for (c, v) in row.iter_mut().enumerate() {
-                let mean = u(shape.n + n * shape.c + c) - 0.5;
-                let eps = u((1 << 40) | ((n * shape.k + kk) * shape.c + c)) - 0.5;
-                *v = (scale * (4.0 * mean + 2.0 * eps)) as f32;
-            }
-            let lse = bald_core::log_sum_exp(row.iter().map(|&v| f64::from(v)));
-            row.iter_mut()
-                .for_each(|v| *v = (f64::from(*v) - lse) as f32);
-        }
-    }
-    out
-}
 
 fn simd_backends() -> Vec<SimdBackend> {
     Isa::available()
@@ -159,34 +138,13 @@ fn forward_group(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_secs(3));
-    let (d, h, classes) = (3872, 128, 10);
-    let w = |len: usize, salt: u64| -> Vec<f32> {
-        (0..len)
-            .map(|i| ((point_uniform(salt, Domain::Random, i) - 0.5) * 0.05) as f32)
-            .collect()
-    };
-    let (w1, b1, w2, b2) = (w(h * d, 1), w(h, 2), w(classes * h, 3), w(classes, 4));
-    let layers = [
-        DenseLayer {
-            weight: &w1,
-            bias: &b1,
-            inputs: d,
-            outputs: h,
-            dropout: 0.25,
-        },
-        DenseLayer {
-            weight: &w2,
-            bias: &b2,
-            inputs: h,
-            outputs: classes,
-            dropout: 0.5,
-        },
-    ];
+    let weights = GalHead::new();
+    let layers = weights.layers();
+    let d = GalHead::DIMS.0;
     let head = McDropoutHead::new(&layers).unwrap();
     for (n, k) in [(1000, 20), (1000, 100)] {
-        let x = w(n * d, 5);
-        let flops = 2 * n * k * (d * h + h * classes);
-        g.throughput(Throughput::Elements(flops as u64));
+        let x = GalHead::features(n);
+        g.throughput(Throughput::Elements(GalHead::flops(n, k)));
         let id = format!("N{n}_K{k}_3872-128-10");
         let best = SimdBackend::new();
         g.bench_function(BenchmarkId::new(best.isa().name(), &id), |bench| {
@@ -194,9 +152,7 @@ fn forward_group(c: &mut Criterion) {
         });
         if k == 20 {
             let small = 50;
-            g.throughput(Throughput::Elements(
-                (2 * small * k * (d * h + h * classes)) as u64,
-            ));
+            g.throughput(Throughput::Elements(GalHead::flops(small, k)));
             g.bench_function(BenchmarkId::new("scalar", "N50_K20_3872-128-10"), |bench| {
                 bench.iter(|| {
                     mc_dropout_forward::<_, f32>(&Scalar, &head, &x[..small * d], small, k, 1)

@@ -10,36 +10,14 @@
 
 use std::time::{Duration, Instant};
 
-use bald_core::owned::{batchbald, entropies, mc_dropout_forward};
-use bald_core::{Backend, BatchBald, DenseLayer, JointProbs, LogProbs, McDropoutHead, Shape};
-use bald_cuda::CudaBackend;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
 
-/// A cheap reproducible pool: tempered pseudo-random logits through log_softmax (f32).
-fn random_pool(shape: Shape, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let mut out = vec![0.0f32; shape.n * shape.k * shape.c];
-    for point in out.chunks_exact_mut(shape.k * shape.c) {
-        let scale = 1.0 + 6.0 * (next() + 0.5);
-        let means: Vec<f32> = (0..shape.c).map(|_| 4.0 * next()).collect();
-        for row in point.chunks_exact_mut(shape.c) {
-            for (v, m) in row.iter_mut().zip(&means) {
-                *v = scale * (m + 2.0 * next());
-            }
-            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
-            let lse = max + sum.ln();
-            row.iter_mut().for_each(|v| *v -= lse);
-        }
-    }
-    out
-}
+use bald_core::owned::{batchbald, entropies, mc_dropout_forward};
+use bald_core::{Backend, BatchBald, JointProbs, LogProbs, McDropoutHead, Shape};
+use bald_cuda::CudaBackend;
+use common::{random_pool, GalHead};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn gpu() -> Option<CudaBackend> {
     match CudaBackend::new(0) {
@@ -123,35 +101,12 @@ fn forward(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    let (d, h, classes) = (3872usize, 128usize, 10usize);
-    let w = |len: usize, salt: usize| -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i * 7919 + salt * 104_729) % 1000) as f32 / 1000.0 - 0.5) * 0.05)
-            .collect()
-    };
-    let (w1, b1, w2, b2) = (w(h * d, 1), w(h, 2), w(classes * h, 3), w(classes, 4));
-    let layers = [
-        DenseLayer {
-            weight: &w1,
-            bias: &b1,
-            inputs: d,
-            outputs: h,
-            dropout: 0.25,
-        },
-        DenseLayer {
-            weight: &w2,
-            bias: &b2,
-            inputs: h,
-            outputs: classes,
-            dropout: 0.5,
-        },
-    ];
+    let weights = GalHead::new();
+    let layers = weights.layers();
     let head = McDropoutHead::new(&layers).unwrap();
     for (n, k) in [(10_000usize, 100usize), (60_000, 100)] {
-        let x = w(n * d, 5);
-        group.throughput(Throughput::Elements(
-            (2 * n * k * (d * h + h * classes)) as u64,
-        ));
+        let x = GalHead::features(n);
+        group.throughput(Throughput::Elements(GalHead::flops(n, k)));
         group.bench_function(
             BenchmarkId::from_parameter(format!("N{n}_K{k}_3872-128-10")),
             |b| b.iter(|| mc_dropout_forward::<_, f32>(&gpu, &head, &x, n, k, 7).unwrap()),

@@ -1,10 +1,12 @@
-//! Test helpers: the batchbald_redux reference cases and random pools.
+//! Test and benchmark helpers: the batchbald_redux reference cases, random pools and the
+//! benchmarks' MC-dropout head.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use bald_core::owned::Batch;
-use bald_core::{BatchBald, Shape};
+use bald_core::rng::{point_uniform, Domain};
+use bald_core::{BatchBald, DenseLayer, Shape};
 use serde_json::Value;
 
 /// One reference case: f64 log-probs, its shape and batchbald_redux's JSON.
@@ -223,5 +225,93 @@ pub fn check_batchbald_picks(
         let got: Vec<usize> = batch.indices.iter().map(|&i| group(i)).collect();
         let want: Vec<usize> = indices(&bb["indices"]).iter().map(|&i| group(i)).collect();
         assert_eq!(got, want, "{name} {label}: picks");
+    }
+}
+
+/// A cheap reproducible f32 pool for benchmarks (10^9 values in seconds): tempered xorshift
+/// logits through log_softmax.
+pub fn random_pool(shape: Shape, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut out = vec![0.0f32; shape.n * shape.k * shape.c];
+    for point in out.chunks_exact_mut(shape.k * shape.c) {
+        let scale = 1.0 + 6.0 * (next() + 0.5);
+        let means: Vec<f32> = (0..shape.c).map(|_| 4.0 * next()).collect();
+        for row in point.chunks_exact_mut(shape.c) {
+            for (v, m) in row.iter_mut().zip(&means) {
+                *v = scale * (m + 2.0 * next());
+            }
+            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+            let lse = max + sum.ln();
+            row.iter_mut().for_each(|v| *v -= lse);
+        }
+    }
+    out
+}
+
+/// Random weights of Gal et al.'s MC-dropout head 3872 -> 128 -> 10 (dropout 0.25, 0.5), for
+/// the benchmarks.
+pub struct GalHead {
+    w1: Vec<f32>,
+    b1: Vec<f32>,
+    w2: Vec<f32>,
+    b2: Vec<f32>,
+}
+
+impl GalHead {
+    /// Inputs, hidden units, classes.
+    pub const DIMS: (usize, usize, usize) = (3872, 128, 10);
+
+    pub fn new() -> Self {
+        let (d, h, c) = Self::DIMS;
+        GalHead {
+            w1: Self::values(h * d, 1),
+            b1: Self::values(h, 2),
+            w2: Self::values(c * h, 3),
+            b2: Self::values(c, 4),
+        }
+    }
+
+    pub fn layers(&self) -> [DenseLayer<'_>; 2] {
+        let (d, h, c) = Self::DIMS;
+        [
+            DenseLayer {
+                weight: &self.w1,
+                bias: &self.b1,
+                inputs: d,
+                outputs: h,
+                dropout: 0.25,
+            },
+            DenseLayer {
+                weight: &self.w2,
+                bias: &self.b2,
+                inputs: h,
+                outputs: c,
+                dropout: 0.5,
+            },
+        ]
+    }
+
+    /// Features of n points (n x 3872).
+    pub fn features(n: usize) -> Vec<f32> {
+        Self::values(n * Self::DIMS.0, 5)
+    }
+
+    /// Flops of the dense layers over n points and k samples.
+    pub fn flops(n: usize, k: usize) -> u64 {
+        let (d, h, c) = Self::DIMS;
+        (2 * n * k * (d * h + h * c)) as u64
+    }
+
+    fn values(len: usize, salt: u64) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((point_uniform(salt, Domain::Random, i) - 0.5) * 0.05) as f32)
+            .collect()
     }
 }
