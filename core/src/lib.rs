@@ -53,7 +53,10 @@ pub use head::{
 pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
 pub use logprobs::{LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
-pub use scores::{check_score_args, point_score, score_workspace_len, scores, PointScore, StdKind};
+pub use scores::{
+    check_entropies_args, check_score_args, point_score, score_workspace_len, scores, PointScore,
+    StdKind,
+};
 pub use stochastic::{random_scores, StochasticBatch, StochasticMode};
 pub use topk::{argmax, better_first, top_k};
 

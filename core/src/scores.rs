@@ -119,6 +119,16 @@ pub fn scores<T: Element>(
     Ok(())
 }
 
+/// Checks the outputs of [`crate::Backend::entropies`]: both of length N.
+pub fn check_entropies_args(
+    shape: Shape,
+    entropy_len: usize,
+    conditional_len: usize,
+) -> Result<(), Error> {
+    check_len("entropy", shape.n, entropy_len)?;
+    check_len("conditional", shape.n, conditional_len)
+}
+
 /// Entropy and conditional entropy of every point (the scalar reference of
 /// [`crate::Backend::entropies`]).
 pub fn entropies<T: Element>(
@@ -127,8 +137,7 @@ pub fn entropies<T: Element>(
     conditional: &mut [f64],
 ) -> Result<(), Error> {
     let shape = lp.shape();
-    check_len("entropy", shape.n, entropy.len())?;
-    check_len("conditional", shape.n, conditional.len())?;
+    check_entropies_args(shape, entropy.len(), conditional.len())?;
     for (n, (h, eh)) in entropy.iter_mut().zip(conditional.iter_mut()).enumerate() {
         let point = lp.point(n);
         *h = self::entropy(point, shape.k, shape.c);

@@ -22,8 +22,8 @@ pub mod simd;
 mod x86;
 
 use bald_core::{
-    check_forward_args, check_joint_args, check_score_args, Backend, Element, ElementSlice, Error,
-    JointProbs, LogProbs, McDropoutHead, PointScore, Shape,
+    check_entropies_args, check_forward_args, check_joint_args, check_score_args, Backend, Element,
+    ElementSlice, Error, JointProbs, LogProbs, McDropoutHead, PointScore, Shape,
 };
 
 use isa::dispatch;
@@ -212,18 +212,7 @@ impl Backend for SimdBackend {
         conditional: &mut [f64],
     ) -> Result<(), Error> {
         let shape = pool.shape();
-        for (what, actual) in [
-            ("entropy", entropy.len()),
-            ("conditional", conditional.len()),
-        ] {
-            if actual != shape.n {
-                return Err(Error::ShapeMismatch {
-                    what,
-                    expected: shape.n,
-                    actual,
-                });
-            }
-        }
+        check_entropies_args(shape, entropy.len(), conditional.len())?;
         let (k, c) = (shape.k, shape.c);
         let isa = self.isa;
         let mut pairs = vec![(0.0, 0.0); shape.n];

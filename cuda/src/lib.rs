@@ -22,9 +22,9 @@ mod pool;
 
 use bald_core::rng::key_of;
 use bald_core::{
-    check_forward_args, check_joint_args, check_score_args, joint::dynamic_joint_workspace_len,
-    Backend, BatchBald, DenseLayer, Element, JointProbs, LogProbs, McDropoutHead, PointScore,
-    StdKind,
+    check_entropies_args, check_forward_args, check_joint_args, check_score_args,
+    joint::dynamic_joint_workspace_len, Backend, BatchBald, DenseLayer, Element, JointProbs,
+    LogProbs, McDropoutHead, PointScore, StdKind,
 };
 use bald_kernels::{Kernel, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK, JOINT_THREADS};
 use cudarc::driver::{
@@ -453,19 +453,7 @@ impl Backend for CudaBackend {
         conditional: &mut [f64],
     ) -> Result<(), CudaError> {
         let shape = pool.host.shape();
-        for (what, len) in [
-            ("entropy", entropy.len()),
-            ("conditional", conditional.len()),
-        ] {
-            if len != shape.n {
-                return Err(bald_core::Error::ShapeMismatch {
-                    what,
-                    expected: shape.n,
-                    actual: len,
-                }
-                .into());
-            }
-        }
+        check_entropies_args(shape, entropy.len(), conditional.len())?;
         let stream = &self.device.stream;
         let mut h = self.zeros::<f64>(shape.n, "entropies")?;
         let mut eh = self.zeros::<f64>(shape.n, "entropies")?;
