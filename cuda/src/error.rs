@@ -35,6 +35,33 @@ pub enum CudaError {
         /// NVRTC's log.
         log: String,
     },
+    /// The driver refused both the CUBIN and the PTX of a module, typically because NVRTC is
+    /// newer than the driver (its PTX version is one the driver does not know).
+    Load(Box<LoadFailure>),
+    /// A kernel failed at launch or while it ran (found at the next synchronisation).
+    Kernel {
+        /// The kernels launched since the last synchronisation, the last first: the fault is in
+        /// one of them (only the first when the launch itself failed).
+        kernels: Vec<&'static str>,
+        /// The driver's error.
+        message: String,
+    },
+    /// The device memory the backend may use (free memory, or the cap of
+    /// [`CudaBackend::with_memory_limit`](crate::CudaBackend::with_memory_limit)) is too small.
+    DeviceMemory {
+        /// What needed it.
+        what: &'static str,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// A BatchBALD step found no candidate with a comparable score (every score NaN): a
+    /// numerical fault on the device, reported instead of a pick.
+    NoCandidate {
+        /// The greedy step (0-based).
+        step: usize,
+    },
     /// bald-core's input checks refused the input.
     Input(bald_core::Error),
     /// The input is valid but outside what the kernels handle.
@@ -77,6 +104,42 @@ impl fmt::Display for CudaError {
                 "NVRTC failed to compile {module}.cu (kernels {}) for {arch}:\n{log}",
                 kernels.join(", ")
             ),
+            CudaError::Load(l) => write!(
+                f,
+                "the CUDA driver (CUDA {}.{}) could not load {}.cu (kernels {}) compiled by \
+                 NVRTC {}.{} for {}: CUBIN: {}; PTX: {}. A PTX or CUBIN newer than the driver \
+                 is refused: update the driver, or use an NVRTC no newer than CUDA {}.{}",
+                l.driver.0,
+                l.driver.1,
+                l.module,
+                l.kernels.join(", "),
+                l.nvrtc.0,
+                l.nvrtc.1,
+                l.arch,
+                l.cubin,
+                l.ptx,
+                l.driver.0,
+                l.driver.1
+            ),
+            CudaError::Kernel { kernels, message } => {
+                let which = match kernels.as_slice() {
+                    [one] => format!("kernel {one}"),
+                    many => format!("one of the kernels {} (set CUDA_LAUNCH_BLOCKING=1 to tell which)", many.join(", ")),
+                };
+                write!(f, "{which} failed: {message}")
+            }
+            CudaError::DeviceMemory {
+                what,
+                needed,
+                available,
+            } => write!(
+                f,
+                "not enough device memory for {what}: {needed} bytes needed, {available}                  available (free memory, or the backend's memory limit)"
+            ),
+            CudaError::NoCandidate { step } => write!(
+                f,
+                "BatchBALD step {step}: every candidate's score is NaN (a numerical fault on                  the device); no pick is made"
+            ),
             CudaError::Input(e) => write!(f, "{e}"),
             CudaError::Unsupported { what, reason } => write!(f, "unsupported {what}: {reason}"),
         }
@@ -84,6 +147,25 @@ impl fmt::Display for CudaError {
 }
 
 impl std::error::Error for CudaError {}
+
+/// Why a module could not be loaded ([`CudaError::Load`]).
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// The module (`.cu` file).
+    pub module: &'static str,
+    /// The kernels that module defines.
+    pub kernels: Vec<&'static str>,
+    /// The device's architecture (`sm_90`, ...).
+    pub arch: String,
+    /// NVRTC's version (major, minor).
+    pub nvrtc: (i32, i32),
+    /// The CUDA version the driver supports (major, minor).
+    pub driver: (i32, i32),
+    /// Why the CUBIN was not loaded.
+    pub cubin: String,
+    /// Why the PTX was not loaded.
+    pub ptx: String,
+}
 
 impl From<bald_core::Error> for CudaError {
     fn from(e: bald_core::Error) -> Self {

@@ -1,14 +1,23 @@
 //! Pools on the device: the storage the kernels read, uploaded whole when it fits in the
-//! memory budget, else chunk by chunk for every pass.
+//! memory budget, else streamed chunk by chunk through one reused buffer by every pass.
+//!
+//! f32 and the f16 / bf16 bits are uploaded straight from the caller's slice (no host copy);
+//! f64 pools are rounded to f32 through a bounded host staging buffer.
 
 use core::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use bald_core::half::slice::HalfFloatSliceExt;
 use bald_core::{Element, ElementSlice, LogProbs, PreparedPool};
 use bald_kernels::Kernel;
-use cudarc::driver::{CudaSlice, LaunchArgs, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaStream, LaunchArgs, PushKernelArg};
 
 use crate::error::{driver, CudaError};
 use crate::CudaBackend;
+
+/// f64 elements converted to f32 per host staging step (4 MiB of f32).
+const F64_STAGING: usize = 1 << 20;
 
 /// Log-probs on the device: f32 (f64 pools are rounded to f32), or the bits of f16 / bf16.
 pub(crate) enum DeviceData {
@@ -18,11 +27,39 @@ pub(crate) enum DeviceData {
 }
 
 impl DeviceData {
+    /// An uninitialised buffer for `len` elements of `T`'s device type.
+    fn alloc<T: Element>(stream: &Arc<CudaStream>, len: usize) -> Result<Self, CudaError> {
+        let up = driver("allocating pool storage");
+        // SAFETY: FFI allocation; every element is written by an upload before a kernel reads
+        // it (the kernels read only the points of the chunk just uploaded).
+        Ok(unsafe {
+            match T::as_slice(&[]) {
+                ElementSlice::F64(_) | ElementSlice::F32(_) => {
+                    DeviceData::F32(stream.alloc::<f32>(len.max(1)).map_err(up)?)
+                }
+                ElementSlice::F16(_) => {
+                    DeviceData::F16(stream.alloc::<u16>(len.max(1)).map_err(up)?)
+                }
+                ElementSlice::Bf16(_) => {
+                    DeviceData::Bf16(stream.alloc::<u16>(len.max(1)).map_err(up)?)
+                }
+            }
+        })
+    }
+
     pub(crate) fn scores_kernel(&self) -> Kernel {
         match self {
             DeviceData::F32(_) => Kernel::ScoresF32,
             DeviceData::F16(_) => Kernel::ScoresF16,
             DeviceData::Bf16(_) => Kernel::ScoresBf16,
+        }
+    }
+
+    pub(crate) fn joint_kernel(&self) -> Kernel {
+        match self {
+            DeviceData::F32(_) => Kernel::JointEntropyF32,
+            DeviceData::F16(_) => Kernel::JointEntropyF16,
+            DeviceData::Bf16(_) => Kernel::JointEntropyBf16,
         }
     }
 
@@ -34,12 +71,42 @@ impl DeviceData {
         };
     }
 
-    pub(crate) fn joint_kernel(&self) -> Kernel {
-        match self {
-            DeviceData::F32(_) => Kernel::JointEntropyF32,
-            DeviceData::F16(_) => Kernel::JointEntropyF16,
-            DeviceData::Bf16(_) => Kernel::JointEntropyBf16,
+    /// Copies the elements `elems` of `host` to the start of this buffer.
+    fn write<T: Element>(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        host: &[T],
+        elems: Range<usize>,
+    ) -> Result<(), CudaError> {
+        let up = || driver("uploading the pool");
+        let len = elems.len();
+        match (self, T::as_slice(host)) {
+            (DeviceData::F32(d), ElementSlice::F32(s)) => stream
+                .memcpy_htod(&s[elems], &mut d.slice_mut(..len))
+                .map_err(up())?,
+            (DeviceData::F32(d), ElementSlice::F64(s)) => {
+                let mut staging = vec![0.0f32; len.min(F64_STAGING)];
+                for at in (0..len).step_by(F64_STAGING) {
+                    let part = &s[elems.start + at..elems.start + (at + F64_STAGING).min(len)];
+                    let buf = &mut staging[..part.len()];
+                    for (o, &v) in buf.iter_mut().zip(part) {
+                        *o = v as f32;
+                    }
+                    let mut view = d.slice_mut(at..at + part.len());
+                    stream.memcpy_htod(&*buf, &mut view).map_err(up())?;
+                    // The staging buffer is reused: the copy must have read it.
+                    stream.synchronize().map_err(up())?;
+                }
+            }
+            (DeviceData::F16(d), ElementSlice::F16(s)) => stream
+                .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(..len))
+                .map_err(up())?,
+            (DeviceData::Bf16(d), ElementSlice::Bf16(s)) => stream
+                .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(..len))
+                .map_err(up())?,
+            _ => unreachable!("DeviceData::alloc picks the variant from the element type"),
         }
+        Ok(())
     }
 }
 
@@ -51,12 +118,26 @@ pub(crate) fn device_bytes<T: Element>() -> usize {
     }
 }
 
+/// A resident pool's storage, with its bytes counted in the backend's ledger while it lives.
+pub(crate) struct Resident {
+    pub(crate) data: DeviceData,
+    bytes: usize,
+    ledger: Arc<AtomicUsize>,
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        self.ledger.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// A pool prepared by [`CudaBackend`]: resident on the device when it fits the memory budget,
-/// else uploaded `chunk` points at a time by every pass (same results, more transfers).
+/// else streamed `chunk` points at a time by every pass (same results, more transfers). An
+/// operation that needs the room of a resident pool (a large BatchBALD joint under a memory
+/// cap) evicts it and streams from then on.
 pub struct CudaPool<'a, T: Element> {
     pub(crate) host: LogProbs<'a, T>,
-    pub(crate) resident: Option<DeviceData>,
-    pub(crate) chunk: usize,
+    pub(crate) resident: Mutex<Option<Resident>>,
 }
 
 impl<'a, T: Element> PreparedPool<'a, T> for CudaPool<'a, T> {
@@ -68,58 +149,126 @@ impl<'a, T: Element> PreparedPool<'a, T> for CudaPool<'a, T> {
 impl<T: Element> CudaPool<'_, T> {
     /// Whether the whole pool is on the device.
     pub fn is_resident(&self) -> bool {
-        self.resident.is_some()
+        self.lock().is_some()
     }
 
-    /// Points per pass when the pool is not resident (N when it is).
-    pub fn chunk_points(&self) -> usize {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Resident>> {
+        self.resident.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Device bytes per point.
+    pub(crate) fn point_bytes(&self) -> usize {
+        let shape = self.host.shape();
+        shape.k * shape.c * device_bytes::<T>()
+    }
+}
+
+/// One operation's use of a pool: the pool locked for its duration (so that nothing evicts it
+/// midway), run on the resident data or streamed in chunks of `chunk` points.
+pub(crate) struct Pass<'p, 'a, T: Element> {
+    host: LogProbs<'a, T>,
+    resident: MutexGuard<'p, Option<Resident>>,
+    chunk: usize,
+}
+
+impl<T: Element> Pass<'_, '_, T> {
+    /// Points processed at once (N when resident).
+    pub(crate) fn chunk(&self) -> usize {
         self.chunk
     }
 }
 
 impl CudaBackend {
-    /// Uploads the points `range` of `host`.
-    pub(crate) fn upload<T: Element>(
+    /// Uploads the whole pool (counted in the ledger), or `None` when it does not fit beside
+    /// `reserve` bytes of outputs.
+    pub(crate) fn upload_resident<T: Element>(
         &self,
         host: &LogProbs<'_, T>,
-        range: Range<usize>,
-    ) -> Result<DeviceData, CudaError> {
+        reserve: usize,
+    ) -> Result<Option<Resident>, CudaError> {
         let shape = host.shape();
-        let per = shape.k * shape.c;
-        let elems = range.start * per..range.end * per;
+        let elems = shape.elements()?;
+        let bytes = elems
+            .checked_mul(device_bytes::<T>())
+            .ok_or(bald_core::Error::ShapeOverflow)?;
+        if bytes.saturating_add(reserve) > self.available()? {
+            return Ok(None);
+        }
         let stream = &self.device.stream;
-        let up = driver("uploading the pool");
-        Ok(match T::as_slice(host.data()) {
-            ElementSlice::F32(s) => DeviceData::F32(stream.clone_htod(&s[elems]).map_err(up)?),
-            ElementSlice::F64(s) => {
-                let v: Vec<f32> = s[elems].iter().map(|&x| x as f32).collect();
-                DeviceData::F32(stream.clone_htod(&v).map_err(up)?)
+        let mut data = DeviceData::alloc::<T>(stream, elems)?;
+        data.write(stream, host.data(), 0..elems)?;
+        self.ledger.fetch_add(bytes, Ordering::Relaxed);
+        Ok(Some(Resident {
+            data,
+            bytes,
+            ledger: self.ledger.clone(),
+        }))
+    }
+
+    /// Plans an operation over `pool` that needs `fixed` device bytes of its own plus `extra`
+    /// per point processed at once: on the resident pool when all of it fits beside it, else
+    /// (evicting a resident pool) in the largest chunks that fit.
+    pub(crate) fn plan<'p, 'a, T: Element>(
+        &self,
+        pool: &'p CudaPool<'a, T>,
+        what: &'static str,
+        fixed: usize,
+        extra: usize,
+    ) -> Result<Pass<'p, 'a, T>, CudaError> {
+        let n = pool.host.shape().n;
+        let mut resident = pool.lock();
+        if resident.is_some() {
+            let need = n
+                .checked_mul(extra)
+                .and_then(|e| e.checked_add(fixed))
+                .unwrap_or(usize::MAX);
+            if need <= self.available()? {
+                return Ok(Pass {
+                    host: pool.host,
+                    resident,
+                    chunk: n,
+                });
             }
-            ElementSlice::F16(s) => {
-                let v: Vec<u16> = s[elems].iter().map(|x| x.to_bits()).collect();
-                DeviceData::F16(stream.clone_htod(&v).map_err(up)?)
-            }
-            ElementSlice::Bf16(s) => {
-                let v: Vec<u16> = s[elems].iter().map(|x| x.to_bits()).collect();
-                DeviceData::Bf16(stream.clone_htod(&v).map_err(up)?)
-            }
+            *resident = None;
+            self.device.sync()?;
+        }
+        let per_point = pool.point_bytes().saturating_add(extra);
+        let available = self.available()?;
+        let chunk = available.saturating_sub(fixed) / per_point.max(1);
+        if chunk == 0 {
+            return Err(CudaError::DeviceMemory {
+                what,
+                needed: fixed.saturating_add(per_point),
+                available,
+            });
+        }
+        Ok(Pass {
+            host: pool.host,
+            resident,
+            chunk: chunk.min(n),
         })
     }
 
-    /// Calls `f` with each chunk of the pool on the device: the resident data once, or each
-    /// uploaded chunk in turn.
+    /// Calls `f` with each range of points and its data on the device: the resident data once,
+    /// or each chunk in turn, uploaded into one buffer reused by every chunk.
     pub(crate) fn for_each_chunk<T: Element>(
         &self,
-        pool: &CudaPool<'_, T>,
+        pass: &Pass<'_, '_, T>,
         mut f: impl FnMut(Range<usize>, &DeviceData) -> Result<(), CudaError>,
     ) -> Result<(), CudaError> {
-        let n = pool.host.shape().n;
-        if let Some(data) = &pool.resident {
-            return f(0..n, data);
+        let shape = pass.host.shape();
+        let n = shape.n;
+        if let Some(resident) = pass.resident.as_ref() {
+            return f(0..n, &resident.data);
         }
-        for start in (0..n).step_by(pool.chunk) {
-            let range = start..(start + pool.chunk).min(n);
-            let data = self.upload(&pool.host, range.clone())?;
+        let per = shape.k * shape.c;
+        let stream = &self.device.stream;
+        let mut data = DeviceData::alloc::<T>(stream, pass.chunk * per)?;
+        for start in (0..n).step_by(pass.chunk) {
+            let range = start..(start + pass.chunk).min(n);
+            // The previous chunk's kernels must be done with the buffer.
+            self.device.sync()?;
+            data.write(stream, pass.host.data(), range.start * per..range.end * per)?;
             f(range, &data)?;
         }
         Ok(())

@@ -156,6 +156,13 @@ pub enum ScoreKind {
     Margin = 8,
 }
 
+/// The `scores_*` kernels' layout switch (`SCORES_WIDE_C`): up to this many classes, blocks of
+/// `P * C` threads for `P = max(1, 256 / C)` points; beyond, one block of
+/// [`SCORES_WIDE_THREADS`] threads per point (any C).
+pub const SCORES_WIDE_C: u32 = 256;
+/// Threads per block of the `scores_*` kernels' wide layout (`SCORES_WIDE_THREADS`).
+pub const SCORES_WIDE_THREADS: u32 = 256;
+
 /// Threads per block of the `joint_entropy_*` kernels (`JOINT_THREADS`).
 pub const JOINT_THREADS: u32 = 256;
 /// Candidates per block of the `joint_entropy_*` kernels (`JOINT_NB`).

@@ -68,6 +68,15 @@ fn launch_constants_match_the_source() {
         "#define JOINT_NB {}",
         bald_kernels::JOINT_CANDIDATES_PER_BLOCK
     )));
+    let scores = Module::Scores.source();
+    assert!(scores.contains(&format!(
+        "#define SCORES_WIDE_C {}u",
+        bald_kernels::SCORES_WIDE_C
+    )));
+    assert!(scores.contains(&format!(
+        "#define SCORES_WIDE_THREADS {}",
+        bald_kernels::SCORES_WIDE_THREADS
+    )));
     let head = Module::Head.source();
     let (tm, tn) = bald_kernels::DENSE_TILE;
     assert!(head.contains(&format!("#define DENSE_TM {tm}")));

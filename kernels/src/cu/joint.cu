@@ -13,7 +13,8 @@ __device__ __forceinline__ double neg_inf() { return __longlong_as_double(0xfff0
 // H_n = weight * sum_m sum_c -x_mc (ln x_mc + s_m), x_mc = sum_k a[m, k] p_n(c | w_k), for the
 // JOINT_NB candidates of this block. Each thread owns rows m (stride JOINT_THREADS) and a block
 // of CB classes in registers; the candidates' probabilities are staged in shared memory in tiles
-// of JOINT_KT samples. M x N x C is never stored.
+// of JOINT_KT samples. M x N x C is never stored. The sum over K is blocked (spans of about
+// sqrt(K) samples, then the spans), so its f32 error stays within budget at any K.
 template <class D, int CB>
 __device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k, u32 c,
                                            const float* at, const float* log_scale, u32 m,
@@ -21,6 +22,8 @@ __device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k
     __shared__ float ps[JOINT_NB][JOINT_KT][CB];
     __shared__ double red[JOINT_THREADS];
     const u64 n0 = (u64)blockIdx.x * JOINT_NB;
+    // Tiles per span: about sqrt(K) samples a span.
+    const u32 span_tiles = max(1u, (u32)ceilf(sqrtf((float)k) / JOINT_KT));
     double acc[JOINT_NB];
 #pragma unroll
     for (int j = 0; j < JOINT_NB; j++) acc[j] = 0.0;
@@ -30,12 +33,24 @@ __device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k
         const bool row_ok = row < m;
         const double s = (log_scale != 0 && row_ok) ? (double)log_scale[row] : 0.0;
         for (u32 c0 = 0; c0 < c; c0 += CB) {
-            float x[JOINT_NB][CB];
+            // x sums the samples of one span, xs the spans: each f32 sum has about sqrt(K)
+            // terms instead of K, so the rounding error no longer grows with K.
+            float x[JOINT_NB][CB], xs[JOINT_NB][CB];
 #pragma unroll
             for (int j = 0; j < JOINT_NB; j++)
 #pragma unroll
-                for (int cc = 0; cc < CB; cc++) x[j][cc] = 0.0f;
-            for (u32 k0 = 0; k0 < k; k0 += JOINT_KT) {
+                for (int cc = 0; cc < CB; cc++) x[j][cc] = xs[j][cc] = 0.0f;
+            for (u32 k0 = 0, tile = 0; k0 < k; k0 += JOINT_KT, tile++) {
+                if (tile == span_tiles) {
+#pragma unroll
+                    for (int j = 0; j < JOINT_NB; j++)
+#pragma unroll
+                        for (int cc = 0; cc < CB; cc++) {
+                            xs[j][cc] += x[j][cc];
+                            x[j][cc] = 0.0f;
+                        }
+                    tile = 0;
+                }
                 __syncthreads();
                 for (u32 e = threadIdx.x; e < JOINT_NB * JOINT_KT * CB; e += JOINT_THREADS) {
                     const u32 j = e / (JOINT_KT * CB);
@@ -67,7 +82,7 @@ __device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k
                 for (int j = 0; j < JOINT_NB; j++)
 #pragma unroll
                     for (int cc = 0; cc < CB; cc++) {
-                        const float v = x[j][cc];
+                        const float v = xs[j][cc] + x[j][cc];
                         if (c0 + cc < c && v > 0.0f) acc[j] -= (double)v * ((double)logf(v) + s);
                     }
             }
@@ -194,10 +209,10 @@ extern "C" __global__ void joint_expand_f64(const double* a_old, u32 rows, u32 k
 // Sampled regime (bald_core's DynamicJoint::resample): row m draws one class of each of the t
 // chosen points from component m / per with Philox counter (m, i, step, JointSample), then
 // a[m, k] = P(y_m | w_k) / (K q_m) and log_scale[m] = ln q_m, products in log space. classes is
-// t x rows scratch. One thread per row.
+// t x rows scratch (u16: the host refuses C > 65536). One thread per row.
 extern "C" __global__ void joint_resample_f64(const double* chosen_lp, u32 t, u32 k, u32 c,
                                               u32 per, u32 step, u32 key0, u32 key1,
-                                              u32* classes, float* at, float* log_scale,
+                                              u16* classes, float* at, float* log_scale,
                                               u32 rows) {
     const u32 m = blockIdx.x * blockDim.x + threadIdx.x;
     if (m >= rows) return;
@@ -222,7 +237,7 @@ extern "C" __global__ void joint_resample_f64(const double* chosen_lp, u32 t, u3
                 }
             }
         }
-        classes[(u64)i * rows + m] = found ? pick : last_positive;
+        classes[(u64)i * rows + m] = (u16)(found ? pick : last_positive);
     }
     // ln q_m = logsumexp_k (sum_i lp_i[k, y_i]) - ln K, online.
     double mx = neg_inf(), sum = 0.0;

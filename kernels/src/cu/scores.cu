@@ -1,9 +1,19 @@
-// Per-point scores over an N x K x C pool of log-probs, one pass over the data.
+// Per-point scores over an N x K x C pool of log-probs, one pass over the data, in two layouts
+// chosen by C (one kernel entry; the host picks the geometry with the same SCORES_WIDE_C):
 //
-// Block layout: blockDim.x = P * C threads for P points (the host picks P = max(1, 256 / C)),
-// thread t owns class t % C of point blockIdx.x * P + t / C and loops over the K samples.
-// Per-class sums go through shared memory; the class-0 thread of each point combines them.
-// Accumulation is in f64. Dynamic shared memory: blockDim.x * (3 * 8 + 4) bytes.
+// - Narrow (C <= SCORES_WIDE_C): blockDim.x = P * C threads for P points (the host picks
+//   P = max(1, 256 / C)), thread t owns class t % C of point blockIdx.x * P + t / C and loops
+//   over the K samples. Per-class sums go through shared memory; the class-0 thread of each
+//   point combines them. Dynamic shared memory: blockDim.x * (3 * 8 + 4) bytes.
+// - Wide (C > SCORES_WIDE_C, any C): one block of SCORES_WIDE_THREADS threads per point, thread
+//   t owns classes t, t + blockDim.x, ...; per-thread partial results are combined by block
+//   reductions. The mode count of SCORE_VAR_RATIOS_MODE needs `counts`, N x C zeroed u32s
+//   (null for every other score).
+//
+// Accumulation is in f64.
+
+#define SCORES_WIDE_C 256u
+#define SCORES_WIDE_THREADS 256
 
 #define SCORE_ENTROPIES 0u        // out = entropy, out2 = conditional entropy
 #define SCORE_ENTROPY 1u
@@ -15,8 +25,24 @@
 #define SCORE_MEAN_STD_UNBIASED 7u
 #define SCORE_MARGIN 8u
 
+// The score from the per-point sums, as bald_core::scores computes it.
+__device__ __forceinline__ double score_of(u32 kind, double h, double eh, double top1,
+                                           double top2, double stds, u32 f_mode, u32 k, u32 c) {
+    switch (kind) {
+        case SCORE_ENTROPIES:
+        case SCORE_ENTROPY: return h;
+        case SCORE_CONDITIONAL: return eh;
+        case SCORE_BALD: return fmax(h - eh, 0.0);
+        case SCORE_VAR_RATIOS: return 1.0 - top1;
+        case SCORE_VAR_RATIOS_MODE: return 1.0 - (double)f_mode / k;
+        case SCORE_MEAN_STD:
+        case SCORE_MEAN_STD_UNBIASED: return stds / c;
+        default: return 1.0 - (top1 - top2);  // SCORE_MARGIN
+    }
+}
+
 template <class D>
-__device__ __forceinline__ void scores_body(const typename D::T* lp, u32 n, u32 k, u32 c,
+__device__ __forceinline__ void scores_narrow(const typename D::T* lp, u32 n, u32 k, u32 c,
                                             u32 kind, double* out, double* out2) {
     extern __shared__ double smem[];
     const u32 ppb = blockDim.x / c;
@@ -94,33 +120,155 @@ __device__ __forceinline__ void scores_body(const typename D::T* lp, u32 n, u32 
             f_mode = max(f_mode, s_count[o + j]);
         }
         eh /= k;
-        double r;
-        switch (kind) {
-            case SCORE_ENTROPIES: r = h; out2[point] = eh; break;
-            case SCORE_ENTROPY: r = h; break;
-            case SCORE_CONDITIONAL: r = eh; break;
-            case SCORE_BALD: r = fmax(h - eh, 0.0); break;
-            case SCORE_VAR_RATIOS: r = 1.0 - top1; break;
-            case SCORE_VAR_RATIOS_MODE: r = 1.0 - (double)f_mode / k; break;
-            case SCORE_MEAN_STD:
-            case SCORE_MEAN_STD_UNBIASED: r = stds / c; break;
-            default: r = 1.0 - (top1 - top2); break;  // SCORE_MARGIN
+        if (kind == SCORE_ENTROPIES) out2[point] = eh;
+        out[point] = score_of(kind, h, eh, top1, top2, stds, f_mode, k, c);
+    }
+}
+
+__device__ __forceinline__ float neg_inf_f() { return __int_as_float(0xff800000); }
+
+// Block-wide sum of v (every thread gets the result); red holds SCORES_WIDE_THREADS doubles.
+__device__ __forceinline__ double block_sum(double v, double* red) {
+    __syncthreads();
+    red[threadIdx.x] = v;
+    __syncthreads();
+    for (u32 half = SCORES_WIDE_THREADS / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) red[threadIdx.x] += red[threadIdx.x + half];
+        __syncthreads();
+    }
+    return red[0];
+}
+
+template <class D>
+__device__ __forceinline__ void scores_wide(const typename D::T* lp, u32 n, u32 k, u32 c,
+                                            u32 kind, double* out, double* out2, u32* counts) {
+    __shared__ double red[SCORES_WIDE_THREADS];
+    __shared__ double red2[SCORES_WIDE_THREADS];
+    __shared__ u32 red_i[SCORES_WIDE_THREADS];
+    const u64 point = blockIdx.x;
+    if (point >= n) return;  // uniform over the block
+    const u64 base = point * k * c;
+    const u32 t = threadIdx.x;
+    const bool std_kind = kind == SCORE_MEAN_STD || kind == SCORE_MEAN_STD_UNBIASED;
+    const double denom = kind == SCORE_MEAN_STD_UNBIASED ? (double)(k - 1) : (double)k;
+    double h = 0.0, eh = 0.0, top1 = 0.0, top2 = 0.0, stds = 0.0;
+    for (u32 cls = t; cls < c; cls += blockDim.x) {
+        double sum = 0.0, plogp = 0.0;
+        for (u32 s = 0; s < k; s++) {
+            const float l = D::get(lp, base + (u64)s * c + cls);
+            const float p = expf(l);  // 0 for l = -inf: 0 log 0 = 0
+            sum += p;
+            if (p > 0.0f) plogp += (double)p * (double)l;
         }
-        out[point] = r;
+        const double m = sum / k;
+        h += neg_x_ln_x(m);
+        eh -= plogp;
+        if (m > top1) {
+            top2 = top1;
+            top1 = m;
+        } else if (m > top2) {
+            top2 = m;
+        }
+        if (std_kind) {
+            double ss = 0.0;
+            for (u32 s = 0; s < k; s++) {
+                const double d = (double)expf(D::get(lp, base + (u64)s * c + cls)) - m;
+                ss += d * d;
+            }
+            stds += sqrt(ss / denom);
+        }
+    }
+    h = block_sum(h, red);
+    eh = block_sum(eh, red) / k;
+    stds = block_sum(stds, red);
+    // The two largest means: merge the per-thread (top1, top2) pairs.
+    __syncthreads();
+    red[t] = top1;
+    red2[t] = top2;
+    __syncthreads();
+    for (u32 half = SCORES_WIDE_THREADS / 2; half > 0; half /= 2) {
+        if (t < half) {
+            const double a1 = red[t], a2 = red2[t], b1 = red[t + half], b2 = red2[t + half];
+            red[t] = fmax(a1, b1);
+            red2[t] = fmax(fmin(a1, b1), fmax(a2, b2));
+        }
+        __syncthreads();
+    }
+    top1 = red[0];
+    top2 = red2[0];
+    u32 f_mode = 0;
+    if (kind == SCORE_VAR_RATIOS_MODE) {
+        // Per sample: the argmax class (ties to the lower class) by a block reduction, counted
+        // into this point's C counters; then the largest count.
+        u32* cnt = counts + point * c;
+        for (u32 s = 0; s < k; s++) {
+            const u64 row = base + (u64)s * c;
+            float best_l = neg_inf_f();
+            u32 best = 0xFFFFFFFFu;
+            for (u32 cls = t; cls < c; cls += blockDim.x) {
+                const float l = D::get(lp, row + cls);
+                if (best == 0xFFFFFFFFu || l > best_l) {
+                    best_l = l;
+                    best = cls;
+                }
+            }
+            __syncthreads();
+            red[t] = best == 0xFFFFFFFFu ? neg_inf_f() : (double)best_l;
+            red_i[t] = best;
+            __syncthreads();
+            for (u32 half = SCORES_WIDE_THREADS / 2; half > 0; half /= 2) {
+                if (t < half) {
+                    const double v = red[t + half];
+                    const u32 i = red_i[t + half];
+                    if (i != 0xFFFFFFFFu &&
+                        (red_i[t] == 0xFFFFFFFFu || v > red[t] || (v == red[t] && i < red_i[t]))) {
+                        red[t] = v;
+                        red_i[t] = i;
+                    }
+                }
+                __syncthreads();
+            }
+            if (t == 0) cnt[red_i[0]] += 1u;
+        }
+        __syncthreads();
+        u32 mine = 0;
+        for (u32 cls = t; cls < c; cls += blockDim.x) mine = max(mine, cnt[cls]);
+        __syncthreads();
+        red_i[t] = mine;
+        __syncthreads();
+        for (u32 half = SCORES_WIDE_THREADS / 2; half > 0; half /= 2) {
+            if (t < half) red_i[t] = max(red_i[t], red_i[t + half]);
+            __syncthreads();
+        }
+        f_mode = red_i[0];
+    }
+    if (t == 0) {
+        if (kind == SCORE_ENTROPIES) out2[point] = eh;
+        out[point] = score_of(kind, h, eh, top1, top2, stds, f_mode, k, c);
+    }
+}
+
+template <class D>
+__device__ __forceinline__ void scores_body(const typename D::T* lp, u32 n, u32 k, u32 c,
+                                            u32 kind, double* out, double* out2, u32* counts) {
+    if (c > SCORES_WIDE_C) {
+        scores_wide<D>(lp, n, k, c, kind, out, out2, counts);
+    } else {
+        scores_narrow<D>(lp, n, k, c, kind, out, out2);
     }
 }
 
 extern "C" __global__ void scores_f32(const float* lp, u32 n, u32 k, u32 c, u32 kind,
-                                      double* out, double* out2) {
-    scores_body<F32>(lp, n, k, c, kind, out, out2);
+                                      double* out, double* out2, u32* counts) {
+    scores_body<F32>(lp, n, k, c, kind, out, out2, counts);
 }
 
 extern "C" __global__ void scores_f16(const u16* lp, u32 n, u32 k, u32 c, u32 kind, double* out,
-                                      double* out2) {
-    scores_body<F16>(lp, n, k, c, kind, out, out2);
+                                      double* out2, u32* counts) {
+    scores_body<F16>(lp, n, k, c, kind, out, out2, counts);
 }
 
 extern "C" __global__ void scores_bf16(const u16* lp, u32 n, u32 k, u32 c, u32 kind,
-                                       double* out, double* out2) {
-    scores_body<BF16>(lp, n, k, c, kind, out, out2);
+                                       double* out, double* out2, u32* counts) {
+    scores_body<BF16>(lp, n, k, c, kind, out, out2, counts);
 }

@@ -1,0 +1,299 @@
+//! Greedy BatchBALD on the device: every step there, the joint included; only the picks and
+//! their scores come back.
+
+use bald_core::joint::dynamic_joint_workspace_len;
+use bald_core::rng::key_of;
+use bald_core::{BatchBald, Element};
+use bald_kernels::{Kernel, ScoreKind};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+use crate::error::{driver, u32_of};
+use crate::{grid_for, mul, CudaBackend, CudaError, CudaPool, NULL};
+
+/// Per-block and final (value, index) pairs of the two-pass argmax.
+struct ArgmaxBuffers {
+    block_val: CudaSlice<f64>,
+    block_idx: CudaSlice<u32>,
+    best_val: CudaSlice<f64>,
+    best_idx: CudaSlice<u32>,
+}
+
+/// Blocks of the argmax's first pass over `n` values.
+fn argmax_blocks(n: usize) -> usize {
+    n.div_ceil(256).clamp(1, 1024)
+}
+
+impl ArgmaxBuffers {
+    /// Device bytes for `n` values.
+    fn bytes(n: usize) -> usize {
+        (argmax_blocks(n) + 1) * (8 + 4)
+    }
+
+    fn new(be: &CudaBackend, n: usize) -> Result<Self, CudaError> {
+        let blocks = argmax_blocks(n);
+        Ok(ArgmaxBuffers {
+            block_val: be.uninit(blocks, "argmax buffers")?,
+            block_idx: be.uninit(blocks, "argmax buffers")?,
+            best_val: be.uninit(1, "argmax buffers")?,
+            best_idx: be.uninit(1, "argmax buffers")?,
+        })
+    }
+}
+
+/// The device argmax of `vals` (ties to the lower index): (index, value), or `None` when no
+/// value compares (every one NaN).
+fn argmax(
+    be: &CudaBackend,
+    vals: &CudaSlice<f64>,
+    bufs: &mut ArgmaxBuffers,
+) -> Result<Option<(usize, f64)>, CudaError> {
+    let n = vals.len();
+    let blocks = bufs.block_val.len();
+    let ArgmaxBuffers {
+        block_val,
+        block_idx,
+        best_val,
+        best_idx,
+    } = bufs;
+    let kernel = Kernel::ArgmaxF64;
+    let f = be.device.function(kernel)?;
+    let (n32, blocks32) = (u32_of("N", n)?, u32_of("blocks", blocks)?);
+    let cfg = |grid: u32| LaunchConfig {
+        grid_dim: (grid, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: arguments match argmax_f64 in joint.cu; vals holds n f64s, the outputs one
+    // entry per block.
+    unsafe {
+        be.device.launch(&f, kernel, cfg(blocks32), |b| {
+            b.arg(vals)
+                .arg(&NULL)
+                .arg(&n32)
+                .arg(&mut *block_val)
+                .arg(&mut *block_idx);
+        })
+    }?;
+    // SAFETY: as above, over the `blocks` block results with one block.
+    unsafe {
+        be.device.launch(&f, kernel, cfg(1), |b| {
+            b.arg(&*block_val).arg(&*block_idx).arg(&blocks32);
+            b.arg(&mut *best_val).arg(&mut *best_idx);
+        })
+    }?;
+    let (mut v, mut i) = ([0.0f64], [0u32]);
+    be.download(best_val, &mut v, "the argmax")?;
+    be.download(best_idx, &mut i, "the argmax")?;
+    // The sentinel index u32::MAX: nothing beat -inf with an index, i.e. every value NaN.
+    let i = i[0] as usize;
+    Ok((i < n).then_some((i, v[0])))
+}
+
+/// Greedy BatchBALD with `params` over `pool`, every step on the device.
+pub(crate) fn run<T: Element>(
+    be: &CudaBackend,
+    params: &BatchBald,
+    pool: &CudaPool<'_, T>,
+    out_indices: &mut [usize],
+    out_scores: &mut [f64],
+) -> Result<usize, CudaError> {
+    let stream = &be.device.stream;
+    let host = pool.host;
+    let shape = host.shape();
+    let (n, k, c) = (shape.n, shape.k, shape.c);
+    let b = params.picks(n);
+    if b == 0 {
+        return Ok(0);
+    }
+    let num_samples = params.num_samples;
+    // Capacities: rows the joint can reach, rows of the exact regime, chosen points kept.
+    let rows_cap = dynamic_joint_workspace_len(shape, b - 1, num_samples)? / (k + 1);
+    let mut exact_cap = 1usize;
+    for _ in 0..b - 1 {
+        match exact_cap.checked_mul(c) {
+            Some(r) if r <= num_samples => exact_cap = r,
+            _ => break,
+        }
+    }
+    let per = (num_samples / k).max(1);
+    let kept = (b - 1).max(1);
+    if rows_cap > exact_cap && c > usize::from(u16::MAX) + 1 {
+        return Err(CudaError::Unsupported {
+            what: "C",
+            reason: format!(
+                "BatchBALD's sampled regime stores classes in 16 bits: at most 65536, not {c}"
+            ),
+        });
+    }
+    // Every buffer of the acquisition, planned together with the pool.
+    let sizes = [
+        mul(n, 2 * 8)?,                  // conditional and joint entropies
+        mul(mul(k, exact_cap)?, 2 * 8)?, // the f64 joint, double-buffered
+        mul(mul(k, rows_cap)?, 4)?,      // its f32 transpose
+        mul(rows_cap, 4)?,               // log scales
+        mul(mul(rows_cap, kept)?, 2)?,   // sampled classes (u16)
+        mul(mul(mul(kept, k)?, c)?, 8)?, // the chosen points' log-probs
+        mul(b, 4)?,                      // the chosen indices
+        ArgmaxBuffers::bytes(n),
+    ];
+    let fixed = sizes
+        .iter()
+        .try_fold(0usize, |acc, &s| acc.checked_add(s))
+        .ok_or(CudaError::Input(bald_core::Error::ShapeOverflow))?;
+    let pass = be.plan(pool, "BatchBALD", fixed, 0)?;
+    let mut cond = be.uninit::<f64>(n, "entropies")?;
+    let mut h = be.uninit::<f64>(n, "entropies")?;
+    let mut a64 = [
+        be.uninit::<f64>(k * exact_cap, "the joint")?,
+        be.uninit::<f64>(k * exact_cap, "the joint")?,
+    ];
+    let mut at = be.uninit::<f32>(k * rows_cap, "the joint")?;
+    let mut log_scale = be.uninit::<f32>(rows_cap, "the joint")?;
+    let mut classes = be.uninit::<u16>(rows_cap * kept, "the joint")?;
+    let mut chosen_lp = be.uninit::<f64>(kept * k * c, "chosen points")?;
+    let mut chosen = be.uninit::<u32>(b, "chosen points")?;
+    let mut argmax_bufs = ArgmaxBuffers::new(be, n)?;
+
+    be.for_each_chunk(&pass, |range, data| {
+        let points = range.len();
+        let mut view = cond.slice_mut(range);
+        let kind = ScoreKind::Conditional;
+        be.launch_scores(data, points, k, c, kind, &mut view, None, None)
+    })?;
+    // t = 0: one row, a = 1/K.
+    let up = |what: &'static str| driver(format!("uploading {what}"));
+    let start = vec![1.0 / k as f64; k];
+    stream
+        .memcpy_htod(&start, &mut a64[0].slice_mut(..k))
+        .map_err(up("the joint"))?;
+    let start32: Vec<f32> = start.iter().map(|&v| v as f32).collect();
+    stream
+        .memcpy_htod(&start32, &mut at.slice_mut(..k))
+        .map_err(up("the joint"))?;
+    let (k32, c32, n32) = (u32_of("K", k)?, u32_of("C", c)?, u32_of("N", n)?);
+    let [key0, key1] = key_of(params.seed);
+    let mut rows = 1usize;
+    let mut cur = 0usize;
+    let mut sampled = false;
+    for t in 0..b {
+        if t > 0 {
+            let newest = out_indices[t - 1];
+            let lp: Vec<f64> = host.point(newest).iter().map(|x| x.to_f64()).collect();
+            let mut slot = chosen_lp.slice_mut((t - 1) * k * c..t * k * c);
+            stream
+                .memcpy_htod(&lp, &mut slot)
+                .map_err(up("chosen points"))?;
+            let idx = out_indices[..t]
+                .iter()
+                .map(|&i| u32_of("N", i))
+                .collect::<Result<Vec<u32>, _>>()?;
+            let mut slot = chosen.slice_mut(..t);
+            stream
+                .memcpy_htod(&idx, &mut slot)
+                .map_err(up("chosen points"))?;
+            let exact_rows = rows
+                .checked_mul(c)
+                .filter(|&r| !sampled && r <= num_samples);
+            if let Some(new_rows) = exact_rows {
+                let kernel = Kernel::JointExpandF64;
+                let f = be.device.function(kernel)?;
+                let rows32 = u32_of("joint rows", rows)?;
+                let point = chosen_lp.slice((t - 1) * k * c..t * k * c);
+                let [x, y] = &mut a64;
+                let (old, new) = if cur == 0 { (&*x, y) } else { (&*y, x) };
+                // SAFETY: arguments match joint_expand_f64 in joint.cu; old holds K x rows,
+                // new and at K x rows * C <= K x exact_cap, point K x C.
+                unsafe {
+                    be.device
+                        .launch(&f, kernel, grid_for(k * new_rows)?, |bld| {
+                            bld.arg(old).arg(&rows32).arg(&k32).arg(&point).arg(&c32);
+                            bld.arg(new).arg(&mut at);
+                        })
+                }?;
+                cur = 1 - cur;
+                rows = new_rows;
+            } else {
+                let new_rows = per * k;
+                let kernel = Kernel::JointResampleF64;
+                let f = be.device.function(kernel)?;
+                let (t32, per32, rows32) = (
+                    u32_of("batch", t)?,
+                    u32_of("samples", per)?,
+                    u32_of("joint rows", new_rows)?,
+                );
+                // SAFETY: arguments match joint_resample_f64 in joint.cu (step = t, as
+                // bald-core counts it); chosen_lp holds t x K x C, classes t x rows,
+                // at K x rows, log_scale rows, rows <= rows_cap.
+                unsafe {
+                    be.device.launch(&f, kernel, grid_for(new_rows)?, |bld| {
+                        bld.arg(&chosen_lp)
+                            .arg(&t32)
+                            .arg(&k32)
+                            .arg(&c32)
+                            .arg(&per32);
+                        bld.arg(&t32)
+                            .arg(&key0)
+                            .arg(&key1)
+                            .arg(&mut classes)
+                            .arg(&mut at);
+                        bld.arg(&mut log_scale).arg(&rows32);
+                    })
+                }?;
+                rows = new_rows;
+                sampled = true;
+            }
+        }
+        let weight = if sampled { 1.0 / rows as f64 } else { 1.0 };
+        let scale = if sampled { Some(&log_scale) } else { None };
+        be.for_each_chunk(&pass, |range, data| {
+            let points = range.len();
+            let mut view = h.slice_mut(range);
+            be.launch_joint(data, points, k, c, &at, scale, rows, weight, &mut view)
+        })?;
+        let kernel = Kernel::CandidateScoresF64;
+        let f = be.device.function(kernel)?;
+        let t32 = u32_of("batch", t)?;
+        // SAFETY: arguments match candidate_scores_f64 in joint.cu; h and cond hold N f64s,
+        // chosen at least t indices < N.
+        unsafe {
+            be.device.launch(&f, kernel, grid_for(n)?, |bld| {
+                bld.arg(&mut h).arg(&cond).arg(&chosen).arg(&t32).arg(&n32);
+            })
+        }?;
+        let (best, score) =
+            argmax(be, &h, &mut argmax_bufs)?.ok_or(CudaError::NoCandidate { step: t })?;
+        out_indices[t] = best;
+        out_scores[t] = score;
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every candidate's score NaN: a typed error, not the sentinel index as a pick.
+    #[test]
+    fn an_all_nan_argmax_is_no_candidate() {
+        let Ok(be) = CudaBackend::new(0) else {
+            eprintln!("skipped: no usable GPU");
+            return;
+        };
+        for n in [1usize, 300, 70_000] {
+            let vals = be.device.stream.clone_htod(&vec![f64::NAN; n]).unwrap();
+            let mut bufs = ArgmaxBuffers::new(&be, n).unwrap();
+            assert_eq!(argmax(&be, &vals, &mut bufs).unwrap(), None, "n = {n}");
+            // One comparable value among NaNs is found.
+            let mut host = vec![f64::NAN; n];
+            host[n / 2] = -1.0;
+            let vals = be.device.stream.clone_htod(&host).unwrap();
+            assert_eq!(
+                argmax(&be, &vals, &mut bufs).unwrap(),
+                Some((n / 2, -1.0)),
+                "n = {n}"
+            );
+        }
+        let err = CudaError::NoCandidate { step: 3 }.to_string();
+        assert!(err.contains("step 3") && err.contains("NaN"), "{err}");
+    }
+}
