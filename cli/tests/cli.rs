@@ -27,6 +27,17 @@ fn bald(args: &[&str]) -> Output {
         .expect("the bald binary runs")
 }
 
+/// The backends to cross-check: the CPU ones, and CUDA when a GPU (or the emulation) is usable.
+fn backends() -> Vec<&'static str> {
+    let mut all = vec!["scalar", "cpu", "auto"];
+    if bald_cuda::CudaBackend::new(0).is_ok() {
+        all.push("cuda");
+    } else {
+        println!("CUDA not checked: no usable GPU");
+    }
+    all
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -77,7 +88,7 @@ fn acquire_every_strategy_on_every_dtype() {
     ];
     for file in &files {
         for strategy in STRATEGIES {
-            for backend in ["scalar", "cpu", "auto"] {
+            for backend in backends() {
                 let out = bald(&[
                     "acquire",
                     file.to_str().unwrap(),
@@ -132,8 +143,10 @@ fn backends_agree_and_batchbald_scores_are_cumulative() {
             "1000",
         ]))
     };
-    let (scalar, cpu) = (run("scalar"), run("cpu"));
-    assert_eq!(scalar["indices"], cpu["indices"]);
+    let scalar = run("scalar");
+    for backend in backends() {
+        assert_eq!(scalar["indices"], run(backend)["indices"], "{backend}");
+    }
     let s: Vec<f64> = scalar["scores"]
         .as_array()
         .unwrap()
@@ -298,6 +311,45 @@ fn bad_input_exits_non_zero_with_one_line() {
             .contains(".tmp-")
     });
     assert_eq!(leftovers.count(), 0);
+}
+
+#[test]
+fn more_than_1024_classes_run_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, k, c) = (6, 3, 1025);
+    let file = save(
+        dir.path(),
+        "wide.npy",
+        &[n, k, c],
+        NpyData::F64(pool(n, k, c)),
+    );
+    let mut picks = Vec::new();
+    for backend in backends() {
+        for strategy in ["bald", "var-ratios-mode", "batchbald"] {
+            let v = json(&bald(&[
+                "acquire",
+                file.to_str().unwrap(),
+                "--strategy",
+                strategy,
+                "--batch-size",
+                "3",
+                "--backend",
+                backend,
+            ]));
+            if backend == "auto" && bald_cuda::CudaBackend::new(0).is_ok() {
+                assert_eq!(v["backend"], "cuda", "auto uses the GPU, C = 1025 included");
+            }
+            picks.push(((strategy, backend), v["indices"].clone()));
+        }
+    }
+    for ((strategy, backend), idx) in &picks {
+        let scalar = &picks
+            .iter()
+            .find(|((s, b), _)| s == strategy && *b == "scalar")
+            .unwrap()
+            .1;
+        assert_eq!(idx, scalar, "{strategy} on {backend}");
+    }
 }
 
 #[test]

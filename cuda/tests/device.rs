@@ -13,7 +13,7 @@ use bald_core::{
     budget, joint::dynamic_joint_workspace_len, joint::DynamicJoint, Backend, BatchBald,
     DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
 };
-use bald_cuda::CudaBackend;
+use bald_cuda::{CudaBackend, ImageKind};
 use common::{
     batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, PICK_CASES,
 };
@@ -239,4 +239,83 @@ fn bad_input_gets_typed_errors() {
         seed: 0,
     };
     assert_eq!(batchbald(gpu, &pool, params).unwrap().indices.len(), 2);
+}
+
+#[test]
+fn modules_load_as_cubin_and_come_from_the_disk_cache_in_later_processes() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shape = Shape::new(3, 2, 2);
+    let data = vec![-(2f32).ln(); 12];
+    let lp = LogProbs::new(&data, shape).unwrap();
+    let run = || {
+        let be = CudaBackend::new(0)
+            .unwrap()
+            .with_kernel_cache(Some(dir.path().to_path_buf()));
+        let bald = scores(&be, &be.prepare(lp).unwrap(), PointScore::Bald).unwrap();
+        assert!(bald.iter().all(|&b| b.abs() < 1e-9), "{bald:?}");
+        let images = be.module_images();
+        images
+            .into_iter()
+            .find(|(m, _)| *m == bald_kernels::Module::Scores)
+            .unwrap()
+            .1
+            .unwrap()
+    };
+    // First use: compiled, loaded as the device's CUBIN, and stored.
+    let first = run();
+    assert_eq!(first.kind, ImageKind::Cubin);
+    assert!(!first.cached);
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    assert_eq!(entries().len(), 1);
+    // A new backend (as a new process would) loads it from the cache.
+    let second = run();
+    assert!(second.cached && second.kind == ImageKind::Cubin);
+    // A corrupt entry is never loaded: compiled again, and the entry rewritten whole.
+    let entry = &entries()[0];
+    let mut bytes = std::fs::read(entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(entry, &bytes).unwrap();
+    assert!(!run().cached);
+    assert!(run().cached);
+    // So is an entry of another module renamed into its place (a foreign key).
+    std::fs::write(
+        entry,
+        b"bald kernel cache v1\nsource 00 arch sm_90 nvrtc 13.0 image Cubin\n",
+    )
+    .unwrap();
+    assert!(!run().cached);
+}
+
+#[test]
+fn an_empty_joint_gives_zeros() {
+    let Some(gpu) = gpu() else { return };
+    let case = load_case("r50_8_4");
+    let lp = LogProbs::new(&case.data, case.shape).unwrap();
+    let pool = gpu.prepare(lp).unwrap();
+    let joint = bald_core::JointProbs {
+        a: &[],
+        log_scale: None,
+        weight: 1.0,
+        m: 0,
+        k: case.shape.k,
+    };
+    let mut out = vec![f64::NAN; case.shape.n];
+    let mut ws = vec![0.0; case.shape.k * case.shape.c];
+    gpu.joint_entropies(&pool, &joint, &mut out, &mut ws)
+        .unwrap();
+    assert!(out.iter().all(|&h| h == 0.0));
+    let mut want = vec![f64::NAN; case.shape.n];
+    Scalar
+        .joint_entropies(&lp, &joint, &mut want, &mut ws)
+        .unwrap();
+    assert_eq!(out, want);
 }
