@@ -15,11 +15,11 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])
 ' "$@"
 }
-cargo test -p bald-cuda --release --no-run --message-format=json 2>/dev/null | exes device compile no_gpu |
+cargo test -p bald-cuda --release --no-run --message-format=json 2>/dev/null | exes device compile no_gpu scale memory bald_cuda |
     while read -r name path; do cp "$path" ".device/$name"; done
 cargo bench -p bald-cuda --no-run --message-format=json 2>/dev/null | exes kernels |
     while read -r name path; do cp "$path" ".device/$name"; done
 # Debug info off: the carried folder must stay well under the device tool's 64 MiB.
-strip --strip-debug .device/compile .device/no_gpu .device/device .device/kernels
+strip --strip-debug .device/compile .device/no_gpu .device/device .device/scale .device/memory .device/bald_cuda .device/kernels
 cp cuda/device/run.sh .device/run.sh
 ls -la .device

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the device machine, from the repository root, with .device/ carried (cuda/device/build.sh):
-# the bald-cuda tests for real, the device tests again under compute-sanitizer memcheck and
-# racecheck (fewer proptest cases), then the criterion benches. Logs go to $OUT (the device
+# the bald-cuda tests for real (unit, device, scale, memory), the device tests again under
+# compute-sanitizer memcheck and racecheck (fewer proptest cases), then the criterion benches. Logs go to $OUT (the device
 # tool's folder), a summary last. Record the results in cuda/BENCHMARKS.md.
 set -uo pipefail
 OUT=${OUT:-/tmp/bald-device}
@@ -12,7 +12,7 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
 { date -u; nvidia-smi; } > "$OUT/device.txt" 2>&1
-for t in compile no_gpu device; do
+for t in compile no_gpu bald_cuda device scale memory; do
     .device/$t --test-threads 1 > "$OUT/test-$t.txt" 2>&1
     summary "test $t: exit $? ($(grep -E '^test result' "$OUT/test-$t.txt" | tail -1))"
 done
