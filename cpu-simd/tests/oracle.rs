@@ -6,13 +6,13 @@ mod common;
 
 use bald_core::owned::{batchbald, entropies, mc_dropout_forward, scores};
 use bald_core::{
-    budget, joint::dynamic_joint_workspace_len, joint::DynamicJoint, Backend, BatchBald,
-    DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
+    budget, Backend, BatchBald, DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
+    StdKind,
 };
 use bald_cpu_simd::{Isa, SimdBackend};
 use common::{
     batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, log_softmax_rows,
-    PICK_CASES,
+    with_joint, PICK_CASES,
 };
 use proptest::prelude::*;
 
@@ -109,24 +109,19 @@ proptest! {
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
         let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
-        let mut ws = vec![0.0; dynamic_joint_workspace_len(shape, chosen.len(), samples).unwrap()];
-        let mut joint = DynamicJoint::new(&mut ws, shape, chosen.len(), samples, 5).unwrap();
-        for t in 0..chosen.len() {
-            joint.add(&lp, &chosen[..=t]).unwrap();
-        }
-        let view = joint.view();
-        let mut want = vec![0.0; shape.n];
-        let mut scratch = vec![0.0; shape.k * shape.c];
-        Scalar.joint_entropies(&lp, &view, &mut want, &mut scratch).unwrap();
-        for b in backends() {
-            let mut got = vec![0.0; shape.n];
-            b.joint_entropies(&lp, &view, &mut got, &mut scratch).unwrap();
-            for n in 0..shape.n {
-                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
-                prop_assert!((got[n] - want[n]).abs() <= tol,
-                    "{:?} {:?} candidate {n}: {} vs {}", b.isa(), joint.regime(), got[n], want[n]);
+        with_joint(&lp, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
+            let mut scratch = vec![0.0; shape.k * shape.c];
+            for b in backends() {
+                let mut got = vec![0.0; shape.n];
+                b.joint_entropies(&lp, &joint.view(), &mut got, &mut scratch).unwrap();
+                for n in 0..shape.n {
+                    let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
+                    prop_assert!((got[n] - want[n]).abs() <= tol,
+                        "{:?} {:?} candidate {n}: {} vs {}", b.isa(), joint.regime(), got[n], want[n]);
+                }
             }
-        }
+            Ok(())
+        })?;
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -73,11 +73,6 @@ impl KernelCache {
     /// The cache in `dir`.
     pub(crate) fn at(dir: impl Into<PathBuf>) -> Self {
         KernelCache { dir: dir.into() }
-    }
-
-    /// The folder.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The image stored under `key`, if a whole, matching entry is there.

@@ -148,11 +148,6 @@ impl CudaBackend {
         &self.device.arch
     }
 
-    /// The folder of the on-disk kernel cache, `None` when caching is off.
-    pub fn kernel_cache_dir(&self) -> Option<&std::path::Path> {
-        self.device.cache.as_ref().map(|c| c.dir())
-    }
-
     /// Sets the folder of the on-disk kernel cache (`None`: no cache) instead of
     /// `$BALD_KERNEL_CACHE` or the user's cache folder. Takes effect for modules not loaded
     /// yet.
@@ -614,8 +609,7 @@ impl Backend for CudaBackend {
         for start in (0..n).step_by(chunk) {
             let points = chunk.min(n - start);
             let rows = points * k;
-            // The previous chunk's kernels must be done with the buffers.
-            self.device.sync()?;
+            // Stream order: the copy starts after the previous chunk's kernels.
             stream
                 .memcpy_htod(
                     &features[start * d..(start + points) * d],

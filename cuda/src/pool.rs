@@ -27,23 +27,14 @@ pub(crate) enum DeviceData {
 }
 
 impl DeviceData {
-    /// An uninitialised buffer for `len` elements of `T`'s device type.
-    fn alloc<T: Element>(stream: &Arc<CudaStream>, len: usize) -> Result<Self, CudaError> {
-        let up = driver("allocating pool storage");
-        // SAFETY: FFI allocation; every element is written by an upload before a kernel reads
-        // it (the kernels read only the points of the chunk just uploaded).
-        Ok(unsafe {
-            match T::as_slice(&[]) {
-                ElementSlice::F64(_) | ElementSlice::F32(_) => {
-                    DeviceData::F32(stream.alloc::<f32>(len.max(1)).map_err(up)?)
-                }
-                ElementSlice::F16(_) => {
-                    DeviceData::F16(stream.alloc::<u16>(len.max(1)).map_err(up)?)
-                }
-                ElementSlice::Bf16(_) => {
-                    DeviceData::Bf16(stream.alloc::<u16>(len.max(1)).map_err(up)?)
-                }
-            }
+    /// A buffer for `len` elements of `T`'s device type, written by [`DeviceData::write`]
+    /// before a kernel reads it (the kernels read only the points of the chunk just uploaded).
+    fn alloc<T: Element>(be: &CudaBackend, len: usize) -> Result<Self, CudaError> {
+        let what = "pool storage";
+        Ok(match T::as_slice(&[]) {
+            ElementSlice::F64(_) | ElementSlice::F32(_) => DeviceData::F32(be.uninit(len, what)?),
+            ElementSlice::F16(_) => DeviceData::F16(be.uninit(len, what)?),
+            ElementSlice::Bf16(_) => DeviceData::Bf16(be.uninit(len, what)?),
         })
     }
 
@@ -104,7 +95,12 @@ impl DeviceData {
             (DeviceData::Bf16(d), ElementSlice::Bf16(s)) => stream
                 .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(..len))
                 .map_err(up())?,
-            _ => unreachable!("DeviceData::alloc picks the variant from the element type"),
+            _ => {
+                return Err(CudaError::Unsupported {
+                    what: "pool storage",
+                    reason: "the element type does not match the device buffer".into(),
+                })
+            }
         }
         Ok(())
     }
@@ -195,7 +191,7 @@ impl CudaBackend {
             return Ok(None);
         }
         let stream = &self.device.stream;
-        let mut data = DeviceData::alloc::<T>(stream, elems)?;
+        let mut data = DeviceData::alloc::<T>(self, elems)?;
         data.write(stream, host.data(), 0..elems)?;
         self.ledger.fetch_add(bytes, Ordering::Relaxed);
         Ok(Some(Resident {
@@ -263,11 +259,10 @@ impl CudaBackend {
         }
         let per = shape.k * shape.c;
         let stream = &self.device.stream;
-        let mut data = DeviceData::alloc::<T>(stream, pass.chunk * per)?;
+        let mut data = DeviceData::alloc::<T>(self, pass.chunk * per)?;
         for start in (0..n).step_by(pass.chunk) {
             let range = start..(start + pass.chunk).min(n);
-            // The previous chunk's kernels must be done with the buffer.
-            self.device.sync()?;
+            // Stream order: the copy starts after the previous chunk's kernels.
             data.write(stream, pass.host.data(), range.start * per..range.end * per)?;
             f(range, &data)?;
         }

@@ -4,32 +4,21 @@
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
-
-use std::sync::OnceLock;
+mod gpu;
 
 use bald_core::half::{bf16, f16};
 use bald_core::owned::{batchbald, entropies, mc_dropout_forward, scores};
 use bald_core::{
-    budget, joint::dynamic_joint_workspace_len, joint::DynamicJoint, Backend, BatchBald,
-    DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
+    budget, Backend, BatchBald, DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
+    StdKind,
 };
 use bald_cuda::{CudaBackend, ImageKind};
 use common::{
-    batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, PICK_CASES,
+    batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, with_joint,
+    PICK_CASES,
 };
+use gpu::gpu;
 use proptest::prelude::*;
-
-/// The GPU backend, or None with the reason printed (once per test).
-fn gpu() -> Option<&'static CudaBackend> {
-    static GPU: OnceLock<Result<CudaBackend, String>> = OnceLock::new();
-    match GPU.get_or_init(|| CudaBackend::new(0).map_err(|e| e.to_string())) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            eprintln!("skipped: no usable GPU ({e})");
-            None
-        }
-    }
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -96,23 +85,18 @@ proptest! {
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
         let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
-        let mut ws = vec![0.0; dynamic_joint_workspace_len(shape, chosen.len(), samples).unwrap()];
-        let mut joint = DynamicJoint::new(&mut ws, shape, chosen.len(), samples, 5).unwrap();
-        for t in 0..chosen.len() {
-            joint.add(&lp, &chosen[..=t]).unwrap();
-        }
-        let view = joint.view();
-        let mut want = vec![0.0; shape.n];
-        let mut scratch = vec![0.0; shape.k * shape.c];
-        Scalar.joint_entropies(&lp, &view, &mut want, &mut scratch).unwrap();
         let pool = gpu.prepare(lp).unwrap();
-        let mut got = vec![0.0; shape.n];
-        gpu.joint_entropies(&pool, &view, &mut got, &mut scratch).unwrap();
-        for n in 0..shape.n {
-            let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
-            prop_assert!((got[n] - want[n]).abs() <= tol,
-                "{:?} candidate {n}: {} vs {}", joint.regime(), got[n], want[n]);
-        }
+        with_joint(&lp, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
+            let mut got = vec![0.0; shape.n];
+            let mut scratch = vec![0.0; shape.k * shape.c];
+            gpu.joint_entropies(&pool, &joint.view(), &mut got, &mut scratch).unwrap();
+            for n in 0..shape.n {
+                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
+                prop_assert!((got[n] - want[n]).abs() <= tol,
+                    "{:?} candidate {n}: {} vs {}", joint.regime(), got[n], want[n]);
+            }
+            Ok(())
+        })?;
     }
 
     #[test]

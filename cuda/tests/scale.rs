@@ -6,28 +6,17 @@
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
-
-use std::sync::OnceLock;
+mod gpu;
 
 use bald_core::half::{bf16, f16};
 use bald_core::owned::{batchbald, mc_dropout_forward, scores};
 use bald_core::{
-    budget, joint::dynamic_joint_workspace_len, joint::DynamicJoint, Backend, BatchBald, Element,
-    LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
+    budget, Backend, BatchBald, Element, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
+    StdKind,
 };
 use bald_cuda::CudaBackend;
-use common::{random_pool, GalHead};
-
-fn gpu() -> Option<&'static CudaBackend> {
-    static GPU: OnceLock<Result<CudaBackend, String>> = OnceLock::new();
-    match GPU.get_or_init(|| CudaBackend::new(0).map_err(|e| e.to_string())) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            eprintln!("skipped: no usable GPU ({e})");
-            None
-        }
-    }
-}
+use common::{random_pool, with_joint, GalHead};
+use gpu::gpu;
 
 /// Every score of `data` on the GPU against the oracle on the same typed input; returns the
 /// largest error over the budget's unit.
@@ -120,28 +109,16 @@ fn joint_entropies_stay_within_budget_at_k_5000_and_20000() {
         let data = random_pool(shape, k as u64);
         let lp = LogProbs::new(&data, shape).unwrap();
         // Two chosen points: the exact joint of 100 rows.
-        let chosen = [0usize, 1];
-        let samples = 1000;
-        let mut ws = vec![0.0; dynamic_joint_workspace_len(shape, chosen.len(), samples).unwrap()];
-        let mut joint = DynamicJoint::new(&mut ws, shape, chosen.len(), samples, 5).unwrap();
-        for t in 0..chosen.len() {
-            joint.add(&lp, &chosen[..=t]).unwrap();
-        }
-        let view = joint.view();
-        let mut want = vec![0.0; shape.n];
-        let mut scratch = vec![0.0; shape.k * shape.c];
-        Scalar
-            .joint_entropies(&lp, &view, &mut want, &mut scratch)
-            .unwrap();
         let pool = gpu.prepare(lp).unwrap();
-        let mut got = vec![0.0; shape.n];
-        gpu.joint_entropies(&pool, &view, &mut got, &mut scratch)
-            .unwrap();
-        let mut worst = 0.0f64;
-        for n in 0..shape.n {
-            let err = (got[n] - want[n]).abs() / (1.0 + want[n].abs());
-            worst = worst.max(err);
-        }
+        let worst = with_joint(&lp, &[0, 1], 1000, |joint, want| {
+            let mut got = vec![0.0; shape.n];
+            let mut scratch = vec![0.0; shape.k * shape.c];
+            gpu.joint_entropies(&pool, &joint.view(), &mut got, &mut scratch)
+                .unwrap();
+            (0..shape.n)
+                .map(|n| (got[n] - want[n]).abs() / (1.0 + want[n].abs()))
+                .fold(0.0f64, f64::max)
+        });
         println!("K = {k}: joint entropy relative error {worst:.3e}");
         // A tenth of the budget: f32 sums over K without blocking exceed it from K ~ 2000.
         assert!(

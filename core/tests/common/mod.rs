@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use bald_core::joint::{dynamic_joint_workspace_len, DynamicJoint};
 use bald_core::owned::Batch;
 use bald_core::rng::{point_uniform, Domain};
-use bald_core::{BatchBald, DenseLayer, Shape};
+use bald_core::{Backend, BatchBald, DenseLayer, Element, LogProbs, Scalar, Shape};
 use serde_json::Value;
 
 /// One reference case: f64 log-probs, its shape and batchbald_redux's JSON.
@@ -314,4 +315,26 @@ impl GalHead {
             .map(|i| ((point_uniform(salt, Domain::Random, i) - 0.5) * 0.05) as f32)
             .collect()
     }
+}
+
+/// The joint of `chosen` (added one point at a time with seed 5, as BatchBALD builds it) and the
+/// scalar oracle's joint entropy of every pool point against it, handed to `check`.
+pub fn with_joint<T: Element, R>(
+    lp: &LogProbs<'_, T>,
+    chosen: &[usize],
+    samples: usize,
+    check: impl FnOnce(&DynamicJoint<'_>, &[f64]) -> R,
+) -> R {
+    let shape = lp.shape();
+    let mut ws = vec![0.0; dynamic_joint_workspace_len(shape, chosen.len(), samples).unwrap()];
+    let mut joint = DynamicJoint::new(&mut ws, shape, chosen.len(), samples, 5).unwrap();
+    for t in 0..chosen.len() {
+        joint.add(lp, &chosen[..=t]).unwrap();
+    }
+    let mut want = vec![0.0; shape.n];
+    let mut scratch = vec![0.0; shape.k * shape.c];
+    Scalar
+        .joint_entropies(lp, &joint.view(), &mut want, &mut scratch)
+        .unwrap();
+    check(&joint, &want)
 }
