@@ -1,7 +1,7 @@
 //! The `Backend` trait: the heavy steps that SIMD and GPU backends accelerate, and the scalar
 //! reference backend every other one is tested against.
 
-use crate::batchbald::BatchBald;
+use crate::batchbald::{BatchBald, Hooks};
 use crate::element::Element;
 use crate::error::Error;
 use crate::head::McDropoutHead;
@@ -107,9 +107,10 @@ pub trait Backend {
         Ok((best, scratch[best]))
     }
 
-    /// Greedy BatchBALD with `params` ([`BatchBald::run`] calls this after checking its
-    /// outputs). The default is bald-core's host driver, [`BatchBald::greedy`]; backends that
-    /// keep the pool on a device override it to run every step there.
+    /// Greedy BatchBALD with `params` and `hooks` ([`BatchBald::run_with`] calls this after
+    /// checking its outputs); returns the picks made. The default is bald-core's host driver,
+    /// [`BatchBald::greedy`]; backends that keep the pool on a device override it to run every
+    /// step there, with the same exclusion ([`crate::exclude_candidates`]) and calls.
     fn batchbald<'a, T: Element + 'a>(
         &self,
         params: &BatchBald,
@@ -117,11 +118,12 @@ pub trait Backend {
         workspace: &mut [f64],
         out_indices: &mut [usize],
         out_scores: &mut [f64],
+        hooks: &mut Hooks<'_>,
     ) -> Result<usize, Self::Error>
     where
         Self: Sized,
     {
-        params.greedy(self, pool, workspace, out_indices, out_scores)
+        params.greedy(self, pool, workspace, out_indices, out_scores, hooks)
     }
 
     /// The MC-dropout head on `features` (row-major N x D_in, deterministic), K times with the

@@ -1,6 +1,8 @@
 //! Greedy BatchBALD (Kirsch, van Amersfoort, Gal 2019), as batchbald_redux's
 //! `get_batchbald_batch(log_probs, batch_size, num_samples)`.
 
+use core::ops::ControlFlow;
+
 use crate::backend::{Backend, PreparedPool};
 use crate::element::Element;
 use crate::error::Error;
@@ -25,6 +27,59 @@ pub struct BatchBald {
     pub num_samples: usize,
     /// Seed of the sampled regime.
     pub seed: u64,
+}
+
+/// One pick of a greedy acquisition, as [`Hooks::on_pick`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pick {
+    /// Picks made so far, this one included.
+    pub done: usize,
+    /// Picks the acquisition will make in all.
+    pub total: usize,
+    /// The pool index picked.
+    pub index: usize,
+    /// Its cumulative score.
+    pub score: f64,
+}
+
+/// What a caller adds to one greedy acquisition: points to leave out of the candidates, and a
+/// call after each pick (for progress, or to stop between picks).
+#[derive(Default)]
+pub struct Hooks<'h> {
+    /// Pool indices never picked (already labelled, say); repeats are allowed, and an index
+    /// `>= N` is [`Error::IndexOutOfRange`]. The batch is clamped to the points left.
+    pub exclude: &'h [usize],
+    /// Called after each pick; `ControlFlow::Break(())` stops the acquisition there with
+    /// [`Error::Interrupted`].
+    pub on_pick: Option<&'h mut dyn FnMut(Pick) -> ControlFlow<()>>,
+}
+
+impl Hooks<'_> {
+    /// Checks that every excluded index is a pool index.
+    pub fn check(&self, n: usize) -> Result<(), Error> {
+        match self.exclude.iter().find(|&&i| i >= n) {
+            Some(&index) => Err(Error::IndexOutOfRange { index, len: n }),
+            None => Ok(()),
+        }
+    }
+
+    /// Reports `pick`; an error when the caller stops the acquisition.
+    pub fn picked(&mut self, pick: Pick) -> Result<(), Error> {
+        match self.on_pick.as_mut().map(|f| f(pick)) {
+            Some(ControlFlow::Break(())) => Err(Error::Interrupted { picks: pick.done }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Marks the excluded points of `conditional` (N conditional entropies, all finite) with
+/// `+inf`, which gives them a score of `-inf` in every greedy step; returns how many
+/// candidates are left.
+pub fn exclude_candidates(conditional: &mut [f64], exclude: &[usize]) -> usize {
+    for &i in exclude {
+        conditional[i] = f64::INFINITY;
+    }
+    conditional.iter().filter(|&&h| h != f64::INFINITY).count()
 }
 
 impl BatchBald {
@@ -67,16 +122,40 @@ impl BatchBald {
         out_indices: &mut [usize],
         out_scores: &mut [f64],
     ) -> Result<usize, B::Error> {
-        let b = self.picks(pool.log_probs().shape().n);
+        let mut hooks = Hooks::default();
+        self.run_with(
+            backend,
+            pool,
+            workspace,
+            out_indices,
+            out_scores,
+            &mut hooks,
+        )
+    }
+
+    /// [`BatchBald::run`] with `hooks`: excluded points, and a call after each pick. Returns
+    /// the picks made, `min(batch_size, points not excluded)`.
+    pub fn run_with<'a, B: Backend, T: Element + 'a>(
+        &self,
+        backend: &B,
+        pool: &B::Pool<'a, T>,
+        workspace: &mut [f64],
+        out_indices: &mut [usize],
+        out_scores: &mut [f64],
+        hooks: &mut Hooks<'_>,
+    ) -> Result<usize, B::Error> {
+        let n = pool.log_probs().shape().n;
+        let b = self.picks(n);
         if b == 0 {
             return Ok(0);
         }
+        hooks.check(n)?;
         check_outputs(b, out_indices, out_scores)?;
-        backend.batchbald(self, pool, workspace, out_indices, out_scores)
+        backend.batchbald(self, pool, workspace, out_indices, out_scores, hooks)
     }
 
-    /// The host driver behind [`BatchBald::run`] (the default of [`Backend::batchbald`]): the
-    /// joint lives in `workspace` and each pick is one [`Backend::select_candidate`] call.
+    /// The host driver behind [`BatchBald::run_with`] (the default of [`Backend::batchbald`]):
+    /// the joint lives in `workspace` and each pick is one [`Backend::select_candidate`] call.
     /// Outputs hold at least `picks(N)` entries.
     pub fn greedy<'a, B: Backend, T: Element + 'a>(
         &self,
@@ -85,6 +164,7 @@ impl BatchBald {
         workspace: &mut [f64],
         out_indices: &mut [usize],
         out_scores: &mut [f64],
+        hooks: &mut Hooks<'_>,
     ) -> Result<usize, B::Error> {
         let lp = pool.log_probs();
         let shape = lp.shape();
@@ -107,6 +187,11 @@ impl BatchBald {
         let (cond, rest) = rest.split_at_mut(shape.n);
         let (scratch, step_ws) = rest.split_at_mut(shape.n);
         backend.scores(pool, PointScore::ConditionalEntropy, cond, &mut [])?;
+        hooks.check(shape.n)?;
+        let b = b.min(exclude_candidates(cond, hooks.exclude));
+        if b == 0 {
+            return Ok(0);
+        }
         let mut joint = DynamicJoint::new(joint_ws, shape, b - 1, self.num_samples, self.seed)?;
         for t in 0..b {
             if t > 0 {
@@ -122,6 +207,12 @@ impl BatchBald {
             )?;
             out_indices[t] = best;
             out_scores[t] = score;
+            hooks.picked(Pick {
+                done: t + 1,
+                total: b,
+                index: best,
+                score,
+            })?;
         }
         Ok(b)
     }

@@ -73,6 +73,12 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A greedy acquisition stopped by its caller ([`crate::Hooks::on_pick`]) after `picks`
+    /// picks.
+    Interrupted {
+        /// Picks made before the stop.
+        picks: usize,
+    },
     /// A pool index that does not exist.
     IndexOutOfRange {
         /// The index.
@@ -103,7 +109,8 @@ impl fmt::Display for Error {
             }
             Error::ProbabilityOutOfRange { n, k, c, value } => write!(
                 f,
-                "probability {value} outside [0, 1] at point {n}, sample {k}, class {c}"
+                "probability {} outside [0, 1] at point {n}, sample {k}, class {c}",
+                Plain(*value)
             ),
             Error::NotNormalised {
                 n,
@@ -112,11 +119,16 @@ impl fmt::Display for Error {
                 tolerance,
             } => write!(
                 f,
-                "row at point {n}, sample {k} does not normalise: log sum exp = {log_sum:e} \
-                 (tolerance {tolerance:e})"
+                "row at point {n}, sample {k} does not normalise: log sum exp = {} \
+                 (tolerance {})",
+                Plain(*log_sum),
+                Plain(*tolerance)
             ),
             Error::InvalidParameter { name, reason } => {
                 write!(f, "invalid parameter {name}: {reason}")
+            }
+            Error::Interrupted { picks } => {
+                write!(f, "interrupted after {picks} pick(s)")
             }
             Error::IndexOutOfRange { index, len } => {
                 write!(f, "index {index} out of range for a pool of {len} points")
@@ -127,6 +139,76 @@ impl fmt::Display for Error {
 
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
+
+/// A number as people write it: five significant digits without an exponent from 1e-4 to 1e9
+/// (`3.2248`, `0.0001`, `-0.5`), scientific beyond (`2.5e-7`); `inf`, `-inf`, `NaN` as such.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plain(pub f64);
+
+impl fmt::Display for Plain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        let a = x.abs();
+        if !x.is_finite() || a == 0.0 {
+            return write!(f, "{}", if a == 0.0 { 0.0 } else { x });
+        }
+        if !(1e-4..1e9).contains(&a) {
+            let mut buf = Buf::default();
+            fmt::write(&mut buf, format_args!("{x:.4e}")).map_err(|_| fmt::Error)?;
+            // 2.5000e-7 -> 2.5e-7
+            let text = buf.text();
+            let (mantissa, exponent) = text.split_at(text.find('e').unwrap_or(text.len()));
+            return write!(f, "{}{exponent}", trim_zeros(mantissa));
+        }
+        let digits = 4 - libm::floor(libm::log10(a)) as i32;
+        let decimals = usize::try_from(digits.max(0)).unwrap_or(0);
+        let mut buf = Buf::default();
+        fmt::write(&mut buf, format_args!("{x:.decimals$}")).map_err(|_| fmt::Error)?;
+        f.write_str(trim_zeros(buf.text()))
+    }
+}
+
+/// `1.2500` -> `1.25`, `3.000` -> `3`; text without a point is left alone.
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// A small stack buffer for [`Plain`] (a formatted f64 with at most 13 decimals fits).
+struct Buf {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Default for Buf {
+    fn default() -> Self {
+        Buf {
+            bytes: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl Buf {
+    fn text(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for Buf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
 
 /// Checks that a buffer has the length its shape requires.
 pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
@@ -144,4 +226,30 @@ pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> R
 /// `a * b`, or [`Error::ShapeOverflow`].
 pub(crate) fn mul(a: usize, b: usize) -> Result<usize, Error> {
     a.checked_mul(b).ok_or(Error::ShapeOverflow)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::Plain;
+    use std::string::ToString;
+
+    #[test]
+    fn numbers_are_written_plainly() {
+        let cases = [
+            (3.224768906365944, "3.2248"),
+            (1e-4, "0.0001"),
+            (-0.5, "-0.5"),
+            (2.0, "2"),
+            (123456.0, "123456"),
+            (0.012345678, "0.012346"),
+            (2.5e-7, "2.5e-7"),
+            (3e12, "3e12"),
+            (0.0, "0"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(Plain(x).to_string(), want, "{x}");
+        }
+    }
 }

@@ -43,15 +43,15 @@ mod stochastic;
 mod topk;
 
 pub use backend::{Backend, PreparedPool, Scalar};
-pub use batchbald::BatchBald;
+pub use batchbald::{exclude_candidates, BatchBald, Hooks, Pick};
 pub use element::{Element, ElementSlice};
-pub use error::Error;
+pub use error::{Error, Plain};
 pub use head::{
     check_forward_args, dropout_keep, forward, head_workspace_len, keep_threshold, DenseLayer,
     McDropoutHead,
 };
 pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
-pub use logprobs::{LogProbs, Shape};
+pub use logprobs::{logits_to_log_probs, probs_to_log_probs, LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
 pub use scores::{
     check_entropies_args, check_score_args, point_score, score_workspace_len, scores, PointScore,

@@ -87,7 +87,10 @@ impl<'a, T: Element> LogProbs<'a, T> {
     /// 1 + [`Element::NORM_TOLERANCE`] is accepted); 0 becomes `-inf`; rows must sum to 1
     /// within the tolerance.
     pub fn from_probs(probs: &[T], shape: Shape, buf: &'a mut [T]) -> Result<Self, Error> {
-        write_log_probs_from_probs(probs, shape, buf)?;
+        check_len("probs", shape.elements()?, probs.len())?;
+        check_len("out", probs.len(), buf.len())?;
+        buf.copy_from_slice(probs);
+        probs_to_log_probs(buf, shape)?;
         LogProbs::new(buf, shape)
     }
 
@@ -96,7 +99,10 @@ impl<'a, T: Element> LogProbs<'a, T> {
     /// Logits must not be NaN or `+inf`; `-inf` is a class of probability 0, and a row of all
     /// `-inf` is refused as [`Error::NotNormalised`].
     pub fn from_logits(logits: &[T], shape: Shape, buf: &'a mut [T]) -> Result<Self, Error> {
-        write_log_probs_from_logits(logits, shape, buf)?;
+        check_len("logits", shape.elements()?, logits.len())?;
+        check_len("out", logits.len(), buf.len())?;
+        buf.copy_from_slice(logits);
+        logits_to_log_probs(buf, shape)?;
         LogProbs::new(buf, shape)
     }
 
@@ -126,18 +132,13 @@ impl<'a, T: Element> LogProbs<'a, T> {
     }
 }
 
-/// Writes ln(p) of `probs` into `out` (see [`LogProbs::from_probs`]).
-fn write_log_probs_from_probs<T: Element>(
-    probs: &[T],
-    shape: Shape,
-    out: &mut [T],
-) -> Result<(), Error> {
-    let len = shape.elements()?;
-    check_len("probs", len, probs.len())?;
-    check_len("out", len, out.len())?;
-    for (i, (&p, o)) in probs.iter().zip(out.iter_mut()).enumerate() {
+/// Replaces probabilities by their logarithms in place (see [`LogProbs::from_probs`]); rows are
+/// not checked for normalisation here.
+pub fn probs_to_log_probs<T: Element>(data: &mut [T], shape: Shape) -> Result<(), Error> {
+    check_len("probs", shape.elements()?, data.len())?;
+    for (i, v) in data.iter_mut().enumerate() {
         let (n, k, c) = unravel(shape, i);
-        let p = p.to_f64();
+        let p = v.to_f64();
         if p.is_nan() {
             return Err(Error::NotANumber { n, k, c });
         }
@@ -147,25 +148,15 @@ fn write_log_probs_from_probs<T: Element>(
         if !(0.0..=1.0 + T::NORM_TOLERANCE).contains(&p) {
             return Err(Error::ProbabilityOutOfRange { n, k, c, value: p });
         }
-        *o = T::from_f64(libm::log(p));
+        *v = T::from_f64(libm::log(p));
     }
     Ok(())
 }
 
-/// Writes log_softmax(logits) into `out` (see [`LogProbs::from_logits`]).
-fn write_log_probs_from_logits<T: Element>(
-    logits: &[T],
-    shape: Shape,
-    out: &mut [T],
-) -> Result<(), Error> {
-    let len = shape.elements()?;
-    check_len("logits", len, logits.len())?;
-    check_len("out", len, out.len())?;
-    for (row_index, (row, out_row)) in logits
-        .chunks_exact(shape.c)
-        .zip(out.chunks_exact_mut(shape.c))
-        .enumerate()
-    {
+/// Replaces logits by log_softmax over classes in place (see [`LogProbs::from_logits`]).
+pub fn logits_to_log_probs<T: Element>(data: &mut [T], shape: Shape) -> Result<(), Error> {
+    check_len("logits", shape.elements()?, data.len())?;
+    for (row_index, row) in data.chunks_exact_mut(shape.c).enumerate() {
         let (n, k) = (row_index / shape.k, row_index % shape.k);
         reject_nan_and_inf(row, n, k)?;
         let lse = log_sum_exp(row.iter().map(|v| v.to_f64()));
@@ -177,8 +168,8 @@ fn write_log_probs_from_logits<T: Element>(
                 tolerance: T::NORM_TOLERANCE,
             });
         }
-        for (o, &v) in out_row.iter_mut().zip(row) {
-            *o = T::from_f64(v.to_f64() - lse);
+        for v in row.iter_mut() {
+            *v = T::from_f64(v.to_f64() - lse);
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::head::{head_workspace_len, McDropoutHead};
 use crate::scores::{score_workspace_len, PointScore};
-use crate::{BatchBald, StochasticBatch};
+use crate::{BatchBald, Hooks, StochasticBatch};
 
 pub use crate::logprobs::{log_probs_from_logits, log_probs_from_probs};
 
@@ -80,12 +80,24 @@ pub fn batchbald<'a, B: Backend, T: Element + 'a>(
     pool: &B::Pool<'a, T>,
     params: BatchBald,
 ) -> Result<Batch, B::Error> {
+    batchbald_with(backend, pool, params, &mut Hooks::default())
+}
+
+/// [`BatchBald::run_with`] with its buffers allocated here.
+pub fn batchbald_with<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    params: BatchBald,
+    hooks: &mut Hooks<'_>,
+) -> Result<Batch, B::Error> {
     let shape = pool.log_probs().shape();
     let b = params.picks(shape.n);
     let mut ws = vec![0.0; params.workspace_len(shape)?];
     let mut indices = vec![0; b];
     let mut scores = vec![0.0; b];
-    params.run(backend, pool, &mut ws, &mut indices, &mut scores)?;
+    let picked = params.run_with(backend, pool, &mut ws, &mut indices, &mut scores, hooks)?;
+    indices.truncate(picked);
+    scores.truncate(picked);
     Ok(Batch { indices, scores })
 }
 

@@ -2,9 +2,12 @@
 
 mod common;
 
-use bald_core::owned::{batchbald, scores};
+use std::ops::ControlFlow;
+
+use bald_core::owned::{batchbald, batchbald_with, scores};
 use bald_core::{
-    budget, joint::joint_entropy, BatchBald, LogProbs, PointScore, Regime, Scalar, Shape, StdKind,
+    budget, joint::joint_entropy, BatchBald, Hooks, LogProbs, Pick, PointScore, Regime, Scalar,
+    Shape, StdKind,
 };
 use common::log_softmax_rows;
 use proptest::prelude::*;
@@ -222,4 +225,72 @@ fn sampled_batchbald_is_finite_and_deterministic() {
     let b = batchbald(&Scalar, &lp, params).unwrap();
     assert_eq!(a, b);
     assert!(a.scores.iter().all(|s| s.is_finite()), "{:?}", a.scores);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Excluding points is acquiring on the pool without them (exact regime): same picks
+    /// (mapped back), same scores, and the batch clamped to the points left.
+    #[test]
+    fn excluded_points_are_never_picked((data, shape) in pool(12, 5, 4), mask in prop::collection::vec(any::<bool>(), 12), b in 1usize..8) {
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let exclude: Vec<usize> = (0..shape.n).filter(|&i| mask[i]).chain((0..shape.n).filter(|&i| mask[i])).collect();
+        let kept: Vec<usize> = (0..shape.n).filter(|&i| !mask[i]).collect();
+        let params = BatchBald { batch_size: b, num_samples: 1 << 20, seed: 3 };
+        let mut hooks = Hooks { exclude: &exclude, on_pick: None };
+        let got = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap();
+        prop_assert_eq!(got.indices.len(), b.min(kept.len()));
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let stride = shape.k * shape.c;
+        let reduced: Vec<f64> = kept.iter().flat_map(|&i| data[i * stride..(i + 1) * stride].iter().copied()).collect();
+        let rshape = Shape::new(kept.len(), shape.k, shape.c);
+        let want = batchbald(&Scalar, &LogProbs::new(&reduced, rshape).unwrap(), params).unwrap();
+        let mapped: Vec<usize> = want.indices.iter().map(|&i| kept[i]).collect();
+        prop_assert_eq!(got.indices, mapped);
+        prop_assert_eq!(got.scores, want.scores);
+    }
+}
+
+#[test]
+fn a_stop_from_on_pick_interrupts_between_picks() {
+    let mut data: Vec<f64> = (0..20 * 4 * 3)
+        .map(|i| ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 4.0)
+        .collect();
+    log_softmax_rows(&mut data, 3);
+    let lp = LogProbs::new(&data, Shape::new(20, 4, 3)).unwrap();
+    let params = BatchBald {
+        batch_size: 5,
+        num_samples: 1000,
+        seed: 0,
+    };
+    let mut seen = Vec::new();
+    let mut on_pick = |p: Pick| {
+        seen.push(p);
+        if p.done == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let mut hooks = Hooks {
+        exclude: &[],
+        on_pick: Some(&mut on_pick),
+    };
+    let err = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap_err();
+    assert_eq!(err, bald_core::Error::Interrupted { picks: 2 });
+    let full = batchbald(&Scalar, &lp, params).unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].total, seen[0].index), (5, full.indices[0]));
+    assert_eq!(seen[1].score, full.scores[1]);
+    let bad = Hooks {
+        exclude: &[20],
+        on_pick: None,
+    };
+    assert_eq!(
+        batchbald_with(&Scalar, &lp, params, &mut { bad }).unwrap_err(),
+        bald_core::Error::IndexOutOfRange { index: 20, len: 20 }
+    );
 }

@@ -3,7 +3,7 @@
 
 use bald_core::joint::dynamic_joint_workspace_len;
 use bald_core::rng::key_of;
-use bald_core::{BatchBald, Element};
+use bald_core::{exclude_candidates, BatchBald, Element, Hooks, Pick};
 use bald_kernels::{Kernel, ScoreKind};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
@@ -96,6 +96,7 @@ pub(crate) fn run<T: Element>(
     pool: &CudaPool<'_, T>,
     out_indices: &mut [usize],
     out_scores: &mut [f64],
+    hooks: &mut Hooks<'_>,
 ) -> Result<usize, CudaError> {
     let stream = &be.device.stream;
     let host = pool.host;
@@ -160,6 +161,22 @@ pub(crate) fn run<T: Element>(
         let kind = ScoreKind::Conditional;
         be.launch_scores(data, points, k, c, kind, &mut view, None, None)
     })?;
+    hooks.check(n)?;
+    let b = if hooks.exclude.is_empty() {
+        b
+    } else {
+        // Excluded points get a conditional entropy of +inf, hence a score of -inf.
+        let mut host_cond = vec![0.0; n];
+        be.download(&cond, &mut host_cond, "entropies")?;
+        let left = exclude_candidates(&mut host_cond, hooks.exclude);
+        stream
+            .memcpy_htod(&host_cond, &mut cond)
+            .map_err(driver("uploading entropies"))?;
+        b.min(left)
+    };
+    if b == 0 {
+        return Ok(0);
+    }
     // t = 0: one row, a = 1/K.
     let up = |what: &'static str| driver(format!("uploading {what}"));
     let start = vec![1.0 / k as f64; k];
@@ -264,6 +281,12 @@ pub(crate) fn run<T: Element>(
             argmax(be, &h, &mut argmax_bufs)?.ok_or(CudaError::NoCandidate { step: t })?;
         out_indices[t] = best;
         out_scores[t] = score;
+        hooks.picked(Pick {
+            done: t + 1,
+            total: b,
+            index: best,
+            score,
+        })?;
     }
     Ok(b)
 }

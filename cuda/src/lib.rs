@@ -33,7 +33,8 @@ use std::sync::Arc;
 use bald_core::rng::key_of;
 use bald_core::{
     check_entropies_args, check_forward_args, check_joint_args, check_score_args, Backend,
-    BatchBald, DenseLayer, Element, JointProbs, LogProbs, McDropoutHead, PointScore, StdKind,
+    BatchBald, DenseLayer, Element, Hooks, JointProbs, LogProbs, McDropoutHead, PointScore,
+    StdKind,
 };
 use bald_kernels::{
     Kernel, Module, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK, JOINT_THREADS,
@@ -542,8 +543,9 @@ impl Backend for CudaBackend {
         _workspace: &mut [f64],
         out_indices: &mut [usize],
         out_scores: &mut [f64],
+        hooks: &mut Hooks<'_>,
     ) -> Result<usize, CudaError> {
-        greedy::run(self, params, pool, out_indices, out_scores)
+        greedy::run(self, params, pool, out_indices, out_scores, hooks)
     }
 
     fn mc_dropout_forward<O: Element>(

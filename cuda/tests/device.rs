@@ -7,10 +7,12 @@ mod common;
 mod gpu;
 
 use bald_core::half::{bf16, f16};
-use bald_core::owned::{batchbald, entropies, mc_dropout_forward, scores};
+use std::ops::ControlFlow;
+
+use bald_core::owned::{batchbald, batchbald_with, entropies, mc_dropout_forward, scores};
 use bald_core::{
-    budget, Backend, BatchBald, DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
-    StdKind,
+    budget, Backend, BatchBald, DenseLayer, Hooks, LogProbs, McDropoutHead, Pick, PointScore,
+    Scalar, Shape, StdKind,
 };
 use bald_cuda::{CudaBackend, ImageKind};
 use common::{
@@ -302,4 +304,68 @@ fn an_empty_joint_gives_zeros() {
         .joint_entropies(&lp, &joint, &mut want, &mut ws)
         .unwrap();
     assert_eq!(out, want);
+}
+
+/// Excluded points are never picked, the batch is clamped to the points left, the picks match
+/// the oracle's with the same exclusion, and on_pick sees every pick and can stop the run.
+#[test]
+fn exclusion_and_on_pick_match_the_oracle() {
+    let Some(gpu) = gpu() else { return };
+    let (n, k, c) = (30, 6, 4);
+    let mut data: Vec<f64> = (0..n * k * c)
+        .map(|i| ((i * 7919 % 211) as f64 / 211.0 - 0.5) * 5.0)
+        .collect();
+    common::log_softmax_rows(&mut data, c);
+    let data32 = f32_of(&data);
+    let lp = LogProbs::new(&data32, Shape::new(n, k, c)).unwrap();
+    let pool = gpu.prepare(lp).unwrap();
+    let exclude: Vec<usize> = (0..n).filter(|i| i % 3 != 0).collect();
+    for (batch, samples) in [(4, 1000), (12, 50)] {
+        let params = BatchBald {
+            batch_size: batch,
+            num_samples: samples,
+            seed: 5,
+        };
+        let run = |b: &dyn Fn(&mut Hooks<'_>) -> bald_core::owned::Batch| {
+            let mut seen = 0;
+            let mut on_pick = |_: Pick| {
+                seen += 1;
+                ControlFlow::Continue(())
+            };
+            let batch = b(&mut Hooks {
+                exclude: &exclude,
+                on_pick: Some(&mut on_pick),
+            });
+            (batch, seen)
+        };
+        let (want, _) = run(&|h| batchbald_with(&Scalar, &lp, params, h).unwrap());
+        let (got, seen) = run(&|h| batchbald_with(gpu, &pool, params, h).unwrap());
+        assert_eq!(got.indices.len(), batch.min(10));
+        assert_eq!(seen, got.indices.len());
+        assert!(got.indices.iter().all(|i| i % 3 == 0), "{:?}", got.indices);
+        assert_eq!(got.indices, want.indices, "batch {batch}");
+    }
+    let params = BatchBald {
+        batch_size: 5,
+        num_samples: 1000,
+        seed: 0,
+    };
+    let mut stop = |p: Pick| {
+        if p.done == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let mut hooks = Hooks {
+        exclude: &[],
+        on_pick: Some(&mut stop),
+    };
+    let err = batchbald_with(gpu, &pool, params, &mut hooks).unwrap_err();
+    assert!(err.to_string().contains("interrupted after 3"), "{err}");
+    let mut out_of_range = Hooks {
+        exclude: &[n],
+        on_pick: None,
+    };
+    assert!(batchbald_with(gpu, &pool, params, &mut out_of_range).is_err());
 }
