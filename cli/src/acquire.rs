@@ -1,23 +1,25 @@
 //! `bald acquire`: one acquisition strategy on a pool read from `.npy`.
 
+use std::fs::File;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bald_core::half::f16;
-use bald_core::owned::{
-    batchbald, log_probs_from_logits, log_probs_from_probs, random_batch, scores, stochastic_batch,
-    top_k_of, Batch,
-};
+use bald_core::owned::{batchbald_with, scores, stochastic_batch, top_k_of, Batch};
 use bald_core::{
-    Backend, BatchBald, Element, PointScore, Shape, StdKind, StochasticBatch, StochasticMode,
+    logits_to_log_probs, probs_to_log_probs, random_scores, Backend, BatchBald, Element, Error,
+    Hooks, LogProbs, Pick, Plain, PointScore, Regime, Shape, StdKind, StochasticBatch,
+    StochasticMode,
 };
+use bald_cpu_simd::SimdBackend;
 use clap::{Args, ValueEnum};
+use serde_json::json;
 
 use crate::backends::{dispatch, BackendChoice, OnBackend};
 use crate::npy::{self, NpyData};
 
 /// An acquisition strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub enum Strategy {
     /// A uniformly random batch.
     Random,
@@ -57,6 +59,29 @@ impl Strategy {
             Strategy::PowerBald => "power-bald",
         }
     }
+
+    /// Strategies that measure disagreement between MC samples, which one sample cannot show.
+    pub fn needs_two_samples(self) -> bool {
+        matches!(
+            self,
+            Strategy::Bald | Strategy::Batchbald | Strategy::MeanStd | Strategy::PowerBald
+        )
+    }
+
+    /// The per-point score behind the strategy (BALD for BatchBALD's first pick and PowerBALD);
+    /// `None` for random.
+    pub fn point_score(self) -> Option<PointScore> {
+        match self {
+            Strategy::Random => None,
+            Strategy::Entropy => Some(PointScore::Entropy),
+            Strategy::Bald | Strategy::Batchbald | Strategy::PowerBald => Some(PointScore::Bald),
+            Strategy::VarRatios => Some(PointScore::VariationRatios),
+            Strategy::VarRatiosMode => Some(PointScore::VariationRatiosMode),
+            Strategy::MeanStd => Some(PointScore::MeanStd(StdKind::Population)),
+            Strategy::Margin => Some(PointScore::Margin),
+            Strategy::LeastConfidence => Some(PointScore::LeastConfidence),
+        }
+    }
 }
 
 /// What the input array holds.
@@ -66,8 +91,19 @@ pub enum InputKind {
     LogProbs,
     /// Probabilities (rows sum to 1).
     Probs,
-    /// Unnormalised logits (log_softmax is applied).
+    /// Unnormalised logits (log_softmax is applied, which also renormalises log-probs).
     Logits,
+}
+
+/// The order of the array's three axes: N pool points, K MC samples, C classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    /// N x K x C (batchbald_redux's order); read in place.
+    Nkc,
+    /// K x N x C (`torch.stack(samples)`'s order); copied once into N x K x C.
+    Knc,
+    /// N x C x K (baal's order); copied once into N x K x C.
+    Nck,
 }
 
 /// `--format`.
@@ -84,7 +120,7 @@ pub enum Format {
 pub struct Params {
     /// The strategy.
     pub strategy: Strategy,
-    /// Points to pick (clamped to N).
+    /// Points to pick (clamped to the candidates).
     pub batch_size: usize,
     /// BatchBALD's exact/sampled switch and sample count.
     pub num_samples: usize,
@@ -94,69 +130,137 @@ pub struct Params {
     pub seed: u64,
 }
 
-/// Runs `params` on a prepared pool with `backend`.
+/// A batch, and every point's score when the strategy computed one.
+#[derive(Debug, Clone)]
+pub struct Acquired {
+    /// The picks.
+    pub batch: Batch,
+    /// One score per pool point: the strategy's score, BALD for PowerBALD, the random keys for
+    /// random; `None` for BatchBALD.
+    pub point_scores: Option<Vec<f64>>,
+}
+
+/// Picks with `pick` among the points not in `excluded` (a mask over the pool), from a
+/// compacted copy of `all` (N scores, never the pool), and maps the picks back.
+fn pick_among(
+    all: &[f64],
+    excluded: Option<&[bool]>,
+    pick: impl FnOnce(&[f64]) -> Result<Batch, String>,
+) -> Result<Batch, String> {
+    let Some(mask) = excluded else {
+        return pick(all);
+    };
+    let kept: Vec<usize> = (0..all.len()).filter(|&i| !mask[i]).collect();
+    let compact: Vec<f64> = kept.iter().map(|&i| all[i]).collect();
+    let mut batch = pick(&compact)?;
+    batch.indices.iter_mut().for_each(|i| *i = kept[*i]);
+    Ok(batch)
+}
+
+/// Runs `params` on a prepared pool with `backend`, never picking an excluded point
+/// (`hooks.exclude`); BatchBALD reports each pick to `hooks.on_pick`.
 pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
     params: Params,
-) -> Result<Batch, String> {
+    hooks: &mut Hooks<'_>,
+) -> Result<Acquired, String> {
     let n = bald_core::PreparedPool::log_probs(pool).shape().n;
     let e = |e: B::Error| e.to_string();
-    let ranked = |score: PointScore| -> Result<Batch, String> {
-        Ok(top_k_of(
-            &scores(backend, pool, score).map_err(e)?,
-            params.batch_size,
-        ))
-    };
-    match params.strategy {
-        Strategy::Random => Ok(random_batch(n, params.batch_size, params.seed)),
-        Strategy::Entropy => ranked(PointScore::Entropy),
-        Strategy::Bald => ranked(PointScore::Bald),
-        Strategy::VarRatios => ranked(PointScore::VariationRatios),
-        Strategy::VarRatiosMode => ranked(PointScore::VariationRatiosMode),
-        Strategy::MeanStd => ranked(PointScore::MeanStd(StdKind::Population)),
-        Strategy::Margin => ranked(PointScore::Margin),
-        Strategy::LeastConfidence => ranked(PointScore::LeastConfidence),
+    hooks.check(n).map_err(|e| e.to_string())?;
+    let mask = (!hooks.exclude.is_empty()).then(|| {
+        let mut m = vec![false; n];
+        hooks.exclude.iter().for_each(|&i| m[i] = true);
+        m
+    });
+    let mask = mask.as_deref();
+    let top = |s: &[f64]| Ok(top_k_of(s, params.batch_size));
+    let all = match params.strategy {
         Strategy::Batchbald => {
-            let params = BatchBald {
+            let bb = BatchBald {
                 batch_size: params.batch_size,
                 num_samples: params.num_samples,
                 seed: params.seed,
             };
-            batchbald(backend, pool, params).map_err(e)
+            let batch = batchbald_with(backend, pool, bb, hooks).map_err(e)?;
+            return Ok(Acquired {
+                batch,
+                point_scores: None,
+            });
         }
-        Strategy::PowerBald => {
-            let bald = scores(backend, pool, PointScore::Bald).map_err(e)?;
+        Strategy::Random => {
+            let mut keys = vec![0.0; n];
+            random_scores(params.seed, &mut keys);
+            keys
+        }
+        s => {
+            let score = s
+                .point_score()
+                .expect("every other strategy has a point score");
+            scores(backend, pool, score).map_err(e)?
+        }
+    };
+    let batch = match params.strategy {
+        Strategy::PowerBald => pick_among(&all, mask, |s| {
             let stochastic = StochasticBatch {
                 mode: StochasticMode::Power,
                 beta: params.beta,
                 batch_size: params.batch_size,
                 seed: params.seed,
             };
-            stochastic_batch(stochastic, &bald).map_err(|e| e.to_string())
-        }
+            stochastic_batch(stochastic, s).map_err(|e| e.to_string())
+        })?,
+        _ => pick_among(&all, mask, top)?,
+    };
+    Ok(Acquired {
+        batch,
+        point_scores: Some(all),
+    })
+}
+
+/// A count argument: a whole number >= 0 (a negative one is a range error, not a flag).
+pub fn count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i128>() {
+        Ok(v) if v < 0 => Err(format!("must be 0 or more, not {v}")),
+        Ok(v) => usize::try_from(v).map_err(|_| format!("{v} is too large")),
+        Err(_) => Err(format!("'{s}' is not a whole number")),
+    }
+}
+
+/// A finite number >= 0.
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be finite and 0 or more, not {}", Plain(v))),
+        Err(_) => Err(format!("'{s}' is not a number")),
     }
 }
 
 /// `bald acquire` arguments.
 #[derive(Debug, Args)]
 pub struct AcquireArgs {
-    /// The pool: a .npy array of shape N x K x C (float16, float32 or float64).
+    /// The pool: a .npy array of N x K x C (or see --layout) MC-dropout predictions, float16,
+    /// float32 or float64.
     pub input: PathBuf,
     /// What the array holds.
     #[arg(long, value_enum, default_value_t = InputKind::LogProbs)]
     pub input_kind: InputKind,
+    /// The order of the array's axes (N points, K MC samples, C classes). knc is what
+    /// torch.stack(samples) gives, nck is baal's; both are copied once into nkc.
+    #[arg(long, value_enum, default_value_t = Layout::Nkc)]
+    pub layout: Layout,
     /// The acquisition strategy.
     #[arg(long, value_enum, default_value_t = Strategy::Batchbald)]
     pub strategy: Strategy,
-    /// Points to pick (larger than the pool: the whole pool; 0: an empty batch).
-    #[arg(long, default_value_t = 10)]
+    /// Points to pick (more than the candidates: all of them; 0: an empty batch).
+    #[arg(long, default_value = "10", value_parser = count, allow_negative_numbers = true)]
     pub batch_size: usize,
-    /// BatchBALD: exact joint entropy while C^t <= this, sampled with this many configurations beyond.
-    #[arg(long, default_value_t = 10_000)]
+    /// BatchBALD: exact joint entropy while C^t <= this, sampled with this many
+    /// configurations beyond (at least K: one per MC sample).
+    #[arg(long, default_value = "10000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
-    /// PowerBALD: inverse temperature beta (0: uniform, large: top-k).
-    #[arg(long, default_value_t = 1.0)]
+    /// PowerBALD: inverse temperature beta >= 0 (0: uniform, large: top-k).
+    #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
@@ -170,117 +274,466 @@ pub struct AcquireArgs {
     /// Write here (whole or not at all) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Also write every point's score here as a float64 .npy of N (BALD for BatchBALD and
+    /// PowerBALD, the random keys for random).
+    #[arg(long, value_name = "FILE")]
+    pub all_scores: Option<PathBuf>,
+    /// Pool indices never to pick (already labelled, say): a .npy of integers, or text with
+    /// one index per line (or separated by commas or spaces). The pool is not copied.
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
+    /// One line per BatchBALD pick on stderr (index, score, elapsed time), for logs; on a
+    /// terminal a progress bar shows picks, elapsed time and ETA anyway.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
+/// A pool's values converted to log-probs and validated, with its shape.
 struct Job<'d, T> {
-    data: &'d [T],
-    shape: Shape,
-    kind: InputKind,
+    lp: LogProbs<'d, T>,
     params: Params,
+    exclude: &'d [usize],
+    all_scores: bool,
+    verbose: bool,
+}
+
+/// What an acquisition returns to `run`.
+struct Outcome {
+    acquired: Acquired,
+    seconds: f64,
 }
 
 impl<T: Element> OnBackend for Job<'_, T> {
-    type Out = (Batch, f64);
+    type Out = Outcome;
 
-    fn run<B: Backend>(self, backend: &B) -> Result<(Batch, f64), String> {
+    fn run<B: Backend>(self, backend: &B) -> Result<Outcome, String> {
         let start = Instant::now();
-        let converted;
-        let data = match self.kind {
-            InputKind::LogProbs => self.data,
-            InputKind::Probs => {
-                converted =
-                    log_probs_from_probs(self.data, self.shape).map_err(|e| e.to_string())?;
-                &converted[..]
+        let e = |e: B::Error| e.to_string();
+        let pool = backend.prepare(self.lp).map_err(e)?;
+        // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
+        let mut bar: Option<indicatif::ProgressBar> = None;
+        let mut on_pick = |p: Pick| {
+            let bar = bar.get_or_insert_with(|| {
+                let style = indicatif::ProgressStyle::with_template(
+                    "{pos}/{len} picks [{elapsed_precise}, ETA {eta}] {wide_bar}",
+                );
+                let b = indicatif::ProgressBar::new(p.total as u64);
+                if let Ok(style) = style {
+                    b.set_style(style);
+                }
+                b
+            });
+            bar.set_position(p.done as u64);
+            if self.verbose {
+                bar.suspend(|| {
+                    eprintln!(
+                        "bald: pick {}/{}: point {}, score {}, {:.1} s",
+                        p.done,
+                        p.total,
+                        p.index,
+                        Plain(p.score),
+                        start.elapsed().as_secs_f64()
+                    )
+                });
             }
-            InputKind::Logits => {
-                converted =
-                    log_probs_from_logits(self.data, self.shape).map_err(|e| e.to_string())?;
-                &converted[..]
-            }
+            ControlFlow::Continue(())
         };
-        let lp = backend
-            .validate(data, self.shape)
-            .map_err(|e| e.to_string())?;
-        let pool = backend.prepare(lp).map_err(|e| e.to_string())?;
-        let batch = acquire_on(backend, &pool, self.params)?;
-        Ok((batch, start.elapsed().as_secs_f64()))
+        let mut hooks = Hooks {
+            exclude: self.exclude,
+            on_pick: Some(&mut on_pick),
+        };
+        let acquired = acquire_on(backend, &pool, self.params, &mut hooks);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let mut acquired = acquired?;
+        if self.all_scores && acquired.point_scores.is_none() {
+            acquired.point_scores = Some(scores(backend, &pool, PointScore::Bald).map_err(e)?);
+        }
+        Ok(Outcome {
+            acquired,
+            seconds: start.elapsed().as_secs_f64(),
+        })
     }
 }
 
 /// Runs `bald acquire`; returns the text written (to stdout when no `--output`).
 pub fn run(args: &AcquireArgs) -> Result<String, String> {
     let path = &args.input;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let array = npy::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let [n, k, c] = array.shape[..] else {
-        return Err(format!(
-            "{}: expected a 3-d array N x K x C, got shape {:?}",
-            path.display(),
+    let in_file = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let read_start = Instant::now();
+    let mut file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    let array = npy::read(&mut file, len).map_err(|e| in_file(&e))?;
+    drop(file);
+    let read_seconds = read_start.elapsed().as_secs_f64();
+    let [a, b, c] = array.shape[..] else {
+        return Err(in_file(&format!(
+            "expected a 3-d array N x K x C, got shape {:?}",
             array.shape
-        ));
+        )));
     };
-    let shape = Shape::new(n, k, c);
-    let params = Params {
-        strategy: args.strategy,
-        batch_size: args.batch_size,
-        num_samples: args.num_samples,
-        beta: args.beta,
-        seed: args.seed,
+    let shape = match args.layout {
+        Layout::Nkc => Shape::new(a, b, c),
+        Layout::Knc => Shape::new(b, a, c),
+        Layout::Nck => Shape::new(a, c, b),
     };
-    let in_file = |e: String| format!("{}: {e}", path.display());
-    // A spinner on stderr while the acquisition runs (hidden when stderr is not a terminal).
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message(format!("{} on {n} x {k} x {c}", args.strategy.name()));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let result = match &array.data {
-        NpyData::F16(v) => dispatch(args.backend, job::<f16>(v, shape, args.input_kind, params)),
-        NpyData::F32(v) => dispatch(args.backend, job::<f32>(v, shape, args.input_kind, params)),
-        NpyData::F64(v) => dispatch(args.backend, job::<f64>(v, shape, args.input_kind, params)),
+    check_args(args, shape)?;
+    let exclude = match &args.exclude {
+        Some(p) => read_exclude(p, shape.n)?,
+        None => Vec::new(),
     };
-    spinner.finish_and_clear();
-    let ((batch, seconds), backend) = result.map_err(in_file)?;
-    let text = render(&batch, args.strategy, backend, seconds, args.format);
+    let ctx = Context {
+        args,
+        shape,
+        exclude: &exclude,
+    };
+    let (outcome, backend) = match array.data {
+        NpyData::F16(v) => ctx.acquire(v)?,
+        NpyData::F32(v) => ctx.acquire(v)?,
+        NpyData::F64(v) => ctx.acquire(v)?,
+    };
+    let report = Report {
+        args,
+        shape,
+        backend,
+        read_seconds,
+        seconds: outcome.seconds,
+        excluded: exclude.len(),
+    };
+    let batch = &outcome.acquired.batch;
+    let limit = (args.strategy == Strategy::Batchbald)
+        .then(|| information_limit(&batch.scores, shape.k))
+        .flatten();
+    if let Some(at) = limit.filter(|&at| at < batch.indices.len()) {
+        eprintln!(
+            "bald: warning: BatchBALD reached ln K = {} nats, the most that K = {} MC samples \
+             can tell, at pick {at} of {}: later picks are driven by noise. Use more MC samples \
+             (K) or a stochastic strategy (--strategy power-bald).",
+            Plain((shape.k as f64).ln()),
+            shape.k,
+            batch.indices.len()
+        );
+    }
+    let text = report.render(batch, limit);
+    if let (Some(out), Some(all)) = (&args.all_scores, &outcome.acquired.point_scores) {
+        let bytes = npy::write(&[all.len()], &NpyData::F64(all.clone()));
+        write_atomically(out, &bytes)?;
+    }
     if let Some(out) = &args.output {
         write_atomically(out, text.as_bytes())?;
     }
     Ok(text)
 }
 
-fn job<T>(data: &[T], shape: Shape, kind: InputKind, params: Params) -> Job<'_, T> {
-    Job {
-        data,
-        shape,
-        kind,
-        params,
+/// Argument checks that need the pool's shape; warnings go to stderr.
+fn check_args(args: &AcquireArgs, shape: Shape) -> Result<(), String> {
+    let Shape { n, k, .. } = shape;
+    if args.layout == Layout::Nkc && n > 0 && n < k {
+        eprintln!(
+            "bald: warning: the pool has N = {n} points and K = {k} MC samples: if the array is \
+             K x N x C (torch.stack(samples)'s order), pass --layout knc"
+        );
+    }
+    if k == 1 && args.strategy.needs_two_samples() {
+        return Err(format!(
+            "--strategy {} needs K >= 2 MC samples per point (the pool has K = 1): it measures \
+             disagreement between samples",
+            args.strategy.name()
+        ));
+    }
+    if args.strategy == Strategy::Batchbald {
+        if args.num_samples == 0 {
+            return Err("--num-samples must be at least 1 for BatchBALD".into());
+        }
+        if args.num_samples < k {
+            eprintln!(
+                "bald: warning: --num-samples {} is below K = {k}: the sampled joint entropy \
+                 draws K configurations (one per MC sample) instead",
+                args.num_samples
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads `--exclude`: a `.npy` of integers or text, every index below `n`.
+fn read_exclude(path: &Path, n: usize) -> Result<Vec<usize>, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("--exclude {}: {e}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| fail(&e))?;
+    let indices = if bytes.starts_with(b"\x93NUMPY") {
+        npy::parse_indices(&bytes).map_err(|e| fail(&e))?
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|_| fail(&"neither .npy nor text"))?;
+        text.split(|ch: char| ch == ',' || ch.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<usize>()
+                    .map_err(|_| fail(&format!("'{t}' is not a pool index")))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+        return Err(fail(&format!(
+            "index {bad} is out of range for a pool of {n} points"
+        )));
+    }
+    let mut indices = indices;
+    indices.sort_unstable();
+    indices.dedup();
+    Ok(indices)
+}
+
+/// What `run` hands to the typed part of the work.
+struct Context<'a> {
+    args: &'a AcquireArgs,
+    shape: Shape,
+    exclude: &'a [usize],
+}
+
+impl Context<'_> {
+    /// Puts `data` in N x K x C order, converts it to log-probs in place, validates it, and
+    /// runs the acquisition on the chosen backend.
+    fn acquire<T: Element + Send>(&self, data: Vec<T>) -> Result<(Outcome, &'static str), String> {
+        let args = self.args;
+        let mut data = reorder(data, self.shape, args.layout);
+        let path = args.input.display();
+        let converted = match args.input_kind {
+            InputKind::LogProbs => Ok(()),
+            InputKind::Probs => in_parallel(&mut data, self.shape, probs_to_log_probs),
+            InputKind::Logits => in_parallel(&mut data, self.shape, logits_to_log_probs),
+        };
+        let data = &data;
+        let lp = converted
+            .and_then(|()| SimdBackend::new().validate(data, self.shape))
+            .map_err(|e| format!("{path}: {e}{}", hint(&e, data, self.shape, args.input_kind)))?;
+        let job = Job {
+            lp,
+            params: Params {
+                strategy: args.strategy,
+                batch_size: args.batch_size,
+                num_samples: args.num_samples,
+                beta: args.beta,
+                seed: args.seed,
+            },
+            exclude: self.exclude,
+            all_scores: args.all_scores.is_some(),
+            verbose: args.verbose,
+        };
+        dispatch(args.backend, job)
     }
 }
 
-/// The output document.
-pub fn render(
-    batch: &Batch,
-    strategy: Strategy,
-    backend: &str,
-    seconds: f64,
-    format: Format,
-) -> String {
-    match format {
-        Format::Json => {
-            let doc = serde_json::json!({
-                "indices": batch.indices,
-                "scores": batch.scores,
-                "strategy": strategy.name(),
-                "backend": backend,
-                "seconds": seconds,
-            });
-            format!("{doc}\n")
+/// `data` (in `layout`) as N x K x C: moved when it already is, copied once when not.
+fn reorder<T: Copy>(data: Vec<T>, shape: Shape, layout: Layout) -> Vec<T> {
+    let Shape { n, k, c } = shape;
+    let at = |i: usize, j: usize, l: usize| match layout {
+        Layout::Nkc => (i * k + j) * c + l,
+        Layout::Knc => (j * n + i) * c + l,
+        Layout::Nck => (i * c + l) * k + j,
+    };
+    if layout == Layout::Nkc {
+        return data;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    for i in 0..n {
+        for j in 0..k {
+            out.extend((0..c).map(|l| data[at(i, j, l)]));
         }
-        Format::Csv => {
-            let mut s = String::from("rank,index,score\n");
-            for (rank, (i, v)) in batch.indices.iter().zip(&batch.scores).enumerate() {
-                s.push_str(&format!("{rank},{i},{v}\n"));
+    }
+    out
+}
+
+/// Runs a conversion over whole points of `data` on every core, with error positions as the
+/// whole pool's.
+fn in_parallel<T: Element + Send>(
+    data: &mut [T],
+    shape: Shape,
+    convert: fn(&mut [T], Shape) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let stride = shape.elements()? / shape.n;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = shape.n.div_ceil(threads).max(1);
+    let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = data
+            .chunks_mut(per * stride)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let part = Shape::new(chunk.len() / stride, shape.k, shape.c);
+                s.spawn(move || convert(chunk, part).map_err(|e| shifted(e, i * per)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::ShapeOverflow)))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// `e` with its point index moved by `offset`.
+fn shifted(e: Error, offset: usize) -> Error {
+    match e {
+        Error::NotANumber { n, k, c } => Error::NotANumber {
+            n: n + offset,
+            k,
+            c,
+        },
+        Error::Infinite { n, k, c } => Error::Infinite {
+            n: n + offset,
+            k,
+            c,
+        },
+        Error::ProbabilityOutOfRange { n, k, c, value } => Error::ProbabilityOutOfRange {
+            n: n + offset,
+            k,
+            c,
+            value,
+        },
+        Error::NotNormalised {
+            n,
+            k,
+            log_sum,
+            tolerance,
+        } => Error::NotNormalised {
+            n: n + offset,
+            k,
+            log_sum,
+            tolerance,
+        },
+        other => other,
+    }
+}
+
+/// The fix to suggest for an input error, from the offending row.
+fn hint<T: Element>(e: &Error, data: &[T], shape: Shape, kind: InputKind) -> String {
+    let row = |n: usize, k: usize| -> Vec<f64> {
+        let at = (n * shape.k + k) * shape.c;
+        data[at..at + shape.c].iter().map(|v| v.to_f64()).collect()
+    };
+    match (e, kind) {
+        (Error::NotNormalised { n, k, log_sum, .. }, InputKind::LogProbs) => {
+            let r = row(*n, *k);
+            let sum: f64 = r.iter().sum();
+            if r.iter().all(|v| (0.0..=1.0).contains(v)) && (sum - 1.0).abs() < 0.05 {
+                ". These look like probabilities: pass --input-kind probs".into()
+            } else if log_sum.abs() < 0.05 {
+                ". Close to normalised, as log-softmax computed in low precision (float16) is: \
+                 pass --input-kind logits, which renormalises"
+                    .into()
+            } else {
+                ". If these are raw logits, pass --input-kind logits (probabilities: \
+                 --input-kind probs)"
+                    .into()
             }
-            s
         }
+        (Error::NotNormalised { .. }, InputKind::Probs) => {
+            ". If these are logits, pass --input-kind logits; log-probs: --input-kind log-probs"
+                .into()
+        }
+        (Error::ProbabilityOutOfRange { value, .. }, InputKind::Probs) => {
+            if *value < 0.0 {
+                ". Negative values: if these are log-probs, drop --input-kind probs; logits: \
+                 --input-kind logits"
+                    .into()
+            } else {
+                ". If these are logits, pass --input-kind logits".into()
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// The first pick (1-based) whose cumulative BatchBALD score is within 1% of ln K, the most
+/// mutual information K equally likely posterior samples can hold; `None` when never.
+pub fn information_limit(scores: &[f64], k: usize) -> Option<usize> {
+    let ln_k = (k as f64).ln();
+    scores.iter().position(|&s| s >= 0.99 * ln_k).map(|t| t + 1)
+}
+
+/// Everything the output reports beside the batch.
+struct Report<'a> {
+    args: &'a AcquireArgs,
+    shape: Shape,
+    backend: &'a str,
+    read_seconds: f64,
+    seconds: f64,
+    excluded: usize,
+}
+
+impl Report<'_> {
+    /// The output document.
+    fn render(&self, batch: &Batch, limit: Option<usize>) -> String {
+        let a = self.args;
+        match a.format {
+            Format::Json => {
+                let mut doc = json!({
+                    "indices": batch.indices,
+                    "scores": batch.scores,
+                    "strategy": a.strategy.name(),
+                    "backend": self.backend,
+                    "seconds": self.seconds,
+                    "read_seconds": self.read_seconds,
+                    "n": self.shape.n,
+                    "k": self.shape.k,
+                    "c": self.shape.c,
+                    "batch_size": a.batch_size,
+                    "seed": a.seed,
+                    "input_kind": kind_name(a.input_kind),
+                    "layout": layout_name(a.layout),
+                    "excluded": self.excluded,
+                });
+                if a.strategy == Strategy::Batchbald {
+                    let bb = BatchBald {
+                        batch_size: a.batch_size,
+                        num_samples: a.num_samples,
+                        seed: a.seed,
+                    };
+                    let regimes: Vec<&str> = (0..batch.indices.len())
+                        .map(|t| match bb.regime_at(self.shape.c, t) {
+                            Regime::Exact => "exact",
+                            Regime::Sampled => "sampled",
+                        })
+                        .collect();
+                    doc["num_samples"] = json!(a.num_samples);
+                    doc["regimes"] = json!(regimes);
+                    doc["information_limit"] = json!({
+                        "ln_k": (self.shape.k as f64).ln(),
+                        "reached_at_pick": limit,
+                    });
+                }
+                if a.strategy == Strategy::PowerBald {
+                    doc["beta"] = json!(a.beta);
+                }
+                format!("{doc}\n")
+            }
+            Format::Csv => {
+                let mut s = String::from("rank,index,score\n");
+                for (rank, (i, v)) in batch.indices.iter().zip(&batch.scores).enumerate() {
+                    s.push_str(&format!("{rank},{i},{v}\n"));
+                }
+                s
+            }
+        }
+    }
+}
+
+fn kind_name(kind: InputKind) -> &'static str {
+    match kind {
+        InputKind::LogProbs => "log-probs",
+        InputKind::Probs => "probs",
+        InputKind::Logits => "logits",
+    }
+}
+
+fn layout_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Nkc => "nkc",
+        Layout::Knc => "knc",
+        Layout::Nck => "nck",
     }
 }
 

@@ -22,22 +22,15 @@ enum Command {
     /// (or CSV): indices in pick order, their scores, strategy, backend, seconds.
     Acquire(AcquireArgs),
     /// The active-learning experiment of Gal et al. (2017) and the BatchBALD paper on embedded
-    /// MNIST-5k: learning curves (CSV, SVG) and the labels each strategy needs for 90% / 95%.
+    /// MNIST-5k (or IDX data): learning curves (CSV, SVG) and the labels each strategy needs
+    /// to reach each accuracy threshold.
     Experiment(ExperimentArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            // One line naming the problem (clap's first line), not its multi-line help.
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("bad arguments");
-            eprintln!("bald: {}", line.trim_start_matches("error: "));
-            return ExitCode::from(2);
-        }
-    };
+    // clap's own message for bad arguments: what is wrong, the allowed values, a similar
+    // value when there is one; exit status 2.
+    let cli = Cli::parse();
     let result = match &cli.command {
         Command::Acquire(args) => acquire::run(args).map(|text| (text, args.output.is_none())),
         Command::Experiment(args) => experiment::run(args).map(|text| (text, true)),

@@ -6,6 +6,7 @@
 //! error, not an abort. Arbitrary bytes give a value or an [`NpyError`], never a panic.
 
 use core::fmt;
+use std::io::Read;
 
 use bald_core::half::f16;
 
@@ -49,7 +50,7 @@ pub enum NpyError {
     UnsupportedVersion(u8, u8),
     /// The header is cut short or is not the dictionary NumPy writes.
     BadHeader(String),
-    /// An element type other than f16, f32, f64.
+    /// An element type other than f16, f32, f64 (or, for index files, an integer type).
     UnsupportedDtype(String),
     /// Fortran (column-major) order.
     FortranOrder,
@@ -60,8 +61,10 @@ pub enum NpyError {
         /// Bytes the header's shape and type call for.
         expected: u128,
         /// Bytes present after the header.
-        actual: usize,
+        actual: u64,
     },
+    /// Reading failed.
+    Io(String),
 }
 
 impl fmt::Display for NpyError {
@@ -80,35 +83,71 @@ impl fmt::Display for NpyError {
                 f,
                 "the header calls for {expected} data bytes but the file has {actual}"
             ),
+            NpyError::Io(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for NpyError {}
 
-/// Parses a whole `.npy` file.
-pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
-    let rest = bytes.strip_prefix(b"\x93NUMPY").ok_or(NpyError::BadMagic)?;
-    let (&major, rest) = rest.split_first().ok_or(NpyError::BadMagic)?;
-    let (&minor, rest) = rest.split_first().ok_or(NpyError::BadMagic)?;
-    let (header_len, rest) = match (major, minor) {
+/// A parsed `.npy` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The shape, outermost dimension first.
+    pub shape: Vec<usize>,
+    /// The type code without its byte-order mark: `f2`, `f4`, `i8`, `u1`, ...
+    pub kind: String,
+    /// Little-endian data (or single bytes).
+    pub little: bool,
+    /// Bytes per element.
+    pub item: usize,
+    /// Bytes before the data (magic, version, length and header text).
+    pub data_offset: u64,
+}
+
+impl Header {
+    /// Elements in the array.
+    pub fn count(&self) -> Result<usize, NpyError> {
+        self.shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or(NpyError::TooLarge)
+    }
+}
+
+/// Reads and checks the header at the start of `reader` (a file of `len` bytes in all): the
+/// data must be exactly the shape times the element size.
+pub fn read_header(reader: &mut impl Read, len: u64) -> Result<Header, NpyError> {
+    let mut pre = [0u8; 8];
+    read_exact(reader, &mut pre, NpyError::BadMagic)?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return Err(NpyError::BadMagic);
+    }
+    let (major, minor) = (pre[6], pre[7]);
+    let (header_len, prefix) = match (major, minor) {
         (1, 0) => {
-            let (len, rest) = split(rest, 2)?;
-            (usize::from(u16::from_le_bytes([len[0], len[1]])), rest)
+            let mut b = [0u8; 2];
+            read_exact(reader, &mut b, short_header())?;
+            (usize::from(u16::from_le_bytes(b)), 10u64)
         }
         (2, 0) | (3, 0) => {
-            let (len, rest) = split(rest, 4)?;
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
-            (usize::try_from(len).map_err(|_| NpyError::TooLarge)?, rest)
+            let mut b = [0u8; 4];
+            read_exact(reader, &mut b, short_header())?;
+            let l = usize::try_from(u32::from_le_bytes(b)).map_err(|_| NpyError::TooLarge)?;
+            (l, 12u64)
         }
         _ => return Err(NpyError::UnsupportedVersion(major, minor)),
     };
-    let (header, data) = split(rest, header_len)?;
+    let data_offset = prefix + header_len as u64;
+    if data_offset > len {
+        return Err(short_header());
+    }
+    let mut text = vec![0u8; header_len];
+    read_exact(reader, &mut text, short_header())?;
     let header =
-        core::str::from_utf8(header).map_err(|_| NpyError::BadHeader("not UTF-8".into()))?;
+        core::str::from_utf8(&text).map_err(|_| NpyError::BadHeader("not UTF-8".into()))?;
     let descr = string_value(header, "descr")?;
-    let fortran = raw_value(header, "fortran_order")?;
-    match fortran {
+    match raw_value(header, "fortran_order")? {
         "False" => {}
         "True" => return Err(NpyError::FortranOrder),
         other => return Err(NpyError::BadHeader(format!("fortran_order is {other}"))),
@@ -119,62 +158,134 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
         [b'>', rest @ ..] => (false, rest),
         _ => return Err(NpyError::UnsupportedDtype(descr.into())),
     };
-    let item = match kind {
-        b"f2" => 2,
-        b"f4" => 4,
-        b"f8" => 8,
+    let kind = core::str::from_utf8(kind).unwrap_or_default().to_string();
+    let item = match kind.as_bytes() {
+        [b'f' | b'i' | b'u', d @ (b'1' | b'2' | b'4' | b'8')] => usize::from(d - b'0'),
         _ => return Err(NpyError::UnsupportedDtype(descr.into())),
     };
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or(NpyError::TooLarge)?;
-    let expected = count as u128 * item as u128;
-    if expected != data.len() as u128 {
-        return Err(NpyError::SizeMismatch {
-            expected,
-            actual: data.len(),
-        });
-    }
-    let data = match item {
-        2 => NpyData::F16(
-            data.chunks_exact(2)
-                .map(|b| {
-                    let b = [b[0], b[1]];
-                    f16::from_bits(if little {
-                        u16::from_le_bytes(b)
-                    } else {
-                        u16::from_be_bytes(b)
-                    })
-                })
-                .collect(),
-        ),
-        4 => NpyData::F32(
-            data.chunks_exact(4)
-                .map(|b| {
-                    let b = [b[0], b[1], b[2], b[3]];
-                    if little {
-                        f32::from_le_bytes(b)
-                    } else {
-                        f32::from_be_bytes(b)
-                    }
-                })
-                .collect(),
-        ),
-        _ => NpyData::F64(
-            data.chunks_exact(8)
-                .map(|b| {
-                    let b = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
-                    if little {
-                        f64::from_le_bytes(b)
-                    } else {
-                        f64::from_be_bytes(b)
-                    }
-                })
-                .collect(),
-        ),
+    let h = Header {
+        shape,
+        kind,
+        little,
+        item,
+        data_offset,
     };
-    Ok(NpyArray { shape, data })
+    let expected = h.count()? as u128 * item as u128;
+    let actual = len - data_offset;
+    if expected != u128::from(actual) {
+        return Err(NpyError::SizeMismatch { expected, actual });
+    }
+    Ok(h)
+}
+
+fn short_header() -> NpyError {
+    NpyError::BadHeader("file ends inside the header".into())
+}
+
+fn read_exact(reader: &mut impl Read, buf: &mut [u8], short: NpyError) -> Result<(), NpyError> {
+    reader.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => short,
+        _ => NpyError::Io(e.to_string()),
+    })
+}
+
+/// Reads an f16, f32 or f64 array of `len` bytes in all from `reader`. The data is read
+/// straight into the array's own memory (no second copy), so reading an N-byte array needs N
+/// bytes; big-endian data is swapped in place.
+pub fn read(reader: &mut impl Read, len: u64) -> Result<NpyArray, NpyError> {
+    let h = read_header(reader, len)?;
+    let count = h.count()?;
+    let data = match h.kind.as_str() {
+        "f2" => NpyData::F16(read_data(reader, count, h.little, |v: &mut f16| {
+            *v = f16::from_bits(v.to_bits().swap_bytes())
+        })?),
+        "f4" => NpyData::F32(read_data(reader, count, h.little, |v: &mut f32| {
+            *v = f32::from_bits(v.to_bits().swap_bytes())
+        })?),
+        "f8" => NpyData::F64(read_data(reader, count, h.little, |v: &mut f64| {
+            *v = f64::from_bits(v.to_bits().swap_bytes())
+        })?),
+        _ => return Err(NpyError::UnsupportedDtype(dtype_name(&h))),
+    };
+    Ok(NpyArray {
+        shape: h.shape,
+        data,
+    })
+}
+
+/// `count` elements read into a new vector, swapped with `swap` when the file's byte order is
+/// not the machine's.
+fn read_data<T: bytemuck::Pod>(
+    reader: &mut impl Read,
+    count: usize,
+    little: bool,
+    swap: impl Fn(&mut T),
+) -> Result<Vec<T>, NpyError> {
+    let mut v = vec![T::zeroed(); count];
+    read_exact(
+        reader,
+        bytemuck::cast_slice_mut(&mut v),
+        NpyError::Io("the file ended early".into()),
+    )?;
+    if little != cfg!(target_endian = "little") {
+        v.iter_mut().for_each(swap);
+    }
+    Ok(v)
+}
+
+fn dtype_name(h: &Header) -> String {
+    format!("{}{}", if h.little { '<' } else { '>' }, h.kind)
+}
+
+/// Parses a whole `.npy` file held in memory.
+pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
+    read(&mut &bytes[..], bytes.len() as u64)
+}
+
+/// Reads a `.npy` file of pool indices: a 1-d (or 0-d) array of any integer type, or of floats
+/// holding whole numbers. Negative or fractional values are errors.
+pub fn parse_indices(bytes: &[u8]) -> Result<Vec<usize>, String> {
+    let mut reader = bytes;
+    let h = read_header(&mut reader, bytes.len() as u64).map_err(|e| e.to_string())?;
+    if h.shape.len() > 1 {
+        return Err(format!(
+            "expected a 1-d array of indices, got shape {:?}",
+            h.shape
+        ));
+    }
+    let signed = h.kind.starts_with('i');
+    let float = h.kind.starts_with('f');
+    reader
+        .chunks_exact(h.item)
+        .map(|b| {
+            let mut w = [0u8; 8];
+            if h.little {
+                w[..h.item].copy_from_slice(b);
+            } else {
+                w[..h.item]
+                    .iter_mut()
+                    .zip(b.iter().rev())
+                    .for_each(|(o, i)| *o = *i);
+            }
+            let bits = u64::from_le_bytes(w);
+            let value: f64 = if float {
+                match h.item {
+                    2 => f16::from_bits(bits as u16).to_f64(),
+                    4 => f64::from(f32::from_bits(bits as u32)),
+                    _ => f64::from_bits(bits),
+                }
+            } else if signed {
+                let shift = 64 - 8 * h.item as u32;
+                (((bits << shift) as i64) >> shift) as f64
+            } else {
+                bits as f64
+            };
+            if !(value >= 0.0 && value.fract() == 0.0 && value < 2f64.powi(63)) {
+                return Err(format!("{} is not a pool index", bald_core::Plain(value)));
+            }
+            usize::try_from(value as u64).map_err(|_| format!("{value} is too large"))
+        })
+        .collect()
 }
 
 /// Writes a C-order little-endian `.npy` (version 1.0) of `shape`: the inverse of [`parse`].
@@ -204,13 +315,6 @@ pub fn write(shape: &[usize], data: &NpyData) -> Vec<u8> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&bytes);
     out
-}
-
-fn split(bytes: &[u8], at: usize) -> Result<(&[u8], &[u8]), NpyError> {
-    if bytes.len() < at {
-        return Err(NpyError::BadHeader("file ends inside the header".into()));
-    }
-    Ok(bytes.split_at(at))
 }
 
 /// The text after `'key':` up to the next `,` or `}` at depth 0 (trimmed).

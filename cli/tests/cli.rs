@@ -1,5 +1,6 @@
 //! The `bald` binary as a user runs it: `acquire` on small `.npy` pools of each dtype with each
-//! strategy, every bad-input class, and `experiment` with tiny settings.
+//! strategy, every bad-input class, the mistakes users make (layouts, K = 1, input kinds), and
+//! what the output reports. The experiment's tests are in `experiment.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -284,7 +285,6 @@ fn bad_input_exits_non_zero_with_one_line() {
     save(dir.path(), "empty.npy", &[0, k, c], NpyData::F64(vec![]));
     fails_with(&["acquire", &p("empty.npy")], "N");
     save(dir.path(), "ok.npy", &[n, k, c], NpyData::F64(lp.clone()));
-    fails_with(&["acquire", &p("ok.npy"), "--strategy", "magic"], "magic");
     fails_with(
         &["acquire", &p("ok.npy"), "--input-kind", "probs"],
         "probabilit",
@@ -382,103 +382,349 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
-fn a_tiny_experiment_writes_sane_outputs() {
+fn argument_errors_keep_clap_hints_and_ranges() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("exp");
-    let o = bald(&[
-        "experiment",
-        "--strategies",
-        "random,bald,batchbald",
-        "--budget",
-        "40",
-        "--acquire",
-        "10",
-        "--k",
-        "4",
-        "--epoch-samples",
-        "128",
-        "--max-epochs",
-        "2",
-        "--backend",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let table = String::from_utf8_lossy(&o.stdout);
-    for s in ["random", "bald", "batchbald", "labels to 90%"] {
-        assert!(table.contains(s), "table lacks {s}: {table}");
-    }
-    assert_eq!(
-        std::fs::read_to_string(out.join("table.md")).unwrap(),
-        table
+    let file = save(dir.path(), "p.npy", &[5, 2, 3], NpyData::F64(pool(5, 2, 3)));
+    let f = file.to_str().unwrap();
+    let o = bald(&["acquire", f, "--strategy", "bld"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("possible values: random, entropy, bald"),
+        "{err}"
     );
-    let csv = std::fs::read_to_string(out.join("curves.csv")).unwrap();
-    let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("strategy,seed,labels,accuracy"));
-    let rows: Vec<Vec<String>> = lines
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect();
-    // 20, 30, 40 labels for each of 3 strategies.
-    assert_eq!(rows.len(), 9);
-    for r in &rows {
-        let acc: f64 = r[3].parse().unwrap();
-        assert!((0.0..=1.0).contains(&acc));
-        assert!(["20", "30", "40"].contains(&r[2].as_str()));
+    assert!(err.contains("a similar value exists: 'bald'"), "{err}");
+    for (flag, want) in [("--batch-size", "0 or more"), ("--beta", "0 or more")] {
+        let o = bald(&["acquire", f, flag, "-1"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(want), "{flag}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("unexpected argument"),
+            "{}",
+            stderr(&o)
+        );
     }
-    let svg = std::fs::read_to_string(out.join("curves.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<polyline").count(), 3);
+}
+
+/// `data` (N x K x C) with its first two or last two axes swapped.
+fn transpose(data: &[f64], (n, k, c): (usize, usize, usize), knc: bool) -> Vec<f64> {
+    let mut out = Vec::with_capacity(data.len());
+    if knc {
+        for j in 0..k {
+            for i in 0..n {
+                out.extend_from_slice(&data[(i * k + j) * c..(i * k + j + 1) * c]);
+            }
+        }
+    } else {
+        for i in 0..n {
+            for l in 0..c {
+                out.extend((0..k).map(|j| data[(i * k + j) * c + l]));
+            }
+        }
+    }
+    out
 }
 
 #[test]
-fn experiment_reads_a_users_mnist_folder() {
+fn layouts_and_the_warning_that_names_them() {
     let dir = tempfile::tempdir().unwrap();
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    std::fs::copy(
-        data.join("mnist5k-images-idx3-ubyte.gz"),
-        dir.path().join("train-images-idx3-ubyte.gz"),
-    )
-    .unwrap();
-    std::fs::copy(
-        data.join("mnist5k-labels-idx1-ubyte.gz"),
-        dir.path().join("train-labels-idx1-ubyte.gz"),
-    )
-    .unwrap();
-    let out = dir.path().join("exp");
-    let o = bald(&[
-        "experiment",
-        "--mnist-dir",
-        dir.path().to_str().unwrap(),
-        "--strategies",
-        "entropy",
-        "--budget",
-        "30",
-        "--k",
-        "3",
-        "--epoch-samples",
-        "64",
-        "--max-epochs",
-        "1",
-        "--repeated",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let table = String::from_utf8_lossy(&o.stdout);
-    assert!(table.contains("Repeated-MNIST from"), "{table}");
-    let missing = bald(&[
-        "experiment",
-        "--mnist-dir",
-        out.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains("train-images-idx3-ubyte"),
-        "{}",
-        stderr(&missing)
+    let (n, k, c) = (12, 5, 3);
+    let lp = pool(n, k, c);
+    let nkc = save(dir.path(), "nkc.npy", &[n, k, c], NpyData::F64(lp.clone()));
+    let knc_data = transpose(&lp, (n, k, c), true);
+    let knc = save(dir.path(), "knc.npy", &[k, n, c], NpyData::F64(knc_data));
+    let nck_data = transpose(&lp, (n, k, c), false);
+    let nck = save(dir.path(), "nck.npy", &[n, c, k], NpyData::F64(nck_data));
+    let run = |file: &Path, layout: &str| {
+        bald(&[
+            "acquire",
+            file.to_str().unwrap(),
+            "--layout",
+            layout,
+            "--strategy",
+            "bald",
+            "--batch-size",
+            "3",
+            "--backend",
+            "cpu",
+        ])
+    };
+    let want = run(&nkc, "nkc");
+    assert!(!stderr(&want).contains("warning"), "{}", stderr(&want));
+    let want = json(&want);
+    assert_eq!(
+        (want["n"].as_u64(), want["k"].as_u64()),
+        (Some(12), Some(5))
     );
+    let from_knc = run(&knc, "knc");
+    assert!(
+        !stderr(&from_knc).contains("warning"),
+        "{}",
+        stderr(&from_knc)
+    );
+    let from_knc = json(&from_knc);
+    assert_eq!(from_knc["indices"], want["indices"]);
+    assert_eq!(from_knc["layout"], "knc");
+    assert_eq!(json(&run(&nck, "nck"))["indices"], want["indices"]);
+    // The K x N x C file read as N x K x C: N = 5 < K = 12, and the warning names the fix.
+    let wrong = run(&knc, "nkc");
+    assert!(
+        stderr(&wrong).contains("--layout knc"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert!(stderr(&wrong).contains("torch.stack"), "{}", stderr(&wrong));
+}
+
+#[test]
+fn one_sample_and_num_samples_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = save(
+        dir.path(),
+        "k1.npy",
+        &[6, 1, 3],
+        NpyData::F64(pool(6, 1, 3)),
+    );
+    let f = one.to_str().unwrap();
+    for strategy in ["bald", "batchbald", "mean-std", "power-bald"] {
+        fails_with(&["acquire", f, "--strategy", strategy], "K >= 2");
+        let o = bald(&["acquire", f, "--strategy", strategy]);
+        assert!(!stderr(&o).contains(f), "the file is fine: {}", stderr(&o));
+    }
+    for strategy in ["entropy", "margin", "var-ratios", "random"] {
+        json(&bald(&["acquire", f, "--strategy", strategy]));
+    }
+    let six = save(
+        dir.path(),
+        "k6.npy",
+        &[20, 6, 3],
+        NpyData::F64(pool(20, 6, 3)),
+    );
+    let f = six.to_str().unwrap();
+    fails_with(&["acquire", f, "--num-samples", "0"], "--num-samples");
+    let o = bald(&["acquire", f, "--num-samples", "2", "--batch-size", "4"]);
+    assert!(stderr(&o).contains("below K = 6"), "{}", stderr(&o));
+    json(&o);
+}
+
+#[test]
+fn input_kind_mistakes_get_the_fix_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, k, c) = (6, 3, 4);
+    let lp = pool(n, k, c);
+    let p = |name: &str, data: Vec<f64>| {
+        save(dir.path(), name, &[n, k, c], NpyData::F64(data))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let probs = p("probs.npy", lp.iter().map(|v| v.exp()).collect());
+    fails_with(&["acquire", &probs], "--input-kind probs");
+    let logits = p("logits.npy", lp.iter().map(|v| v * 1.5 + 2.0).collect());
+    fails_with(&["acquire", &logits], "--input-kind logits");
+    // log-softmax in float16, saved as float32: just outside the tolerance.
+    let rounded = save(
+        dir.path(),
+        "f16ish.npy",
+        &[n, k, c],
+        NpyData::F32(lp.iter().map(|v| (v + 0.002) as f32).collect()),
+    );
+    let rounded = rounded.to_str().unwrap();
+    fails_with(&["acquire", rounded], "renormalises");
+    let err = stderr(&bald(&["acquire", rounded]));
+    assert!(
+        err.contains("log sum exp = 0.002 (tolerance 0.0001)"),
+        "{err}"
+    );
+    json(&bald(&["acquire", rounded, "--input-kind", "logits"]));
+    fails_with(
+        &["acquire", &logits, "--input-kind", "probs"],
+        "--input-kind logits",
+    );
+}
+
+#[test]
+fn json_reports_the_run_and_each_picks_regime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, k, c) = (30, 8, 4);
+    let file = save(
+        dir.path(),
+        "p.npy",
+        &[n, k, c],
+        NpyData::F32(pool(n, k, c).iter().map(|&v| v as f32).collect()),
+    );
+    let v = json(&bald(&[
+        "acquire",
+        file.to_str().unwrap(),
+        "--batch-size",
+        "4",
+        "--num-samples",
+        "20",
+        "--seed",
+        "7",
+        "--backend",
+        "cpu",
+    ]));
+    for (key, want) in [
+        ("n", 30),
+        ("k", 8),
+        ("c", 4),
+        ("seed", 7),
+        ("batch_size", 4),
+        ("num_samples", 20),
+        ("excluded", 0),
+    ] {
+        assert_eq!(v[key].as_u64(), Some(want), "{key}: {v}");
+    }
+    assert_eq!(v["input_kind"], "log-probs");
+    assert_eq!(v["layout"], "nkc");
+    assert!(v["read_seconds"].as_f64().unwrap() >= 0.0);
+    // C^t <= 20 for t = 0, 1, 2 (1, 4, 16 rows); sampled from t = 3.
+    assert_eq!(
+        v["regimes"],
+        serde_json::json!(["exact", "exact", "exact", "sampled"])
+    );
+    assert!((v["information_limit"]["ln_k"].as_f64().unwrap() - 8f64.ln()).abs() < 1e-12);
+}
+
+#[test]
+fn batchbald_past_its_information_limit_warns_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // K = 2 samples that disagree completely on every point: one pick holds ln 2, all there is.
+    let (n, k, c) = (6, 2, 2);
+    let sure = (1.0f64 - 1e-12).ln();
+    let data: Vec<f64> = (0..n)
+        .flat_map(|_| [sure, f64::NEG_INFINITY, f64::NEG_INFINITY, sure])
+        .collect();
+    let file = save(dir.path(), "p.npy", &[n, k, c], NpyData::F64(data));
+    let o = bald(&[
+        "acquire",
+        file.to_str().unwrap(),
+        "--batch-size",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(err.contains("ln K") && err.contains("power-bald"), "{err}");
+    let v = json(&o);
+    assert_eq!(v["information_limit"]["reached_at_pick"], 1);
+}
+
+#[test]
+fn exclude_all_scores_and_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, k, c) = (25, 5, 3);
+    let file = save(dir.path(), "p.npy", &[n, k, c], NpyData::F64(pool(n, k, c)));
+    let f = file.to_str().unwrap();
+    let text = dir.path().join("labelled.txt");
+    std::fs::write(&text, "0, 3 5\n7\n3\n").unwrap();
+    // The same indices as a .npy of int64.
+    let mut ints = write(&[4], &NpyData::F64(vec![0.0; 4]));
+    let at = ints.windows(3).position(|w| w == b"<f8").unwrap();
+    ints[at..at + 3].copy_from_slice(b"<i8");
+    let data_at = ints.len() - 32;
+    for (i, v) in [0i64, 3, 5, 7].iter().enumerate() {
+        ints[data_at + 8 * i..data_at + 8 * i + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    let npy_file = dir.path().join("labelled.npy");
+    std::fs::write(&npy_file, ints).unwrap();
+    let excluded = [0u64, 3, 5, 7];
+    for strategy in ["bald", "batchbald", "random", "power-bald", "entropy"] {
+        for list in [&text, &npy_file] {
+            let v = json(&bald(&[
+                "acquire",
+                f,
+                "--strategy",
+                strategy,
+                "--batch-size",
+                "30",
+                "--exclude",
+                list.to_str().unwrap(),
+                "--backend",
+                "cpu",
+            ]));
+            let idx: Vec<u64> = v["indices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
+            assert_eq!(idx.len(), n - 4, "{strategy}: clamped to the points left");
+            assert!(
+                idx.iter().all(|i| !excluded.contains(i)),
+                "{strategy}: {idx:?}"
+            );
+            assert_eq!(
+                v["excluded"], 4,
+                "distinct points (the text file lists 3 twice)"
+            );
+        }
+    }
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "1 99").unwrap();
+    fails_with(
+        &["acquire", f, "--exclude", bad.to_str().unwrap()],
+        "index 99 is out of range",
+    );
+
+    // --all-scores: every point's BALD, whose top 3 are bald's picks.
+    let all = dir.path().join("scores.npy");
+    let v = json(&bald(&[
+        "acquire",
+        f,
+        "--strategy",
+        "bald",
+        "--batch-size",
+        "3",
+        "--all-scores",
+        all.to_str().unwrap(),
+    ]));
+    let scores = match bald_cli::npy::parse(&std::fs::read(&all).unwrap())
+        .unwrap()
+        .data
+    {
+        NpyData::F64(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(scores.len(), n);
+    for (pick, s) in v["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v["scores"].as_array().unwrap())
+    {
+        // serde_json parses floats to within an ulp or so.
+        let (a, b) = (scores[pick.as_u64().unwrap() as usize], s.as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-15 * a.abs(), "{a} vs {b}");
+    }
+    let bb_all = dir.path().join("bb.npy");
+    json(&bald(&[
+        "acquire",
+        f,
+        "--all-scores",
+        bb_all.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read(&bb_all).unwrap(),
+        std::fs::read(&all).unwrap(),
+        "BatchBALD writes BALD"
+    );
+
+    // --verbose: one line per BatchBALD pick on stderr.
+    let o = bald(&[
+        "acquire",
+        f,
+        "--batch-size",
+        "3",
+        "--verbose",
+        "--backend",
+        "cpu",
+    ]);
+    let err = stderr(&o);
+    for t in 1..=3 {
+        assert!(err.contains(&format!("pick {t}/3: point ")), "{err}");
+    }
+    json(&o);
 }

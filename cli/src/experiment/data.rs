@@ -1,5 +1,5 @@
-//! MNIST in IDX format (the embedded MNIST-5k, or a user's files), Repeated-MNIST, and the
-//! experiment's splits.
+//! Images and labels in IDX format (the embedded MNIST-5k, or a user's files), their repeated
+//! form (Repeated-MNIST), and the experiment's splits.
 
 use std::io::Read;
 use std::path::Path;
@@ -15,15 +15,19 @@ const MNIST5K_LABELS: &[u8] = include_bytes!("../../data/mnist5k-labels-idx1-uby
 const MEAN: f32 = 0.1307;
 const STD: f32 = 0.3081;
 
-/// Images as normalised f32 rows and their labels 0..=9.
+/// Images as normalised f32 rows and their labels 0..classes.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// Row-major N x dim features.
     pub x: Vec<f32>,
     /// N labels.
     pub y: Vec<u8>,
-    /// Features per image (784).
+    /// Features per image (rows x cols).
     pub dim: usize,
+    /// Classes: one more than the largest label.
+    pub classes: usize,
+    /// Image rows and columns.
+    pub rows_cols: (usize, usize),
 }
 
 impl Dataset {
@@ -43,23 +47,47 @@ pub fn embedded() -> Result<Dataset, String> {
     from_idx(MNIST5K_IMAGES, MNIST5K_LABELS)
 }
 
-/// A user's MNIST: `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` in `dir`, plain or
-/// `.gz`.
-pub fn from_dir(dir: &Path) -> Result<Dataset, String> {
-    let read = |stem: &str| -> Result<Vec<u8>, String> {
-        for name in [stem.to_string(), format!("{stem}.gz")] {
-            let path = dir.join(&name);
-            if path.exists() {
-                return std::fs::read(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()));
-            }
-        }
-        Err(format!("{}: no {stem} or {stem}.gz", dir.display()))
+/// The file names IDX data sets use for training images and labels: the original MNIST names,
+/// Kaggle's (a dot before `idx`), each plain or `.gz`.
+const IMAGE_NAMES: [&str; 2] = ["train-images-idx3-ubyte", "train-images.idx3-ubyte"];
+
+/// A user's IDX data: `path` is a folder holding `train-images-idx3-ubyte` and
+/// `train-labels-idx1-ubyte` (or Kaggle's `train-images.idx3-ubyte`, plain or `.gz`), or the
+/// images file itself, with the labels file beside it (`images` replaced by `labels`,
+/// `idx3` by `idx1`).
+pub fn from_path(path: &Path) -> Result<Dataset, String> {
+    if !path.exists() {
+        return Err(format!("{}: no such file or folder", path.display()));
+    }
+    let images = if path.is_dir() {
+        IMAGE_NAMES
+            .iter()
+            .flat_map(|n| [n.to_string(), format!("{n}.gz")])
+            .map(|n| path.join(n))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "{}: no train-images-idx3-ubyte or train-images.idx3-ubyte (plain or .gz)",
+                    path.display()
+                )
+            })?
+    } else {
+        path.to_path_buf()
     };
-    from_idx(
-        &read("train-images-idx3-ubyte")?,
-        &read("train-labels-idx1-ubyte")?,
-    )
+    let name = images
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let label_name = name.replace("images", "labels").replace("idx3", "idx1");
+    if label_name == name {
+        return Err(format!(
+            "{}: cannot tell the labels file from this name (expected 'images' and 'idx3' in it)",
+            images.display()
+        ));
+    }
+    let labels = images.with_file_name(&label_name);
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    from_idx(&read(&images)?, &read(&labels)?)
 }
 
 fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>, String> {
@@ -92,19 +120,30 @@ pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<Dataset, String> {
         be_u32(&images, 8)?,
         be_u32(&images, 12)?,
     );
-    let dim = rows * cols;
-    if images.len() != 16 + n * dim || labels.len() != 8 + n || be_u32(&labels, 4)? != n {
+    let dim = rows.checked_mul(cols).ok_or("IDX image size overflows")?;
+    let pixels = n.checked_mul(dim).ok_or("IDX image count overflows")?;
+    if dim == 0 || n == 0 {
+        return Err("the IDX data holds no images".into());
+    }
+    if images.len() != 16 + pixels || labels.len() != 8 + n || be_u32(&labels, 4)? != n {
         return Err("IDX sizes do not match their headers".into());
     }
     let y = labels[8..].to_vec();
-    if y.iter().any(|&l| l > 9) {
-        return Err("labels must be 0..=9".into());
+    let classes = usize::from(y.iter().copied().max().unwrap_or(0)) + 1;
+    if classes < 2 {
+        return Err("the labels hold a single class: active learning needs two or more".into());
     }
     let x = images[16..]
         .iter()
         .map(|&p| (f32::from(p) / 255.0 - MEAN) / STD)
         .collect();
-    Ok(Dataset { x, y, dim })
+    Ok(Dataset {
+        x,
+        y,
+        dim,
+        classes,
+        rows_cols: (rows, cols),
+    })
 }
 
 /// The experiment's splits of a dataset (indices into it).
@@ -130,11 +169,11 @@ pub fn split(
     initial_per_class: usize,
 ) -> Result<Splits, String> {
     let mut rng = Rng::new(seed, 1);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 10];
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); data.classes];
     for (i, &l) in data.y.iter().enumerate() {
         by_class[usize::from(l)].push(i);
     }
-    let val_per_class = validation.div_ceil(10);
+    let val_per_class = validation.div_ceil(data.classes);
     let mut s = Splits {
         test: Vec::new(),
         validation: Vec::new(),

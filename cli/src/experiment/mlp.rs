@@ -154,7 +154,9 @@ impl Mlp {
         correct as f64 / idx.len().max(1) as f64
     }
 
-    /// Trains on `train` with early stopping on `val`; returns the epochs run.
+    /// Trains on `train` with early stopping on `val` (best validation weights kept); with no
+    /// validation points, for exactly `max_epochs` epochs (last weights kept). Returns the epochs
+    /// run.
     pub fn train(
         &mut self,
         data: &Dataset,
@@ -193,6 +195,9 @@ impl Mlp {
                 let grads = self.gradients(data, &batch, &mut rng);
                 self.adam(&grads, &mut moments, cfg, step);
             }
+            if val.is_empty() {
+                continue;
+            }
             let acc = self.accuracy(data, val);
             if acc > best.0 {
                 best = (acc, self.layers.clone());
@@ -204,7 +209,9 @@ impl Mlp {
                 }
             }
         }
-        self.layers = best.1;
+        if !val.is_empty() {
+            self.layers = best.1;
+        }
         epochs
     }
 
@@ -353,6 +360,8 @@ mod tests {
                 .collect(),
             y: vec![0, 1, 2, 1, 0],
             dim: 6,
+            classes: 3,
+            rows_cols: (2, 3),
         };
         let mlp = Mlp::new(&[6, 4, 3], &[0.0, 0.0], 1);
         let batch = [0, 1, 2, 3, 4];

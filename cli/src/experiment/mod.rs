@@ -1,5 +1,5 @@
 //! `bald experiment`: the active-learning loop of Gal et al. (2017) and of the BatchBALD paper
-//! (Kirsch et al. 2019) on MNIST, end to end. Each round trains the Bayesian MLP from scratch on
+//! (Kirsch et al. 2019) on MNIST (or any IDX data), end to end. Each round trains the Bayesian MLP from scratch on
 //! the labelled set, evaluates it on the test split (mean of K MC-dropout predictions), runs
 //! K consistent MC-dropout passes over the pool on the chosen backend, and acquires a batch
 //! with each strategy, until the label budget.
@@ -10,15 +10,17 @@ mod plot;
 mod rng;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bald_core::owned::mc_dropout_forward;
-use bald_core::{Backend, McDropoutHead, Shape};
+use bald_core::{Backend, Hooks, McDropoutHead, Plain, Shape};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::acquire::{acquire_on, Params, Strategy};
+use crate::acquire::{acquire_on, count, non_negative, Params, Strategy};
 use crate::backends::{dispatch, BackendChoice, OnBackend};
 use data::Dataset;
 use mlp::{Mlp, TrainConfig};
@@ -27,7 +29,7 @@ use mlp::{Mlp, TrainConfig};
 /// (a few minutes at most on 2 cores).
 #[derive(Debug, Clone, Args)]
 pub struct ExperimentArgs {
-    /// Strategies to compare (comma-separated).
+    /// Strategies to compare (comma-separated, each once).
     #[arg(
         long,
         value_enum,
@@ -36,61 +38,66 @@ pub struct ExperimentArgs {
     )]
     pub strategies: Vec<Strategy>,
     /// Repetitions with seeds 0, 1, ... (splits, initial labels, training, MC masks).
-    #[arg(long, default_value_t = 1)]
-    pub seeds: u64,
-    /// Stop when this many points are labelled.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value = "1", value_parser = count, allow_negative_numbers = true)]
+    pub seeds: usize,
+    /// Stop when this many points are labelled (at least the initial labels).
+    #[arg(long, default_value = "150", value_parser = count, allow_negative_numbers = true)]
     pub budget: usize,
     /// Points acquired per round.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10", value_parser = count, allow_negative_numbers = true)]
     pub acquire: usize,
     /// MC-dropout samples K for acquisition and test predictions.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value = "20", value_parser = count, allow_negative_numbers = true)]
     pub k: usize,
-    /// Repeated-MNIST: each pool image R times with Gaussian noise (std 0.1).
-    #[arg(long, default_value_t = 1)]
+    /// Repeated data (Repeated-MNIST): each pool image R times with Gaussian noise (std 0.1).
+    #[arg(long, default_value = "1", value_parser = count, allow_negative_numbers = true)]
     pub repeated: usize,
-    /// Read the real MNIST (train-images-idx3-ubyte, train-labels-idx1-ubyte, plain or .gz)
-    /// from this folder instead of the embedded MNIST-5k.
-    #[arg(long)]
-    pub mnist_dir: Option<PathBuf>,
+    /// IDX data instead of the embedded MNIST-5k: a folder holding train-images-idx3-ubyte
+    /// and train-labels-idx1-ubyte (or Kaggle's train-images.idx3-ubyte; plain or .gz), or the
+    /// images file itself with its labels file beside it. Any number of classes.
+    #[arg(long, visible_alias = "mnist-dir", value_name = "PATH")]
+    pub data: Option<PathBuf>,
     /// Test images per class (balanced test split).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value = "100", value_parser = count, allow_negative_numbers = true)]
     pub test_per_class: usize,
-    /// Validation images (early stopping).
-    #[arg(long, default_value_t = 100)]
+    /// Validation images for early stopping; 0: no early stopping, every round trains for
+    /// --max-epochs epochs and keeps the last weights.
+    #[arg(long, default_value = "100", value_parser = count, allow_negative_numbers = true)]
     pub validation: usize,
-    /// Initial labelled images per class.
-    #[arg(long, default_value_t = 2)]
+    /// Initial labelled images per class (at least 1).
+    #[arg(long, default_value = "2", value_parser = count, allow_negative_numbers = true)]
     pub initial_per_class: usize,
-    /// Hidden layer width of the MLP (784 -> hidden -> 10).
-    #[arg(long, default_value_t = 128)]
+    /// Hidden layer width of the MLP (pixels -> hidden -> classes).
+    #[arg(long, default_value = "128", value_parser = count, allow_negative_numbers = true)]
     pub hidden: usize,
-    /// Dropout rate before the first layer.
+    /// Dropout rate before the first layer, in [0, 1).
     #[arg(long, default_value_t = 0.25)]
     pub input_dropout: f32,
-    /// Dropout rate before the output layer.
+    /// Dropout rate before the output layer, in [0, 1).
     #[arg(long, default_value_t = 0.5)]
     pub hidden_dropout: f32,
     /// Samples drawn per training epoch.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value = "1024", value_parser = count, allow_negative_numbers = true)]
     pub epoch_samples: usize,
-    /// Most training epochs per round.
-    #[arg(long, default_value_t = 30)]
+    /// Most training epochs per round (at least 1).
+    #[arg(long, default_value = "30", value_parser = count, allow_negative_numbers = true)]
     pub max_epochs: usize,
     /// Early stopping: epochs without a better validation accuracy.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value = "3", value_parser = count, allow_negative_numbers = true)]
     pub patience: usize,
     /// BatchBALD: exact joint entropy while C^t <= this, sampled beyond.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value = "1000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
-    /// PowerBALD's inverse temperature.
-    #[arg(long, default_value_t = 1.0)]
+    /// PowerBALD's inverse temperature (>= 0).
+    #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
+    /// Test accuracies the table reports the labels needed for, and the plot draws.
+    #[arg(long, value_delimiter = ',', default_value = "0.8,0.85,0.9,0.95")]
+    pub thresholds: Vec<f64>,
     /// Where inference and acquisition run.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
-    /// Folder for curves.csv, curves.svg and table.md.
+    /// Folder for curves.csv (one line per round, written as it ends), curves.svg and table.md.
     #[arg(long, default_value = "bald-experiment")]
     pub out: PathBuf,
 }
@@ -98,16 +105,50 @@ pub struct ExperimentArgs {
 /// One learning curve.
 struct Curve {
     strategy: Strategy,
-    seed: u64,
     /// (labels, test accuracy) per round.
     points: Vec<(usize, f64)>,
     /// Seconds of inference + acquisition per acquisition round.
     round_seconds: Vec<f64>,
 }
 
+/// Set by Ctrl-C: the run stops after the current round and writes what it has.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// `curves.csv`, one line per round as it ends.
+struct CurveLog {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl CurveLog {
+    const HEADER: &'static str = "strategy,seed,labels,accuracy,round_seconds\n";
+
+    /// Creates the output folder and the log (truncated), so a bad `--out` fails at once.
+    fn create(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join("curves.csv");
+        let mut log = CurveLog {
+            file: std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            path,
+        };
+        log.append(Self::HEADER)?;
+        Ok(log)
+    }
+
+    fn append(&mut self, line: &str) -> Result<(), String> {
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
 struct Job<'a> {
     args: &'a ExperimentArgs,
     data: &'a Dataset,
+    log: &'a mut CurveLog,
 }
 
 /// Class probabilities averaged over K samples, argmax, against the labels.
@@ -139,14 +180,16 @@ impl OnBackend for Job<'_> {
 
     fn run<B: Backend>(self, backend: &B) -> Result<Vec<Curve>, String> {
         let a = self.args;
-        let classes = 10;
+        let classes = self.data.classes;
         let initial = a.initial_per_class * classes;
         let rounds = a.budget.saturating_sub(initial).div_ceil(a.acquire.max(1)) + 1;
-        let bar = ProgressBar::new(a.strategies.len() as u64 * a.seeds * rounds as u64);
+        let bar = ProgressBar::new((a.strategies.len() * a.seeds * rounds) as u64);
         bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} rounds {msg}")
-                .map_err(|e| e.to_string())?
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} rounds, ETA {eta} {msg}",
+            )
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
         );
         let cfg = TrainConfig {
             lr: 1e-3,
@@ -158,15 +201,16 @@ impl OnBackend for Job<'_> {
         };
         let e = |e: B::Error| e.to_string();
         let mut curves = Vec::new();
-        for seed in 0..a.seeds {
+        'seeds: for seed in 0..a.seeds {
+            let seed64 = seed as u64;
             let splits = data::split(
                 self.data,
-                seed,
+                seed64,
                 a.test_per_class,
                 a.validation,
                 a.initial_per_class,
             )?;
-            let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed);
+            let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed64);
             let test_x = gather(&data, &splits.test);
             for &strategy in &a.strategies {
                 bar.set_message(format!("{} seed {seed}", strategy.name()));
@@ -174,12 +218,11 @@ impl OnBackend for Job<'_> {
                 let mut pool = pool0.clone();
                 let mut curve = Curve {
                     strategy,
-                    seed,
                     points: Vec::new(),
                     round_seconds: Vec::new(),
                 };
                 for round in 0u64.. {
-                    let round_seed = seed.wrapping_mul(1_000_003).wrapping_add(round);
+                    let round_seed = seed64.wrapping_mul(1_000_003).wrapping_add(round);
                     let mut model = Mlp::new(
                         &[data.dim, a.hidden, classes],
                         &[a.input_dropout, a.hidden_dropout],
@@ -205,37 +248,59 @@ impl OnBackend for Job<'_> {
                     );
                     curve.points.push((labelled.len(), acc));
                     bar.inc(1);
-                    if labelled.len() >= a.budget || pool.is_empty() {
+                    let done = labelled.len() >= a.budget || pool.is_empty();
+                    let mut seconds = String::new();
+                    if !done && !INTERRUPTED.load(Ordering::Relaxed) {
+                        let start = Instant::now();
+                        let pool_x = gather(&data, &pool);
+                        let lp: Vec<f32> = mc_dropout_forward(
+                            backend,
+                            &head,
+                            &pool_x,
+                            pool.len(),
+                            a.k,
+                            round_seed,
+                        )
+                        .map_err(e)?;
+                        let shape = Shape::new(pool.len(), a.k, classes);
+                        let valid = backend.validate(&lp, shape).map_err(e)?;
+                        let prepared = backend.prepare(valid).map_err(e)?;
+                        let params = Params {
+                            strategy,
+                            batch_size: a.acquire.min(a.budget - labelled.len()),
+                            num_samples: a.num_samples,
+                            beta: a.beta,
+                            seed: round_seed,
+                        };
+                        let acquired =
+                            acquire_on(backend, &prepared, params, &mut Hooks::default())?;
+                        let s = start.elapsed().as_secs_f64();
+                        curve.round_seconds.push(s);
+                        seconds = format!("{s:.4}");
+                        let mut picked = vec![false; pool.len()];
+                        for &i in &acquired.batch.indices {
+                            picked[i] = true;
+                            labelled.push(pool[i]);
+                        }
+                        pool = pool
+                            .iter()
+                            .zip(&picked)
+                            .filter(|(_, &p)| !p)
+                            .map(|(&i, _)| i)
+                            .collect();
+                    }
+                    let (labels, acc) = (curve.points.last().unwrap_or(&(0, 0.0))).to_owned();
+                    self.log.append(&format!(
+                        "{},{seed},{labels},{acc},{seconds}\n",
+                        strategy.name()
+                    ))?;
+                    if INTERRUPTED.load(Ordering::Relaxed) {
+                        curves.push(curve);
+                        break 'seeds;
+                    }
+                    if done {
                         break;
                     }
-                    let start = Instant::now();
-                    let pool_x = gather(&data, &pool);
-                    let lp: Vec<f32> =
-                        mc_dropout_forward(backend, &head, &pool_x, pool.len(), a.k, round_seed)
-                            .map_err(e)?;
-                    let shape = Shape::new(pool.len(), a.k, classes);
-                    let valid = backend.validate(&lp, shape).map_err(e)?;
-                    let prepared = backend.prepare(valid).map_err(e)?;
-                    let params = Params {
-                        strategy,
-                        batch_size: a.acquire.min(a.budget - labelled.len()),
-                        num_samples: a.num_samples,
-                        beta: a.beta,
-                        seed: round_seed,
-                    };
-                    let batch = acquire_on(backend, &prepared, params)?;
-                    curve.round_seconds.push(start.elapsed().as_secs_f64());
-                    let mut picked = vec![false; pool.len()];
-                    for &i in &batch.indices {
-                        picked[i] = true;
-                        labelled.push(pool[i]);
-                    }
-                    pool = pool
-                        .iter()
-                        .zip(&picked)
-                        .filter(|(_, &p)| !p)
-                        .map(|(&i, _)| i)
-                        .collect();
                 }
                 curves.push(curve);
             }
@@ -265,27 +330,57 @@ fn median(mut v: Vec<Option<usize>>) -> Option<f64> {
     }
 }
 
-/// The papers' table: labels to 90% and 95% (median over seeds), final accuracy, time per
-/// acquisition round.
+/// `0.85` as `85%`.
+fn percent(t: f64) -> String {
+    format!("{}%", Plain(t * 100.0))
+}
+
+/// The papers' table: labels to each threshold (median over seeds, and each seed's), final
+/// accuracy, time per acquisition round.
 fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) -> String {
+    let initial = curves.iter().filter_map(|c| c.points.first()).map(|p| p.0);
     let mut s = format!(
         "Active learning on {dataset}, {} seed(s), {} initial labels, {} per round, budget {}, K = {}, backend {backend}\n\n",
         args.seeds,
-        args.initial_per_class * 10,
+        initial.min().unwrap_or(0),
         args.acquire,
         args.budget,
         args.k
     );
-    s.push_str("| strategy | labels to 90% (median) | labels to 95% (median) | final accuracy (mean) | s per round: inference + acquisition (mean) |\n");
-    s.push_str("| --- | --- | --- | --- | --- |\n");
+    let heads: Vec<String> = args
+        .thresholds
+        .iter()
+        .map(|&t| format!("labels to {}", percent(t)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "| strategy | {} | final accuracy (mean) | s per round: inference + acquisition (mean) |",
+        heads.join(" | ")
+    );
+    let _ = writeln!(s, "|{}", " --- |".repeat(heads.len() + 3));
     for &strategy in &args.strategies {
         let mine: Vec<&Curve> = curves.iter().filter(|c| c.strategy == strategy).collect();
-        let fmt = |m: Option<f64>| {
-            m.map_or(format!("not reached (> {})", args.budget), |x| {
-                format!("{x:.0}")
+        if mine.is_empty() {
+            continue;
+        }
+        let cells: Vec<String> = args
+            .thresholds
+            .iter()
+            .map(|&t| {
+                let reached: Vec<Option<usize>> =
+                    mine.iter().map(|c| labels_to_reach(&c.points, t)).collect();
+                let med = median(reached.clone())
+                    .map_or(format!("> {}", args.budget), |x| format!("{}", Plain(x)));
+                if mine.len() == 1 {
+                    return med;
+                }
+                let each: Vec<String> = reached
+                    .iter()
+                    .map(|r| r.map_or("-".into(), |x| x.to_string()))
+                    .collect();
+                format!("{med} ({})", each.join(", "))
             })
-        };
-        let reach = |t: f64| median(mine.iter().map(|c| labels_to_reach(&c.points, t)).collect());
+            .collect();
         let finals: Vec<f64> = mine
             .iter()
             .filter_map(|c| c.points.last().map(|p| p.1))
@@ -297,44 +392,112 @@ fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) 
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.4} | {:.3} |",
+            "| {} | {} | {:.4} | {:.3} |",
             strategy.name(),
-            fmt(reach(0.90)),
-            fmt(reach(0.95)),
+            cells.join(" | "),
             mean(&finals),
             mean(&times)
         );
     }
+    if args.seeds > 1 {
+        s.push_str("\nLabels to a threshold: the median over seeds, then each seed's (-: not reached within the budget).\n");
+    }
     s
 }
 
-/// Runs `bald experiment`: writes the outputs and returns the table.
-pub fn run(args: &ExperimentArgs) -> Result<String, String> {
-    if args.acquire == 0 || args.k == 0 || args.seeds == 0 || args.strategies.is_empty() {
-        return Err("--acquire, --k, --seeds and --strategies must be positive".into());
+/// Checks the arguments that need no data; one line naming what is wrong.
+fn check(args: &ExperimentArgs) -> Result<(), String> {
+    let positive = [
+        ("--acquire", args.acquire),
+        ("--k", args.k),
+        ("--seeds", args.seeds),
+        ("--repeated", args.repeated),
+        ("--initial-per-class", args.initial_per_class),
+        ("--hidden", args.hidden),
+        ("--epoch-samples", args.epoch_samples),
+        ("--max-epochs", args.max_epochs),
+        ("--test-per-class", args.test_per_class),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(format!("{name} must be at least 1"));
     }
-    let (data, name) = match &args.mnist_dir {
-        Some(dir) => (
-            data::from_dir(dir)?,
-            format!("MNIST from {}", dir.display()),
+    for (i, s) in args.strategies.iter().enumerate() {
+        if args.strategies[..i].contains(s) {
+            return Err(format!("--strategies lists {} twice", s.name()));
+        }
+    }
+    for (name, p) in [
+        ("--input-dropout", args.input_dropout),
+        ("--hidden-dropout", args.hidden_dropout),
+    ] {
+        if !(0.0..1.0).contains(&p) {
+            return Err(format!(
+                "{name} must be in [0, 1), not {}",
+                Plain(f64::from(p))
+            ));
+        }
+    }
+    if let Some(t) = args.thresholds.iter().find(|t| !(**t > 0.0 && **t <= 1.0)) {
+        return Err(format!("--thresholds must be in (0, 1], not {}", Plain(*t)));
+    }
+    if args.k == 1 {
+        if let Some(s) = args.strategies.iter().find(|s| s.needs_two_samples()) {
+            return Err(format!(
+                "--strategies {} needs --k 2 or more MC samples",
+                s.name()
+            ));
+        }
+    }
+    if args.num_samples == 0 && args.strategies.contains(&Strategy::Batchbald) {
+        return Err("--num-samples must be at least 1 for BatchBALD".into());
+    }
+    Ok(())
+}
+
+/// Runs `bald experiment`: writes `curves.csv` as rounds end, then the table and plot (also on
+/// Ctrl-C, with the rounds done); returns the table and where the files are.
+pub fn run(args: &ExperimentArgs) -> Result<String, String> {
+    check(args)?;
+    let (data, name) = match &args.data {
+        Some(path) => (
+            data::from_path(path)?,
+            format!("IDX data from {}", path.display()),
         ),
         None => (data::embedded()?, "MNIST-5k".to_string()),
     };
-    let name = if args.repeated > 1 {
-        format!("Repeated-{name} (R = {})", args.repeated)
-    } else {
-        name
-    };
-    let (curves, backend) = dispatch(args.backend, Job { args, data: &data })?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    let mut csv = String::from("strategy,seed,labels,accuracy\n");
-    for c in &curves {
-        for (labels, acc) in &c.points {
-            let _ = writeln!(csv, "{},{},{labels},{acc}", c.strategy.name(), c.seed);
-        }
+    let initial = args.initial_per_class * data.classes;
+    if args.budget < initial {
+        return Err(format!(
+            "--budget {} is below the {initial} initial labels ({} per class, {} classes)",
+            args.budget, args.initial_per_class, data.classes
+        ));
     }
-    // Mean curve over seeds per strategy for the plot.
+    let name = match (args.repeated, args.data.is_some()) {
+        (1, _) => name,
+        (r, false) => format!("Repeated-{name} (R = {r})"),
+        (r, true) => format!("{name}, each pool image {r} times with noise"),
+    };
+    let name = format!(
+        "{name} ({} images of {}x{}, {} classes)",
+        data.len(),
+        data.rows_cols.0,
+        data.rows_cols.1,
+        data.classes
+    );
+    let mut log = CurveLog::create(&args.out)?;
+    // Ctrl-C once: stop after the round and write what is done; twice: stop at once.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\nbald: interrupted: finishing the round, then writing the table and plot");
+    });
+    let job = Job {
+        args,
+        data: &data,
+        log: &mut log,
+    };
+    let (curves, backend) = dispatch(args.backend, job)?;
     let series: Vec<plot::Series> = args
         .strategies
         .iter()
@@ -343,9 +506,13 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
             let len = mine.iter().map(|c| c.points.len()).min().unwrap_or(0);
             let points = (0..len)
                 .map(|i| {
-                    let x = mine[0].points[i].0 as f64;
-                    let y = mine.iter().map(|c| c.points[i].1).sum::<f64>() / mine.len() as f64;
-                    (x, y)
+                    let ys = mine.iter().map(|c| c.points[i].1);
+                    plot::Point {
+                        x: mine[0].points[i].0 as f64,
+                        mean: ys.clone().sum::<f64>() / mine.len() as f64,
+                        lo: ys.clone().fold(f64::INFINITY, f64::min),
+                        hi: ys.fold(f64::NEG_INFINITY, f64::max),
+                    }
                 })
                 .collect();
             plot::Series {
@@ -354,18 +521,36 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
             }
         })
         .collect();
+    let band = if args.seeds > 1 {
+        ", band: min to max"
+    } else {
+        ""
+    };
     let svg = plot::svg(
-        &format!("{name}: test accuracy (mean of {} seed(s))", args.seeds),
+        &format!(
+            "{name}: test accuracy (mean of {} seed(s){band})",
+            args.seeds
+        ),
         "labelled points",
         "test accuracy",
         &series,
+        &args.thresholds,
     );
     let table = table(args, &curves, backend, &name);
     let out = |f: &str| args.out.join(f);
-    crate::acquire::write_atomically(&out("curves.csv"), csv.as_bytes())?;
     crate::acquire::write_atomically(&out("curves.svg"), svg.as_bytes())?;
     crate::acquire::write_atomically(&out("table.md"), table.as_bytes())?;
-    Ok(table)
+    let place = format!(
+        "curves.csv, curves.svg and table.md are in {}",
+        args.out.display()
+    );
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        print!("{table}");
+        return Err(format!(
+            "interrupted: the rounds done so far are written; {place}"
+        ));
+    }
+    Ok(format!("{table}\n{place}\n"))
 }
 
 #[cfg(test)]

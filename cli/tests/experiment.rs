@@ -1,0 +1,317 @@
+//! `bald experiment` as a user runs it: tiny runs, their outputs, a user's IDX data, every
+//! argument mistake, and Ctrl-C.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bald(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bald"))
+        .args(args)
+        .output()
+        .expect("the bald binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Tiny training settings.
+const FAST: [&str; 8] = [
+    "--k",
+    "4",
+    "--epoch-samples",
+    "128",
+    "--max-epochs",
+    "2",
+    "--backend",
+    "cpu",
+];
+
+fn experiment(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["experiment", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&FAST);
+    args.extend_from_slice(extra);
+    bald(&args)
+}
+
+/// (strategy, seed, labels, accuracy) rows of curves.csv.
+fn rows(out: &Path) -> Vec<(String, u64, usize, f64)> {
+    let csv = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("strategy,seed,labels,accuracy,round_seconds")
+    );
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_tiny_experiment_writes_sane_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let o = experiment(
+        &out,
+        &[
+            "--strategies",
+            "random,bald,batchbald",
+            "--budget",
+            "40",
+            "--seeds",
+            "2",
+            "--thresholds",
+            "0.3,0.99",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(stdout.starts_with(&table), "{stdout}");
+    assert!(
+        stdout.contains(&format!("are in {}", out.display())),
+        "the output folder is named: {stdout}"
+    );
+    for s in [
+        "random",
+        "bald",
+        "batchbald",
+        "labels to 30%",
+        "labels to 99%",
+        "> 40",
+        "(-, -)",
+        "10 classes",
+    ] {
+        assert!(table.contains(s), "table lacks {s}: {table}");
+    }
+    let rows = rows(&out);
+    // 20, 30, 40 labels for each of 3 strategies and 2 seeds.
+    assert_eq!(rows.len(), 18);
+    for r in &rows {
+        assert!((0.0..=1.0).contains(&r.3));
+        assert!([20, 30, 40].contains(&r.2));
+        assert!(r.1 < 2);
+    }
+    let svg = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 3);
+    assert!(svg.contains("<polygon"), "a band across seeds");
+    assert!(svg.contains("stroke-dasharray"), "threshold lines");
+}
+
+#[test]
+fn argument_mistakes_are_one_line_errors_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let o = out.to_str().unwrap();
+    for (args, want) in [
+        (
+            &["--initial-per-class", "0", "--budget", "30"][..],
+            "--initial-per-class must be at least 1",
+        ),
+        (&["--max-epochs", "0"], "--max-epochs must be at least 1"),
+        (&["--budget", "10"], "below the 20 initial labels"),
+        (&["--strategies", "bald,bald"], "lists bald twice"),
+        (&["--k", "1", "--strategies", "random,bald"], "--k 2"),
+        (&["--thresholds", "0.9,1.5"], "--thresholds"),
+        (&["--input-dropout", "1"], "--input-dropout"),
+        (&["--data", "/no/such/folder"], "no such file or folder"),
+    ] {
+        let mut all = vec!["experiment", "--out", o];
+        all.extend_from_slice(args);
+        let r = bald(&all);
+        assert!(!r.status.success(), "{args:?}");
+        let err = stderr(&r);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let r = bald(&["experiment", "--acquire", "-3"]);
+    assert!(stderr(&r).contains("0 or more"), "{}", stderr(&r));
+    // A bad output folder fails at once, before any training.
+    let start = Instant::now();
+    let r = bald(&["experiment", "--out", "/proc/nope/exp"]);
+    assert!(!r.status.success());
+    assert!(stderr(&r).contains("/proc/nope"), "{}", stderr(&r));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "failed late: {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn no_validation_trains_for_max_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let o = experiment(
+        &out,
+        &[
+            "--validation",
+            "0",
+            "--strategies",
+            "random",
+            "--budget",
+            "20",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let acc = rows(&out)[0].3;
+    // Untrained weights give chance (about 0.1); two epochs on 20 labels do much better.
+    assert!(acc > 0.3, "accuracy {acc}");
+}
+
+/// Writes IDX files holding the embedded MNIST-5k's images of `classes` only.
+fn idx_subset(dir: &Path, images: &str, labels: &str, classes: u8) {
+    use std::io::Read;
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let gunzip = |name: &str| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(data.join(name)).unwrap())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    };
+    let (img, lab) = (
+        gunzip("mnist5k-images-idx3-ubyte.gz"),
+        gunzip("mnist5k-labels-idx1-ubyte.gz"),
+    );
+    let keep: Vec<usize> = (0..5000).filter(|&i| lab[8 + i] < classes).collect();
+    let n = (keep.len() as u32).to_be_bytes();
+    let mut new_img = img[..16].to_vec();
+    new_img[4..8].copy_from_slice(&n);
+    let mut new_lab = lab[..8].to_vec();
+    new_lab[4..8].copy_from_slice(&n);
+    for &i in &keep {
+        new_img.extend_from_slice(&img[16 + 784 * i..16 + 784 * (i + 1)]);
+        new_lab.push(lab[8 + i]);
+    }
+    std::fs::write(dir.join(images), new_img).unwrap();
+    std::fs::write(dir.join(labels), new_lab).unwrap();
+}
+
+#[test]
+fn experiment_reads_a_users_idx_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    std::fs::copy(
+        data.join("mnist5k-images-idx3-ubyte.gz"),
+        dir.path().join("train-images-idx3-ubyte.gz"),
+    )
+    .unwrap();
+    std::fs::copy(
+        data.join("mnist5k-labels-idx1-ubyte.gz"),
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let out = dir.path().join("exp");
+    let small = [
+        "--strategies",
+        "entropy",
+        "--budget",
+        "30",
+        "--repeated",
+        "2",
+    ];
+    let mut args = vec!["--mnist-dir", dir.path().to_str().unwrap()];
+    args.extend_from_slice(&small);
+    let o = experiment(&out, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("IDX data from"), "{table}");
+    assert!(!table.contains("MNIST"), "{table}");
+
+    // Kaggle's names, uncompressed, three classes, named by the images file itself.
+    let kaggle = tempfile::tempdir().unwrap();
+    idx_subset(
+        kaggle.path(),
+        "train-images.idx3-ubyte",
+        "train-labels.idx1-ubyte",
+        3,
+    );
+    for path in [
+        kaggle.path().to_path_buf(),
+        kaggle.path().join("train-images.idx3-ubyte"),
+    ] {
+        let o = experiment(
+            &out,
+            &[
+                "--data",
+                path.to_str().unwrap(),
+                "--strategies",
+                "bald",
+                "--budget",
+                "12",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let table = String::from_utf8_lossy(&o.stdout);
+        assert!(table.contains("3 classes"), "{table}");
+        assert!(table.contains("6 initial labels"), "{table}");
+    }
+    let missing = bald(&["experiment", "--data", out.to_str().unwrap()]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("train-images-idx3-ubyte"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_keeps_the_rounds_done_and_writes_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let mut args = vec![
+        "experiment",
+        "--out",
+        out.to_str().unwrap(),
+        "--strategies",
+        "random",
+        "--budget",
+        "2000",
+    ];
+    args.extend_from_slice(&FAST);
+    let child = Command::new(env!("CARGO_BIN_EXE_bald"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let csv = out.join("curves.csv");
+    let lines = || {
+        std::fs::read_to_string(&csv)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while lines() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no rounds logged"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    let done = lines() - 1;
+    assert!((2..200).contains(&done), "{done} rounds");
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("| random |"), "{table}");
+    assert!(out.join("curves.svg").exists());
+}
