@@ -300,6 +300,9 @@ struct Job<'d, T> {
 /// What an acquisition returns to `run`.
 struct Outcome {
     acquired: Acquired,
+    /// Reordering, conversion to log-probs and validation.
+    prepare_seconds: f64,
+    /// The backend's work: upload, scores or BatchBALD.
     seconds: f64,
 }
 
@@ -352,6 +355,7 @@ impl<T: Element> OnBackend for Job<'_, T> {
         }
         Ok(Outcome {
             acquired,
+            prepare_seconds: 0.0,
             seconds: start.elapsed().as_secs_f64(),
         })
     }
@@ -392,15 +396,16 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         exclude: &exclude,
     };
     let (outcome, backend) = match array.data {
-        NpyData::F16(v) => ctx.acquire(v)?,
-        NpyData::F32(v) => ctx.acquire(v)?,
-        NpyData::F64(v) => ctx.acquire(v)?,
+        NpyData::F16(v) => ctx.acquire(v, convert_on_threads)?,
+        NpyData::F32(v) => ctx.acquire(v, convert_f32)?,
+        NpyData::F64(v) => ctx.acquire(v, convert_on_threads)?,
     };
     let report = Report {
         args,
         shape,
         backend,
         read_seconds,
+        prepare_seconds: outcome.prepare_seconds,
         seconds: outcome.seconds,
         excluded: exclude.len(),
     };
@@ -495,16 +500,20 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Puts `data` in N x K x C order, converts it to log-probs in place, validates it, and
-    /// runs the acquisition on the chosen backend.
-    fn acquire<T: Element + Send>(&self, data: Vec<T>) -> Result<(Outcome, &'static str), String> {
+    /// Puts `data` in N x K x C order, converts it to log-probs in place with `convert`,
+    /// validates it, and runs the acquisition on the chosen backend.
+    fn acquire<T: Element>(
+        &self,
+        data: Vec<T>,
+        convert: Converter<T>,
+    ) -> Result<(Outcome, &'static str), String> {
         let args = self.args;
+        let start = Instant::now();
         let mut data = reorder(data, self.shape, args.layout);
         let path = args.input.display();
         let converted = match args.input_kind {
             InputKind::LogProbs => Ok(()),
-            InputKind::Probs => in_parallel(&mut data, self.shape, probs_to_log_probs),
-            InputKind::Logits => in_parallel(&mut data, self.shape, logits_to_log_probs),
+            kind => convert(&mut data, self.shape, kind),
         };
         let data = &data;
         let lp = converted
@@ -523,7 +532,10 @@ impl Context<'_> {
             all_scores: args.all_scores.is_some(),
             verbose: args.verbose,
         };
-        dispatch(args.backend, job)
+        let prepare_seconds = start.elapsed().as_secs_f64();
+        let (mut outcome, backend) = dispatch(args.backend, job)?;
+        outcome.prepare_seconds = prepare_seconds;
+        Ok((outcome, backend))
     }
 }
 
@@ -547,9 +559,35 @@ fn reorder<T: Copy>(data: Vec<T>, shape: Shape, layout: Layout) -> Vec<T> {
     out
 }
 
+/// Converts probabilities or logits to log-probs in place.
+type Converter<T> = fn(&mut [T], Shape, InputKind) -> Result<(), Error>;
+
+/// f32: the SIMD backend's vectorised, threaded conversions.
+fn convert_f32(data: &mut [f32], shape: Shape, kind: InputKind) -> Result<(), Error> {
+    let simd = SimdBackend::new();
+    match kind {
+        InputKind::LogProbs => Ok(()),
+        InputKind::Probs => simd.probs_to_log_probs(data, shape),
+        InputKind::Logits => simd.logits_to_log_probs(data, shape),
+    }
+}
+
+/// f16 and f64: bald-core's scalar conversions (f64 arithmetic), on every core.
+fn convert_on_threads<T: Element>(
+    data: &mut [T],
+    shape: Shape,
+    kind: InputKind,
+) -> Result<(), Error> {
+    match kind {
+        InputKind::LogProbs => Ok(()),
+        InputKind::Probs => in_parallel(data, shape, probs_to_log_probs),
+        InputKind::Logits => in_parallel(data, shape, logits_to_log_probs),
+    }
+}
+
 /// Runs a conversion over whole points of `data` on every core, with error positions as the
 /// whole pool's.
-fn in_parallel<T: Element + Send>(
+fn in_parallel<T: Element>(
     data: &mut [T],
     shape: Shape,
     convert: fn(&mut [T], Shape) -> Result<(), Error>,
@@ -660,6 +698,7 @@ struct Report<'a> {
     shape: Shape,
     backend: &'a str,
     read_seconds: f64,
+    prepare_seconds: f64,
     seconds: f64,
     excluded: usize,
 }
@@ -677,6 +716,7 @@ impl Report<'_> {
                     "backend": self.backend,
                     "seconds": self.seconds,
                     "read_seconds": self.read_seconds,
+                    "prepare_seconds": self.prepare_seconds,
                     "n": self.shape.n,
                     "k": self.shape.k,
                     "c": self.shape.c,

@@ -579,6 +579,7 @@ fn json_reports_the_run_and_each_picks_regime() {
     assert_eq!(v["input_kind"], "log-probs");
     assert_eq!(v["layout"], "nkc");
     assert!(v["read_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(v["prepare_seconds"].as_f64().unwrap() >= 0.0);
     // C^t <= 20 for t = 0, 1, 2 (1, 4, 16 rows); sampled from t = 3.
     assert_eq!(
         v["regimes"],

@@ -24,6 +24,11 @@ pub const BATCHBALD_SCORE: f64 = 1e-5;
 /// (fuzzing found an error of 1.02e-4 there).
 pub const HEAD_LOG_PROB: f64 = 1e-4;
 
+/// A backend's logits or probabilities -> log-probs conversion (f32) vs the reference on the
+/// same input, relative to 1 + |reference|: f32 exp or ln of 1.4 ulp, and the f32 rounding of
+/// the result.
+pub const CONVERSION: f64 = 1e-6;
+
 /// The tolerance of a per-point score on C classes: [`SCORES`] x (1 + ln C). Scores are
 /// entropies (at most ln C), BALD (the difference of two of them) or ratios in [0, 1]. f32 exp
 /// and ln errors on equal log-probs are correlated rather than averaging out, so the absolute

@@ -2,7 +2,7 @@
 
 use bald_core::{Element, PointScore, StdKind};
 
-use crate::math::{clamp_exp_arg, clamp_log_prob, exp_log_prob, exp_of_clamped, ln_normal};
+use crate::math::{self, clamp_exp_arg, clamp_log_prob, exp_log_prob, exp_of_clamped, ln_normal};
 use crate::point_f32;
 use crate::simd::Simd;
 
@@ -729,4 +729,77 @@ fn dense_tile<S: Simd, const R: usize, const W: usize>(
             s.store(y, &mut row[at..]);
         }
     }
+}
+
+/// log_softmax over each row of `c` values of `x` (one point, K rows), in place:
+/// (x - max) - ln sum e^(x - max), with e^ and ln vectorised. Returns false, leaving `x` partly
+/// converted, when a row holds a NaN or `+inf` or is all `-inf` (the scalar path then reports
+/// the error). `buf` holds `x.len()`, `rows` K values.
+#[inline(always)]
+pub fn log_softmax_rows<S: Simd>(
+    s: S,
+    x: &mut [f32],
+    c: usize,
+    buf: &mut [f32],
+    rows: &mut [f32],
+) -> bool {
+    for ((row, b), m) in x
+        .chunks_exact(c)
+        .zip(buf.chunks_exact_mut(c))
+        .zip(rows.iter_mut())
+    {
+        *m = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        if !m.is_finite() || row.iter().any(|v| v.is_nan()) {
+            return false;
+        }
+        for (o, &v) in b.iter_mut().zip(row) {
+            *o = v - *m;
+        }
+    }
+    // Shifted logits kept in x, their exponentials in buf.
+    x.copy_from_slice(buf);
+    exp_in_place(s, buf);
+    for (b, m) in buf.chunks_exact(c).zip(rows.iter_mut()) {
+        *m = b.iter().sum();
+    }
+    ln_in_place(s, rows);
+    for (row, &l) in x.chunks_exact_mut(c).zip(rows.iter()) {
+        for v in row.iter_mut() {
+            *v -= l;
+        }
+    }
+    true
+}
+
+/// e^x of every value, vectorised. (Loops written out, not through a closure: closures are
+/// compiled without the caller's target features, so their intrinsics would not inline.)
+#[inline(always)]
+fn exp_in_place<S: Simd>(s: S, x: &mut [f32]) {
+    let mut chunks = x.chunks_exact_mut(S::LANES);
+    for ch in &mut chunks {
+        s.store(math::exp(s, s.load(ch)), ch);
+    }
+    for v in chunks.into_remainder() {
+        *v = v.exp();
+    }
+}
+
+/// ln x of every value, vectorised.
+#[inline(always)]
+fn ln_in_place<S: Simd>(s: S, x: &mut [f32]) {
+    let mut chunks = x.chunks_exact_mut(S::LANES);
+    for ch in &mut chunks {
+        s.store(math::ln(s, s.load(ch)), ch);
+    }
+    for v in chunks.into_remainder() {
+        *v = v.ln();
+    }
+}
+
+/// ln of each probability in `x` (checked to lie in [0, `hi`] by the caller), in place,
+/// vectorised.
+#[inline(always)]
+pub fn ln_probs<S: Simd>(s: S, x: &mut [f32], hi: f32) {
+    debug_assert!(x.iter().all(|&v| (0.0..=hi).contains(&v)));
+    ln_in_place(s, x);
 }

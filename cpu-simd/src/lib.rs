@@ -91,6 +91,62 @@ impl SimdBackend {
         }
     }
 
+    /// Logits to log-probs in place, as [`bald_core::logits_to_log_probs`]: e^x vectorised,
+    /// every thread. A pool with a NaN, a `+inf` or a row of all `-inf` goes to the scalar
+    /// function, which reports the exact error (converted rows are log-probs, which are valid
+    /// logits, so the first error is the same).
+    pub fn logits_to_log_probs(&self, data: &mut [f32], shape: Shape) -> Result<(), Error> {
+        let len = shape.elements()?;
+        if data.len() != len {
+            return Err(Error::ShapeMismatch {
+                what: "logits",
+                expected: len,
+                actual: data.len(),
+            });
+        }
+        let ok = std::sync::atomic::AtomicBool::new(true);
+        let (isa, point) = (self.isa, shape.k * shape.c);
+        self.par_chunks(data, point, |_, chunk| {
+            let (mut buf, mut rows) = (vec![0.0f32; point], vec![0.0f32; shape.k]);
+            dispatch!(isa, |s| {
+                for p in chunk.chunks_exact_mut(point) {
+                    if !kernels::log_softmax_rows(s, p, shape.c, &mut buf, &mut rows) {
+                        ok.store(false, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                }
+            })
+        });
+        if ok.into_inner() {
+            Ok(())
+        } else {
+            bald_core::logits_to_log_probs(data, shape)
+        }
+    }
+
+    /// Probabilities to log-probs in place, as [`bald_core::probs_to_log_probs`]: ln
+    /// vectorised, every thread, after a check of every value; a pool that fails the check
+    /// goes to the scalar function unchanged, which reports the exact error.
+    pub fn probs_to_log_probs(&self, data: &mut [f32], shape: Shape) -> Result<(), Error> {
+        let len = shape.elements()?;
+        if data.len() != len {
+            return Err(Error::ShapeMismatch {
+                what: "probs",
+                expected: len,
+                actual: data.len(),
+            });
+        }
+        let hi = (1.0 + f32::NORM_TOLERANCE) as f32;
+        if !data.iter().all(|&v| (0.0..=hi).contains(&v)) {
+            return bald_core::probs_to_log_probs(data, shape);
+        }
+        let isa = self.isa;
+        self.par_chunks(data, shape.c, |_, chunk| {
+            dispatch!(isa, |s| kernels::ln_probs(s, chunk, hi));
+        });
+        Ok(())
+    }
+
     /// The instruction set in use.
     pub fn isa(&self) -> Isa {
         self.isa

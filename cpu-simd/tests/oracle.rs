@@ -294,3 +294,61 @@ fn long_points_match_the_oracle() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Logits and probabilities to log-probs, vectorised, against bald-core's scalar conversion
+    /// of the same f32 values; a NaN, +inf or out-of-range value gives the scalar error.
+    #[test]
+    fn conversions_match_the_oracle(
+        n in 1usize..9, k in 1usize..5, c in 1usize..40, scale in 0.1f32..60.0,
+        raw in prop::collection::vec(-1.0f32..1.0, 9 * 5 * 40),
+        holes in prop::collection::vec(0u8..12, 9 * 5 * 40),
+        bad in 0usize..4,
+    ) {
+        let shape = Shape::new(n, k, c);
+        let len = n * k * c;
+        // Logits with some -inf (never a whole row).
+        let mut logits: Vec<f32> = raw[..len].iter().map(|v| v * scale).collect();
+        for (row, h) in logits.chunks_exact_mut(c).zip(holes.chunks_exact(c)) {
+            for (v, &m) in row.iter_mut().zip(h).skip(1) {
+                if m == 0 {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let mut probs: Vec<f32> = raw[..len].iter().map(|v| (v + 1.0) / 2.0).collect();
+        let at = len / 2;
+        match bad {
+            1 => {
+                logits[at] = f32::NAN;
+                probs[at] = f32::NAN;
+            }
+            2 => {
+                logits[at] = f32::INFINITY;
+                probs[at] = 1.5;
+            }
+            _ => {}
+        }
+        for b in backends() {
+            for (input, is_logits) in [(&logits, true), (&probs, false)] {
+                let (mut want, mut got) = (input.clone(), input.clone());
+                let (w, g) = if is_logits {
+                    (bald_core::logits_to_log_probs(&mut want, shape), b.logits_to_log_probs(&mut got, shape))
+                } else {
+                    (bald_core::probs_to_log_probs(&mut want, shape), b.probs_to_log_probs(&mut got, shape))
+                };
+                prop_assert_eq!(&g, &w, "{:?} logits {}", b.isa(), is_logits);
+                if w.is_err() {
+                    continue;
+                }
+                for (i, (&x, &y)) in got.iter().zip(&want).enumerate() {
+                    let (x, y) = (f64::from(x), f64::from(y));
+                    let ok = x == y || (x - y).abs() <= budget::CONVERSION * (1.0 + y.abs());
+                    prop_assert!(ok, "{:?} logits {} at {}: {} vs {}", b.isa(), is_logits, i, x, y);
+                }
+            }
+        }
+    }
+}
