@@ -2,6 +2,9 @@
 //! strategy, every bad-input class, the mistakes users make (layouts, K = 1, input kinds), and
 //! what the output reports. The experiment's tests are in `experiment.rs`.
 
+#[path = "../../cuda/tests/skip/mod.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -34,7 +37,7 @@ fn backends() -> Vec<&'static str> {
     if bald_cuda::CudaBackend::new(0).is_ok() {
         all.push("cuda");
     } else {
-        println!("CUDA not checked: no usable GPU");
+        skip::skipped("--backend cuda in the CLI tests: no usable GPU");
     }
     all
 }

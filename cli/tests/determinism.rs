@@ -2,6 +2,9 @@
 //! (scalar reference, every SIMD instruction set, CUDA when a GPU is present) in the exact
 //! regime. Randomness comes only from Philox counters, so nothing depends on scheduling.
 
+#[path = "../../cuda/tests/skip/mod.rs"]
+mod skip;
+
 use bald_core::owned::{batchbald, random_batch, scores, stochastic_batch, Batch};
 use bald_core::{BatchBald, LogProbs, PointScore, Scalar, Shape, StochasticBatch, StochasticMode};
 use bald_cpu_simd::{Isa, SimdBackend};
@@ -95,6 +98,6 @@ fn backends_agree_in_the_exact_regime() {
             "cuda"
         );
     } else {
-        println!("CUDA not checked: no usable GPU");
+        skip::skipped("CUDA in the determinism tests: no usable GPU");
     }
 }

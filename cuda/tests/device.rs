@@ -5,6 +5,7 @@
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 mod gpu;
+mod skip;
 
 use bald_core::half::{bf16, f16};
 use std::ops::ControlFlow;

@@ -7,6 +7,7 @@
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 mod gpu;
+mod skip;
 
 use bald_core::half::{bf16, f16};
 use bald_core::owned::{batchbald, mc_dropout_forward, scores};
