@@ -495,7 +495,14 @@ fn one_sample_and_num_samples_mistakes() {
         assert!(!stderr(&o).contains(f), "the file is fine: {}", stderr(&o));
     }
     for strategy in ["entropy", "margin", "var-ratios", "random"] {
-        json(&bald(&["acquire", f, "--strategy", strategy]));
+        json(&bald(&[
+            "acquire",
+            f,
+            "--strategy",
+            strategy,
+            "--backend",
+            "cpu",
+        ]));
     }
     let six = save(
         dir.path(),
@@ -505,7 +512,16 @@ fn one_sample_and_num_samples_mistakes() {
     );
     let f = six.to_str().unwrap();
     fails_with(&["acquire", f, "--num-samples", "0"], "--num-samples");
-    let o = bald(&["acquire", f, "--num-samples", "2", "--batch-size", "4"]);
+    let o = bald(&[
+        "acquire",
+        f,
+        "--num-samples",
+        "2",
+        "--batch-size",
+        "4",
+        "--backend",
+        "cpu",
+    ]);
     assert!(stderr(&o).contains("below K = 6"), "{}", stderr(&o));
     json(&o);
 }
@@ -539,7 +555,14 @@ fn input_kind_mistakes_get_the_fix_named() {
         err.contains("log sum exp = 0.002 (tolerance 0.0001)"),
         "{err}"
     );
-    json(&bald(&["acquire", rounded, "--input-kind", "logits"]));
+    json(&bald(&[
+        "acquire",
+        rounded,
+        "--input-kind",
+        "logits",
+        "--backend",
+        "cpu",
+    ]));
     fails_with(
         &["acquire", &logits, "--input-kind", "probs"],
         "--input-kind logits",

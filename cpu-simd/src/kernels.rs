@@ -743,22 +743,29 @@ pub fn log_softmax_rows<S: Simd>(
     buf: &mut [f32],
     rows: &mut [f32],
 ) -> bool {
-    for ((row, b), m) in x
-        .chunks_exact(c)
-        .zip(buf.chunks_exact_mut(c))
-        .zip(rows.iter_mut())
-    {
-        *m = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-        if !m.is_finite() || row.iter().any(|v| v.is_nan()) {
+    for (row, m) in x.chunks_exact_mut(c).zip(rows.iter_mut()) {
+        let (mut max, mut nan) = (f32::NEG_INFINITY, false);
+        for &v in row.iter() {
+            max = max.max(v);
+            nan |= v.is_nan();
+        }
+        if nan || !max.is_finite() {
             return false;
         }
-        for (o, &v) in b.iter_mut().zip(row) {
-            *o = v - *m;
+        for v in row.iter_mut() {
+            *v -= max;
         }
+        *m = max;
     }
     // Shifted logits kept in x, their exponentials in buf.
-    x.copy_from_slice(buf);
-    exp_in_place(s, buf);
+    let mut from = x.chunks_exact(S::LANES);
+    let mut to = buf.chunks_exact_mut(S::LANES);
+    for (f, t) in (&mut from).zip(&mut to) {
+        s.store(math::exp(s, s.load(f)), t);
+    }
+    for (f, t) in from.remainder().iter().zip(to.into_remainder()) {
+        *t = f.exp();
+    }
     for (b, m) in buf.chunks_exact(c).zip(rows.iter_mut()) {
         *m = b.iter().sum();
     }
@@ -771,20 +778,8 @@ pub fn log_softmax_rows<S: Simd>(
     true
 }
 
-/// e^x of every value, vectorised. (Loops written out, not through a closure: closures are
+/// ln x of every value, vectorised. (Loops written out, not through a closure: closures are
 /// compiled without the caller's target features, so their intrinsics would not inline.)
-#[inline(always)]
-fn exp_in_place<S: Simd>(s: S, x: &mut [f32]) {
-    let mut chunks = x.chunks_exact_mut(S::LANES);
-    for ch in &mut chunks {
-        s.store(math::exp(s, s.load(ch)), ch);
-    }
-    for v in chunks.into_remainder() {
-        *v = v.exp();
-    }
-}
-
-/// ln x of every value, vectorised.
 #[inline(always)]
 fn ln_in_place<S: Simd>(s: S, x: &mut [f32]) {
     let mut chunks = x.chunks_exact_mut(S::LANES);
