@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use bald_core::owned::{batchbald_with, scores, stochastic_batch, top_k_of, Batch};
 use bald_core::{
-    logits_to_log_probs, probs_to_log_probs, random_scores, Backend, BatchBald, Element, Error,
-    Hooks, LogProbs, Pick, Plain, PointScore, Regime, Shape, StdKind, StochasticBatch,
-    StochasticMode,
+    random_scores, Backend, BatchBald, Element, Error, Hooks, LogProbs, Pick, Plain, PointScore,
+    Regime, Shape, StdKind, StochasticBatch, StochasticMode,
 };
 use bald_cpu_simd::SimdBackend;
 use clap::{Args, ValueEnum};
@@ -167,6 +166,18 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
 ) -> Result<Acquired, String> {
     let n = bald_core::PreparedPool::log_probs(pool).shape().n;
     let e = |e: B::Error| e.to_string();
+    if params.strategy == Strategy::Batchbald {
+        let bb = BatchBald {
+            batch_size: params.batch_size,
+            num_samples: params.num_samples,
+            seed: params.seed,
+        };
+        let batch = batchbald_with(backend, pool, bb, hooks).map_err(e)?;
+        return Ok(Acquired {
+            batch,
+            point_scores: None,
+        });
+    }
     hooks.check(n).map_err(|e| e.to_string())?;
     let mask = (!hooks.exclude.is_empty()).then(|| {
         let mut m = vec![false; n];
@@ -174,30 +185,12 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         m
     });
     let mask = mask.as_deref();
-    let top = |s: &[f64]| Ok(top_k_of(s, params.batch_size));
-    let all = match params.strategy {
-        Strategy::Batchbald => {
-            let bb = BatchBald {
-                batch_size: params.batch_size,
-                num_samples: params.num_samples,
-                seed: params.seed,
-            };
-            let batch = batchbald_with(backend, pool, bb, hooks).map_err(e)?;
-            return Ok(Acquired {
-                batch,
-                point_scores: None,
-            });
-        }
-        Strategy::Random => {
+    let all = match params.strategy.point_score() {
+        Some(score) => scores(backend, pool, score).map_err(e)?,
+        None => {
             let mut keys = vec![0.0; n];
             random_scores(params.seed, &mut keys);
             keys
-        }
-        s => {
-            let score = s
-                .point_score()
-                .expect("every other strategy has a point score");
-            scores(backend, pool, score).map_err(e)?
         }
     };
     let batch = match params.strategy {
@@ -210,7 +203,7 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
             };
             stochastic_batch(stochastic, s).map_err(|e| e.to_string())
         })?,
-        _ => pick_among(&all, mask, top)?,
+        _ => pick_among(&all, mask, |s| Ok(top_k_of(s, params.batch_size)))?,
     };
     Ok(Acquired {
         batch,
@@ -395,10 +388,10 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         shape,
         exclude: &exclude,
     };
-    let (outcome, backend) = match array.data {
-        NpyData::F16(v) => ctx.acquire(v, convert_on_threads)?,
-        NpyData::F32(v) => ctx.acquire(v, convert_f32)?,
-        NpyData::F64(v) => ctx.acquire(v, convert_on_threads)?,
+    let (mut outcome, backend) = match array.data {
+        NpyData::F16(v) => ctx.acquire(v)?,
+        NpyData::F32(v) => ctx.acquire(v)?,
+        NpyData::F64(v) => ctx.acquire(v)?,
     };
     let report = Report {
         args,
@@ -424,8 +417,8 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         );
     }
     let text = report.render(batch, limit);
-    if let (Some(out), Some(all)) = (&args.all_scores, &outcome.acquired.point_scores) {
-        let bytes = npy::write(&[all.len()], &NpyData::F64(all.clone()));
+    if let (Some(out), Some(all)) = (&args.all_scores, outcome.acquired.point_scores.take()) {
+        let bytes = npy::write(&[all.len()], &NpyData::F64(all));
         write_atomically(out, &bytes)?;
     }
     if let Some(out) = &args.output {
@@ -500,24 +493,23 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Puts `data` in N x K x C order, converts it to log-probs in place with `convert`,
-    /// validates it, and runs the acquisition on the chosen backend.
-    fn acquire<T: Element>(
-        &self,
-        data: Vec<T>,
-        convert: Converter<T>,
-    ) -> Result<(Outcome, &'static str), String> {
+    /// Puts `data` in N x K x C order, converts it to log-probs in place (the SIMD backend's
+    /// conversions, on every core), validates it, and runs the acquisition on the chosen
+    /// backend.
+    fn acquire<T: Element>(&self, data: Vec<T>) -> Result<(Outcome, &'static str), String> {
         let args = self.args;
         let start = Instant::now();
         let mut data = reorder(data, self.shape, args.layout);
         let path = args.input.display();
+        let simd = SimdBackend::new();
         let converted = match args.input_kind {
             InputKind::LogProbs => Ok(()),
-            kind => convert(&mut data, self.shape, kind),
+            InputKind::Probs => simd.probs_to_log_probs(&mut data, self.shape),
+            InputKind::Logits => simd.logits_to_log_probs(&mut data, self.shape),
         };
         let data = &data;
         let lp = converted
-            .and_then(|()| SimdBackend::new().validate(data, self.shape))
+            .and_then(|()| simd.validate(data, self.shape))
             .map_err(|e| format!("{path}: {e}{}", hint(&e, data, self.shape, args.input_kind)))?;
         let job = Job {
             lp,
@@ -557,93 +549,6 @@ fn reorder<T: Copy>(data: Vec<T>, shape: Shape, layout: Layout) -> Vec<T> {
         }
     }
     out
-}
-
-/// Converts probabilities or logits to log-probs in place.
-type Converter<T> = fn(&mut [T], Shape, InputKind) -> Result<(), Error>;
-
-/// f32: the SIMD backend's vectorised, threaded conversions.
-fn convert_f32(data: &mut [f32], shape: Shape, kind: InputKind) -> Result<(), Error> {
-    let simd = SimdBackend::new();
-    match kind {
-        InputKind::LogProbs => Ok(()),
-        InputKind::Probs => simd.probs_to_log_probs(data, shape),
-        InputKind::Logits => simd.logits_to_log_probs(data, shape),
-    }
-}
-
-/// f16 and f64: bald-core's scalar conversions (f64 arithmetic), on every core.
-fn convert_on_threads<T: Element>(
-    data: &mut [T],
-    shape: Shape,
-    kind: InputKind,
-) -> Result<(), Error> {
-    match kind {
-        InputKind::LogProbs => Ok(()),
-        InputKind::Probs => in_parallel(data, shape, probs_to_log_probs),
-        InputKind::Logits => in_parallel(data, shape, logits_to_log_probs),
-    }
-}
-
-/// Runs a conversion over whole points of `data` on every core, with error positions as the
-/// whole pool's.
-fn in_parallel<T: Element>(
-    data: &mut [T],
-    shape: Shape,
-    convert: fn(&mut [T], Shape) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let stride = shape.elements()? / shape.n;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let per = shape.n.div_ceil(threads).max(1);
-    let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = data
-            .chunks_mut(per * stride)
-            .enumerate()
-            .map(|(i, chunk)| {
-                let part = Shape::new(chunk.len() / stride, shape.k, shape.c);
-                s.spawn(move || convert(chunk, part).map_err(|e| shifted(e, i * per)))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(Error::ShapeOverflow)))
-            .collect()
-    });
-    results.into_iter().collect()
-}
-
-/// `e` with its point index moved by `offset`.
-fn shifted(e: Error, offset: usize) -> Error {
-    match e {
-        Error::NotANumber { n, k, c } => Error::NotANumber {
-            n: n + offset,
-            k,
-            c,
-        },
-        Error::Infinite { n, k, c } => Error::Infinite {
-            n: n + offset,
-            k,
-            c,
-        },
-        Error::ProbabilityOutOfRange { n, k, c, value } => Error::ProbabilityOutOfRange {
-            n: n + offset,
-            k,
-            c,
-            value,
-        },
-        Error::NotNormalised {
-            n,
-            k,
-            log_sum,
-            tolerance,
-        } => Error::NotNormalised {
-            n: n + offset,
-            k,
-            log_sum,
-            tolerance,
-        },
-        other => other,
-    }
 }
 
 /// The fix to suggest for an input error, from the offending row.

@@ -107,7 +107,7 @@ pub trait Backend {
         Ok((best, scratch[best]))
     }
 
-    /// Greedy BatchBALD with `params` and `hooks` ([`BatchBald::run_with`] calls this after
+    /// Greedy BatchBALD with `params` and `hooks` ([`BatchBald::run`] calls this after
     /// checking its outputs); returns the picks made. The default is bald-core's host driver,
     /// [`BatchBald::greedy`]; backends that keep the pool on a device override it to run every
     /// step there, with the same exclusion ([`crate::exclude_candidates`]) and calls.

@@ -74,12 +74,15 @@ impl Hooks<'_> {
 
 /// Marks the excluded points of `conditional` (N conditional entropies, all finite) with
 /// `+inf`, which gives them a score of `-inf` in every greedy step; returns how many
-/// candidates are left.
-pub fn exclude_candidates(conditional: &mut [f64], exclude: &[usize]) -> usize {
+/// candidates are left. An index `>= N` is [`Error::IndexOutOfRange`].
+pub fn exclude_candidates(conditional: &mut [f64], exclude: &[usize]) -> Result<usize, Error> {
+    let len = conditional.len();
     for &i in exclude {
-        conditional[i] = f64::INFINITY;
+        *conditional
+            .get_mut(i)
+            .ok_or(Error::IndexOutOfRange { index: i, len })? = f64::INFINITY;
     }
-    conditional.iter().filter(|&&h| h != f64::INFINITY).count()
+    Ok(conditional.iter().filter(|&&h| h != f64::INFINITY).count())
 }
 
 impl BatchBald {
@@ -110,32 +113,13 @@ impl BatchBald {
         Ok(joint + 2 * shape.n + joint_entropies_workspace_len(shape))
     }
 
-    /// Runs the greedy acquisition on `backend` ([`Backend::batchbald`]), writing the picks
-    /// (pool indices, in pick order) and their cumulative scores into the first `picks(N)`
-    /// entries of the outputs; returns that count. `workspace` holds
-    /// [`BatchBald::workspace_len`] f64s (device backends may leave it unused).
+    /// Runs the greedy acquisition on `backend` ([`Backend::batchbald`]) with `hooks`
+    /// (excluded points, a call after each pick; `&mut Hooks::default()` for none), writing the
+    /// picks (pool indices, in pick order) and their cumulative scores into the first entries of
+    /// the outputs, which hold at least `picks(N)`; returns the picks made,
+    /// `min(batch_size, points not excluded)`. `workspace` holds [`BatchBald::workspace_len`]
+    /// f64s (device backends may leave it unused).
     pub fn run<'a, B: Backend, T: Element + 'a>(
-        &self,
-        backend: &B,
-        pool: &B::Pool<'a, T>,
-        workspace: &mut [f64],
-        out_indices: &mut [usize],
-        out_scores: &mut [f64],
-    ) -> Result<usize, B::Error> {
-        let mut hooks = Hooks::default();
-        self.run_with(
-            backend,
-            pool,
-            workspace,
-            out_indices,
-            out_scores,
-            &mut hooks,
-        )
-    }
-
-    /// [`BatchBald::run`] with `hooks`: excluded points, and a call after each pick. Returns
-    /// the picks made, `min(batch_size, points not excluded)`.
-    pub fn run_with<'a, B: Backend, T: Element + 'a>(
         &self,
         backend: &B,
         pool: &B::Pool<'a, T>,
@@ -144,17 +128,15 @@ impl BatchBald {
         out_scores: &mut [f64],
         hooks: &mut Hooks<'_>,
     ) -> Result<usize, B::Error> {
-        let n = pool.log_probs().shape().n;
-        let b = self.picks(n);
+        let b = self.picks(pool.log_probs().shape().n);
         if b == 0 {
             return Ok(0);
         }
-        hooks.check(n)?;
         check_outputs(b, out_indices, out_scores)?;
         backend.batchbald(self, pool, workspace, out_indices, out_scores, hooks)
     }
 
-    /// The host driver behind [`BatchBald::run_with`] (the default of [`Backend::batchbald`]):
+    /// The host driver behind [`BatchBald::run`] (the default of [`Backend::batchbald`]):
     /// the joint lives in `workspace` and each pick is one [`Backend::select_candidate`] call.
     /// Outputs hold at least `picks(N)` entries.
     pub fn greedy<'a, B: Backend, T: Element + 'a>(
@@ -187,8 +169,7 @@ impl BatchBald {
         let (cond, rest) = rest.split_at_mut(shape.n);
         let (scratch, step_ws) = rest.split_at_mut(shape.n);
         backend.scores(pool, PointScore::ConditionalEntropy, cond, &mut [])?;
-        hooks.check(shape.n)?;
-        let b = b.min(exclude_candidates(cond, hooks.exclude));
+        let b = b.min(exclude_candidates(cond, hooks.exclude)?);
         if b == 0 {
             return Ok(0);
         }

@@ -83,7 +83,7 @@ pub fn batchbald<'a, B: Backend, T: Element + 'a>(
     batchbald_with(backend, pool, params, &mut Hooks::default())
 }
 
-/// [`BatchBald::run_with`] with its buffers allocated here.
+/// [`BatchBald::run`] with `hooks` and its buffers allocated here.
 pub fn batchbald_with<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
@@ -95,7 +95,7 @@ pub fn batchbald_with<'a, B: Backend, T: Element + 'a>(
     let mut ws = vec![0.0; params.workspace_len(shape)?];
     let mut indices = vec![0; b];
     let mut scores = vec![0.0; b];
-    let picked = params.run_with(backend, pool, &mut ws, &mut indices, &mut scores, hooks)?;
+    let picked = params.run(backend, pool, &mut ws, &mut indices, &mut scores, hooks)?;
     indices.truncate(picked);
     scores.truncate(picked);
     Ok(Batch { indices, scores })

@@ -2,8 +2,8 @@
 
 use bald_core::owned::{batchbald, log_probs_from_logits, log_probs_from_probs, stochastic_batch};
 use bald_core::{
-    scores, BatchBald, DenseLayer, Error, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
-    StdKind, StochasticBatch, StochasticMode,
+    scores, BatchBald, DenseLayer, Error, Hooks, LogProbs, McDropoutHead, PointScore, Scalar,
+    Shape, StdKind, StochasticBatch, StochasticMode,
 };
 
 fn uniform(n: usize, k: usize, c: usize) -> Vec<f64> {
@@ -195,7 +195,14 @@ fn wrong_output_and_workspace_lengths_are_refused() {
     let mut idx = [0usize; 2];
     let mut sc = [0.0; 2];
     assert!(matches!(
-        params.run(&Scalar, &lp, &mut [0.0; 3], &mut idx, &mut sc),
+        params.run(
+            &Scalar,
+            &lp,
+            &mut [0.0; 3],
+            &mut idx,
+            &mut sc,
+            &mut Hooks::default()
+        ),
         Err(Error::ShapeMismatch {
             what: "workspace",
             ..

@@ -781,7 +781,7 @@ pub fn log_softmax_rows<S: Simd>(
 /// ln x of every value, vectorised. (Loops written out, not through a closure: closures are
 /// compiled without the caller's target features, so their intrinsics would not inline.)
 #[inline(always)]
-fn ln_in_place<S: Simd>(s: S, x: &mut [f32]) {
+pub fn ln_in_place<S: Simd>(s: S, x: &mut [f32]) {
     let mut chunks = x.chunks_exact_mut(S::LANES);
     for ch in &mut chunks {
         s.store(math::ln(s, s.load(ch)), ch);
@@ -789,12 +789,4 @@ fn ln_in_place<S: Simd>(s: S, x: &mut [f32]) {
     for v in chunks.into_remainder() {
         *v = v.ln();
     }
-}
-
-/// ln of each probability in `x` (checked to lie in [0, `hi`] by the caller), in place,
-/// vectorised.
-#[inline(always)]
-pub fn ln_probs<S: Simd>(s: S, x: &mut [f32], hi: f32) {
-    debug_assert!(x.iter().all(|&v| (0.0..=hi).contains(&v)));
-    ln_in_place(s, x);
 }

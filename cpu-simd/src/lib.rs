@@ -91,31 +91,48 @@ impl SimdBackend {
         }
     }
 
-    /// Logits to log-probs in place, as [`bald_core::logits_to_log_probs`]: e^x vectorised,
-    /// every thread. A pool with a NaN, a `+inf` or a row of all `-inf` goes to the scalar
-    /// function, which reports the exact error (converted rows are log-probs, which are valid
-    /// logits, so the first error is the same).
-    pub fn logits_to_log_probs(&self, data: &mut [f32], shape: Shape) -> Result<(), Error> {
-        let len = shape.elements()?;
-        if data.len() != len {
-            return Err(Error::ShapeMismatch {
-                what: "logits",
-                expected: len,
-                actual: data.len(),
-            });
-        }
+    /// Logits to log-probs in place, as [`bald_core::logits_to_log_probs`], on every thread:
+    /// f32 pools with e^x and ln vectorised (each point through an f32 buffer; within
+    /// `budget::CONVERSION` of bald-core), f16 and f64 pools with bald-core's f64 conversion
+    /// itself. A pool with a NaN, a `+inf` or a row of all `-inf` then goes to the scalar
+    /// function on the whole pool, which reports the exact error (rows already converted are
+    /// log-probs, which are valid logits, so its first error is the same).
+    pub fn logits_to_log_probs<T: Element>(
+        &self,
+        data: &mut [T],
+        shape: Shape,
+    ) -> Result<(), Error> {
+        let point = Self::point_len(data, shape, "logits")?;
         let ok = std::sync::atomic::AtomicBool::new(true);
-        let (isa, point) = (self.isa, shape.k * shape.c);
+        let (isa, c) = (self.isa, shape.c);
+        let vectorised = matches!(T::as_slice(&data[..0]), ElementSlice::F32(_));
         self.par_chunks(data, point, |_, chunk| {
-            let (mut buf, mut rows) = (vec![0.0f32; point], vec![0.0f32; shape.k]);
-            dispatch!(isa, |s| {
-                for p in chunk.chunks_exact_mut(point) {
-                    if !kernels::log_softmax_rows(s, p, shape.c, &mut buf, &mut rows) {
-                        ok.store(false, std::sync::atomic::Ordering::Relaxed);
-                        return;
+            let done = if vectorised {
+                let (mut x, mut exps, mut rows) = (
+                    vec![0.0f32; point],
+                    vec![0.0f32; point],
+                    vec![0.0f32; shape.k],
+                );
+                let mut done = true;
+                // A loop, not a closure, inside dispatch: closures lose the target features.
+                dispatch!(isa, |s| {
+                    for p in chunk.chunks_exact_mut(point) {
+                        widen(p, &mut x);
+                        if !kernels::log_softmax_rows(s, &mut x, c, &mut exps, &mut rows) {
+                            done = false;
+                            break;
+                        }
+                        narrow(&x, p);
                     }
-                }
-            })
+                });
+                done
+            } else {
+                let part = Shape::new(chunk.len() / point, shape.k, c);
+                bald_core::logits_to_log_probs(chunk, part).is_ok()
+            };
+            if !done {
+                ok.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
         });
         if ok.into_inner() {
             Ok(())
@@ -124,27 +141,48 @@ impl SimdBackend {
         }
     }
 
-    /// Probabilities to log-probs in place, as [`bald_core::probs_to_log_probs`]: ln
-    /// vectorised, every thread, after a check of every value; a pool that fails the check
-    /// goes to the scalar function unchanged, which reports the exact error.
-    pub fn probs_to_log_probs(&self, data: &mut [f32], shape: Shape) -> Result<(), Error> {
+    /// Probabilities to log-probs in place, as [`bald_core::probs_to_log_probs`], on every
+    /// thread after a check of every value: f32 pools with ln vectorised, f16 and f64 pools with
+    /// bald-core's function itself. A pool that fails the check goes unchanged to the scalar
+    /// function, which reports the exact error.
+    pub fn probs_to_log_probs<T: Element>(
+        &self,
+        data: &mut [T],
+        shape: Shape,
+    ) -> Result<(), Error> {
+        let point = Self::point_len(data, shape, "probs")?;
+        let hi = 1.0 + T::NORM_TOLERANCE;
+        if !data.iter().all(|&v| (0.0..=hi).contains(&v.to_f64())) {
+            return bald_core::probs_to_log_probs(data, shape);
+        }
+        let (isa, c) = (self.isa, shape.c);
+        let vectorised = matches!(T::as_slice(&data[..0]), ElementSlice::F32(_));
+        self.par_chunks(data, point, |_, chunk| {
+            if vectorised {
+                let mut x = vec![0.0f32; chunk.len()];
+                widen(chunk, &mut x);
+                dispatch!(isa, |s| kernels::ln_in_place(s, &mut x));
+                narrow(&x, chunk);
+            } else {
+                // Every value passed the check above, so this cannot fail.
+                let part = Shape::new(chunk.len() / point, shape.k, c);
+                let _ = bald_core::probs_to_log_probs(chunk, part);
+            }
+        });
+        Ok(())
+    }
+
+    /// K x C, after checking that `data` holds `shape`.
+    fn point_len<T>(data: &[T], shape: Shape, what: &'static str) -> Result<usize, Error> {
         let len = shape.elements()?;
         if data.len() != len {
             return Err(Error::ShapeMismatch {
-                what: "probs",
+                what,
                 expected: len,
                 actual: data.len(),
             });
         }
-        let hi = (1.0 + f32::NORM_TOLERANCE) as f32;
-        if !data.iter().all(|&v| (0.0..=hi).contains(&v)) {
-            return bald_core::probs_to_log_probs(data, shape);
-        }
-        let isa = self.isa;
-        self.par_chunks(data, shape.c, |_, chunk| {
-            dispatch!(isa, |s| kernels::ln_probs(s, chunk, hi));
-        });
-        Ok(())
+        Ok(shape.k * shape.c)
     }
 
     /// The instruction set in use.
@@ -177,6 +215,20 @@ impl SimdBackend {
                 f(0, chunk);
             }
         });
+    }
+}
+
+/// `from` as f32 into `to` (exact for f32 input).
+fn widen<T: Element>(from: &[T], to: &mut [f32]) {
+    for (t, &v) in to.iter_mut().zip(from) {
+        *t = v.to_f64() as f32;
+    }
+}
+
+/// `from` rounded to `T` into `to` (exact for f32 output).
+fn narrow<T: Element>(from: &[f32], to: &mut [T]) {
+    for (t, &v) in to.iter_mut().zip(from) {
+        *t = T::from_f64(f64::from(v));
     }
 }
 

@@ -161,14 +161,13 @@ pub(crate) fn run<T: Element>(
         let kind = ScoreKind::Conditional;
         be.launch_scores(data, points, k, c, kind, &mut view, None, None)
     })?;
-    hooks.check(n)?;
     let b = if hooks.exclude.is_empty() {
         b
     } else {
         // Excluded points get a conditional entropy of +inf, hence a score of -inf.
         let mut host_cond = vec![0.0; n];
         be.download(&cond, &mut host_cond, "entropies")?;
-        let left = exclude_candidates(&mut host_cond, hooks.exclude);
+        let left = exclude_candidates(&mut host_cond, hooks.exclude)?;
         stream
             .memcpy_htod(&host_cond, &mut cond)
             .map_err(driver("uploading entropies"))?;

@@ -246,7 +246,8 @@ impl OnBackend for Job<'_> {
                         classes,
                         splits.test.iter().map(|&i| data.y[i]),
                     );
-                    curve.points.push((labelled.len(), acc));
+                    let labels = labelled.len();
+                    curve.points.push((labels, acc));
                     bar.inc(1);
                     let done = labelled.len() >= a.budget || pool.is_empty();
                     let mut seconds = String::new();
@@ -289,7 +290,6 @@ impl OnBackend for Job<'_> {
                             .map(|(&i, _)| i)
                             .collect();
                     }
-                    let (labels, acc) = (curve.points.last().unwrap_or(&(0, 0.0))).to_owned();
                     self.log.append(&format!(
                         "{},{seed},{labels},{acc},{seconds}\n",
                         strategy.name()

@@ -80,7 +80,7 @@ pub fn svg(
         x1 = x0 + 1.0;
     }
     y0 = (y0 * 10.0).floor() / 10.0;
-    y1 = ((y1 * 10.0).ceil() / 10.0).clamp(y0 + 0.1, 1.0_f64.max(y0 + 0.1));
+    y1 = ((y1 * 10.0).ceil() / 10.0).min(1.0).max(y0 + 0.1);
     let px = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
     let py = |y: f64| h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom);
     let mut out = format!(
