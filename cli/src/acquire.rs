@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use bald_core::owned::{batchbald_with, scores, stochastic_batch, top_k_of, Batch};
 use bald_core::{
-    random_scores, Backend, BatchBald, Element, Error, Hooks, LogProbs, Pick, Plain, PointScore,
-    Regime, Shape, StdKind, StochasticBatch, StochasticMode,
+    random_scores, Backend, BatchBald, Element, Error, Greedy, Hooks, LogProbs, Pick, Plain,
+    PointScore, Regime, Shape, StdKind, StochasticBatch, StochasticMode,
 };
 use bald_cpu_simd::SimdBackend;
 use clap::{Args, ValueEnum};
@@ -16,6 +16,24 @@ use serde_json::json;
 
 use crate::backends::{dispatch, BackendChoice, OnBackend};
 use crate::npy::{self, NpyData};
+
+/// BatchBALD's greedy steps, as `--greedy` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum GreedyArg {
+    /// Lazy greedy (bald_core::Greedy::Lazy).
+    Lazy,
+    /// Every candidate at every step.
+    Full,
+}
+
+impl From<GreedyArg> for Greedy {
+    fn from(g: GreedyArg) -> Greedy {
+        match g {
+            GreedyArg::Lazy => Greedy::Lazy,
+            GreedyArg::Full => Greedy::Full,
+        }
+    }
+}
 
 /// An acquisition strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -127,6 +145,8 @@ pub struct Params {
     pub beta: f64,
     /// Seed of every random choice.
     pub seed: u64,
+    /// BatchBALD's greedy steps: lazy or full.
+    pub greedy: Greedy,
 }
 
 /// A batch, and every point's score when the strategy computed one.
@@ -137,6 +157,8 @@ pub struct Acquired {
     /// One score per pool point: the strategy's score, BALD for PowerBALD, the random keys for
     /// random; `None` for BatchBALD.
     pub point_scores: Option<Vec<f64>>,
+    /// Candidates BatchBALD evaluated at each step (empty for the other strategies).
+    pub evaluations: Vec<usize>,
 }
 
 /// Picks with `pick` among the points not in `excluded` (a mask over the pool), from a
@@ -171,11 +193,23 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
             batch_size: params.batch_size,
             num_samples: params.num_samples,
             seed: params.seed,
+            greedy: params.greedy,
         };
-        let batch = batchbald_with(backend, pool, bb, hooks).map_err(e)?;
+        let mut evaluations = Vec::new();
+        let mut outer = hooks.on_pick.as_mut();
+        let mut record = |p: Pick| {
+            evaluations.push(p.evaluations);
+            outer.as_mut().map_or(ControlFlow::Continue(()), |f| f(p))
+        };
+        let mut inner = Hooks {
+            exclude: hooks.exclude,
+            on_pick: Some(&mut record),
+        };
+        let batch = batchbald_with(backend, pool, bb, &mut inner).map_err(e)?;
         return Ok(Acquired {
             batch,
             point_scores: None,
+            evaluations,
         });
     }
     hooks.check(n).map_err(|e| e.to_string())?;
@@ -208,6 +242,7 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
     Ok(Acquired {
         batch,
         point_scores: Some(all),
+        evaluations: Vec::new(),
     })
 }
 
@@ -252,6 +287,11 @@ pub struct AcquireArgs {
     /// configurations beyond (at least K: one per MC sample).
     #[arg(long, default_value = "10000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
+    /// BatchBALD's greedy steps: lazy evaluates candidates in decreasing order of a bound on
+    /// their gain until the best is certain (the same picks as full in the exact regime, far
+    /// fewer evaluations); full evaluates every candidate at every step.
+    #[arg(long, value_enum, default_value_t = GreedyArg::Lazy)]
+    pub greedy: GreedyArg,
     /// PowerBALD: inverse temperature beta >= 0 (0: uniform, large: top-k).
     #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
@@ -401,6 +441,7 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         prepare_seconds: outcome.prepare_seconds,
         seconds: outcome.seconds,
         excluded: exclude.len(),
+        evaluations: &outcome.acquired.evaluations,
     };
     let batch = &outcome.acquired.batch;
     let limit = (args.strategy == Strategy::Batchbald)
@@ -519,6 +560,7 @@ impl Context<'_> {
                 num_samples: args.num_samples,
                 beta: args.beta,
                 seed: args.seed,
+                greedy: args.greedy.into(),
             },
             exclude: self.exclude,
             all_scores: args.all_scores.is_some(),
@@ -606,6 +648,8 @@ struct Report<'a> {
     prepare_seconds: f64,
     seconds: f64,
     excluded: usize,
+    /// BatchBALD's candidate evaluations per step.
+    evaluations: &'a [usize],
 }
 
 impl Report<'_> {
@@ -636,6 +680,7 @@ impl Report<'_> {
                         batch_size: a.batch_size,
                         num_samples: a.num_samples,
                         seed: a.seed,
+                        greedy: a.greedy.into(),
                     };
                     let regimes: Vec<&str> = (0..batch.indices.len())
                         .map(|t| match bb.regime_at(self.shape.c, t) {
@@ -645,6 +690,8 @@ impl Report<'_> {
                         .collect();
                     doc["num_samples"] = json!(a.num_samples);
                     doc["regimes"] = json!(regimes);
+                    doc["greedy"] = json!(bb.greedy.name());
+                    doc["evaluations"] = json!(self.evaluations);
                     doc["information_limit"] = json!({
                         "ln_k": (self.shape.k as f64).ln(),
                         "reached_at_pick": limit,

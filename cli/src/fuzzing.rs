@@ -200,6 +200,7 @@ pub fn fuzz_batchbald(data: &[u8]) {
         batch_size: 1 + b.below(5),
         num_samples: [1, 5, 50, 1000][b.below(4)],
         seed: b.u64(),
+        greedy: bald_core::Greedy::Lazy,
     };
     let values = pool(&mut b, shape);
     let lp = LogProbs::new(&values, shape).expect("log_softmax rows validate");

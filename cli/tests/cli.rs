@@ -612,6 +612,38 @@ fn json_reports_the_run_and_each_picks_regime() {
         serde_json::json!(["exact", "exact", "exact", "sampled"])
     );
     assert!((v["information_limit"]["ln_k"].as_f64().unwrap() - 8f64.ln()).abs() < 1e-12);
+    // Lazy greedy (the default) evaluates at most N candidates a step; full evaluates N.
+    assert_eq!(v["greedy"], "lazy");
+    let lazy = v["evaluations"].as_array().unwrap();
+    assert_eq!(lazy.len(), 4);
+    assert!(
+        lazy.iter().all(|e| (1..=30).contains(&e.as_u64().unwrap())),
+        "{v}"
+    );
+    let full = json(&bald(&[
+        "acquire",
+        file.to_str().unwrap(),
+        "--batch-size",
+        "4",
+        "--num-samples",
+        "20",
+        "--seed",
+        "7",
+        "--backend",
+        "cpu",
+        "--greedy",
+        "full",
+    ]));
+    assert_eq!(full["greedy"], "full");
+    assert_eq!(full["evaluations"], serde_json::json!([30, 30, 30, 30]));
+    // The exact steps (t <= 2) pick the same; --greedy takes only lazy or full.
+    assert_eq!(
+        v["indices"].as_array().unwrap()[..3],
+        full["indices"].as_array().unwrap()[..3]
+    );
+    let o = bald(&["acquire", file.to_str().unwrap(), "--greedy", "eager"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("possible values: lazy, full"), "{}", stderr(&o));
 }
 
 #[test]

@@ -109,6 +109,71 @@ fn a_tiny_experiment_writes_sane_outputs() {
 }
 
 #[test]
+fn saved_pools_reproduce_each_rounds_picks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let pools = dir.path().join("pools");
+    let pools_arg = pools.to_str().unwrap();
+    let o = experiment(
+        &out,
+        &[
+            "--strategies",
+            "batchbald,bald",
+            "--budget",
+            "40",
+            "--save-pools",
+            pools_arg,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Rounds 0 and 1 acquire (20 and 30 labels); round 2 (40) ends the run.
+    for strategy in ["batchbald", "bald"] {
+        for round in 0..2 {
+            let stem = pools.join(format!("{strategy}-seed0-round{round:03}"));
+            let facts: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(stem.with_extension("json")).unwrap())
+                    .unwrap();
+            assert_eq!(facts["round"], round);
+            assert_eq!(facts["labelled"], 20 + 10 * round);
+            assert_eq!(facts["strategy"], strategy);
+            assert_eq!(facts["model"]["kind"], "mlp");
+            let (n, k, c) = (facts["n"].as_u64().unwrap() as usize, 4, 10);
+            assert_eq!(facts["pool_indices"].as_array().unwrap().len(), n);
+            assert_eq!(
+                (facts["k"].as_u64(), facts["c"].as_u64()),
+                (Some(4), Some(10))
+            );
+            let npy = stem.with_extension("npy");
+            let bytes = std::fs::read(&npy).unwrap();
+            let header = String::from_utf8_lossy(&bytes[10..128]);
+            assert!(header.contains("'<f4'") && header.contains(&format!("({n}, {k}, {c})")));
+            // `bald acquire` with the saved parameters picks what the round picked.
+            let acq = &facts["acquire"];
+            let again = bald(&[
+                "acquire",
+                npy.to_str().unwrap(),
+                "--strategy",
+                strategy,
+                "--seed",
+                &acq["seed"].to_string(),
+                "--num-samples",
+                &acq["num_samples"].to_string(),
+                "--batch-size",
+                &acq["batch_size"].to_string(),
+                "--backend",
+                "cpu",
+            ]);
+            assert!(again.status.success(), "{}", stderr(&again));
+            let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+            assert_eq!(v["indices"], facts["picks"], "{strategy} round {round}");
+        }
+        assert!(!pools
+            .join(format!("{strategy}-seed0-round002.npy"))
+            .exists());
+    }
+}
+
+#[test]
 fn argument_mistakes_are_one_line_errors_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");

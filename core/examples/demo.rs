@@ -39,6 +39,7 @@ fn main() -> Result<(), bald_core::Error> {
             batch_size: 4,
             num_samples: 1000,
             seed: 0,
+            greedy: bald_core::Greedy::Lazy,
         },
     )?;
     println!(
@@ -76,6 +77,7 @@ fn main() -> Result<(), bald_core::Error> {
             batch_size: 10,
             num_samples: 1000,
             seed: 0,
+            greedy: bald_core::Greedy::Lazy,
         },
     )?;
     println!("  BatchBALD 10         {:?}", batch.indices);

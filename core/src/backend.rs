@@ -72,15 +72,26 @@ pub trait Backend {
         conditional: &mut [f64],
     ) -> Result<(), Self::Error>;
 
-    /// The joint entropy H_n of `joint` plus each pool point n as the candidate, into `out` (N),
-    /// with [`crate::joint_entropies_workspace_len`] scratch (see [`crate::joint`]).
+    /// The joint entropy H_n of `joint` plus each pool point n as the candidate, into `out`
+    /// (N), or, with `candidates`, of the listed pool points only (one per entry, any order,
+    /// each as it would be in the full pass), with [`crate::joint_entropies_workspace_len`]
+    /// scratch (see [`crate::joint`]).
     fn joint_entropies<T: Element>(
         &self,
         pool: &Self::Pool<'_, T>,
         joint: &JointProbs<'_>,
+        candidates: Option<&[usize]>,
         out: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(), Self::Error>;
+
+    /// Candidates per [`Backend::joint_entropies`] call that lazy greedy BatchBALD starts
+    /// each step with (it doubles the block while a step goes on): enough to keep the backend
+    /// busy on a pool of `shape`.
+    fn lazy_block(&self, shape: crate::Shape) -> usize {
+        let _ = shape;
+        16
+    }
 
     /// One greedy BatchBALD choice: the candidate maximising
     /// H_n - cond_n - sum_{i in chosen} cond_i over points not in `chosen` (ties to the lower
@@ -95,7 +106,7 @@ pub trait Backend {
         scratch: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(usize, f64), Self::Error> {
-        self.joint_entropies(pool, joint, scratch, workspace)?;
+        self.joint_entropies(pool, joint, None, scratch, workspace)?;
         let shared: f64 = chosen.iter().map(|&i| conditional_entropies[i]).sum();
         for (s, &h) in scratch.iter_mut().zip(conditional_entropies) {
             *s -= h + shared;
@@ -181,10 +192,11 @@ impl Backend for Scalar {
         &self,
         pool: &LogProbs<'_, T>,
         joint: &JointProbs<'_>,
+        candidates: Option<&[usize]>,
         out: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(), Error> {
-        crate::joint::joint_entropies(pool, joint, out, workspace)
+        crate::joint::joint_entropies(pool, joint, candidates, out, workspace)
     }
 
     fn mc_dropout_forward<O: Element>(

@@ -9,8 +9,34 @@ use crate::error::Error;
 use crate::joint::{
     dynamic_joint_workspace_len, joint_entropies_workspace_len, DynamicJoint, Regime,
 };
+use crate::lazy::{lazy_workspace_len, LazyGreedy};
 use crate::logprobs::Shape;
-use crate::scores::PointScore;
+
+/// How each greedy step finds its pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Greedy {
+    /// Lazy greedy ([`crate::LazyGreedy`]): candidates in decreasing order of a bound on their
+    /// gain, until the best found is certain; the same picks and scores as [`Greedy::Full`] in
+    /// the exact regime, far fewer evaluations on real pools.
+    #[default]
+    Lazy,
+    /// Every candidate at every step.
+    Full,
+}
+
+impl Greedy {
+    /// The name as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Greedy::Lazy => "lazy",
+            Greedy::Full => "full",
+        }
+    }
+}
+
+/// Most candidates one lazy block evaluates in the host driver (its index buffer is on the
+/// stack).
+const MAX_LAZY_BLOCK: usize = 4096;
 
 /// The parameters of one BatchBALD acquisition.
 ///
@@ -27,6 +53,8 @@ pub struct BatchBald {
     pub num_samples: usize,
     /// Seed of the sampled regime.
     pub seed: u64,
+    /// Lazy or full evaluation of each step.
+    pub greedy: Greedy,
 }
 
 /// One pick of a greedy acquisition, as [`Hooks::on_pick`] sees it.
@@ -40,6 +68,8 @@ pub struct Pick {
     pub index: usize,
     /// Its cumulative score.
     pub score: f64,
+    /// Candidates evaluated at this step (N for full greedy).
+    pub evaluations: usize,
 }
 
 /// What a caller adds to one greedy acquisition: points to leave out of the candidates, and a
@@ -110,7 +140,14 @@ impl BatchBald {
             return Ok(0);
         }
         let joint = dynamic_joint_workspace_len(shape, b - 1, self.num_samples)?;
-        Ok(joint + 2 * shape.n + joint_entropies_workspace_len(shape))
+        let lazy = match self.greedy {
+            Greedy::Lazy => lazy_workspace_len(shape.n)?,
+            Greedy::Full => 0,
+        };
+        [2 * shape.n, joint_entropies_workspace_len(shape), lazy]
+            .iter()
+            .try_fold(joint, |acc, &x| acc.checked_add(x))
+            .ok_or(Error::ShapeOverflow)
     }
 
     /// Runs the greedy acquisition on `backend` ([`Backend::batchbald`]) with `hooks`
@@ -167,25 +204,75 @@ impl BatchBald {
         let joint_len = dynamic_joint_workspace_len(shape, b - 1, self.num_samples)?;
         let (joint_ws, rest) = workspace.split_at_mut(joint_len);
         let (cond, rest) = rest.split_at_mut(shape.n);
-        let (scratch, step_ws) = rest.split_at_mut(shape.n);
-        backend.scores(pool, PointScore::ConditionalEntropy, cond, &mut [])?;
+        let (scratch, rest) = rest.split_at_mut(shape.n);
+        let (step_ws, lazy_ws) = rest.split_at_mut(joint_entropies_workspace_len(shape));
+        // Entropies into scratch with the conditional ones: BALD bounds lazy's first gains.
+        backend.entropies(pool, scratch, cond)?;
         let b = b.min(exclude_candidates(cond, hooks.exclude)?);
         if b == 0 {
             return Ok(0);
         }
+        let mut lazy = match self.greedy {
+            Greedy::Lazy => Some(LazyGreedy::new(lazy_ws, shape.n, |i| {
+                // Excluded points (conditional entropy +inf) are no candidates.
+                match cond[i] {
+                    f64::INFINITY => f64::NAN,
+                    h => scratch[i] - h,
+                }
+            })?),
+            Greedy::Full => None,
+        };
         let mut joint = DynamicJoint::new(joint_ws, shape, b - 1, self.num_samples, self.seed)?;
         for t in 0..b {
             if t > 0 {
                 joint.add(&lp, &out_indices[..t])?;
             }
-            let (best, score) = backend.select_candidate(
-                pool,
-                &joint.view(),
-                cond,
-                &out_indices[..t],
-                scratch,
-                step_ws,
-            )?;
+            let chosen = &out_indices[..t];
+            let (best, score, evaluations) = match lazy.as_mut() {
+                Some(lazy) => {
+                    let shared: f64 = chosen.iter().map(|&i| cond[i]).sum();
+                    if joint.regime() == Regime::Sampled {
+                        let view = joint.view();
+                        lazy.start_sampled_step(view.batch_entropy() - shared, shape.c, view.m);
+                    }
+                    let mut block = backend.lazy_block(shape).clamp(1, MAX_LAZY_BLOCK);
+                    let mut buf = [0usize; MAX_LAZY_BLOCK];
+                    loop {
+                        let candidates = lazy.next_block(&mut buf[..block]);
+                        if candidates.is_empty() {
+                            break;
+                        }
+                        let h = &mut scratch[..candidates.len()];
+                        backend.joint_entropies(
+                            pool,
+                            &joint.view(),
+                            Some(candidates),
+                            h,
+                            step_ws,
+                        )?;
+                        // The full step's arithmetic (Backend::select_candidate).
+                        for (s, &i) in h.iter_mut().zip(candidates) {
+                            *s -= cond[i] + shared;
+                        }
+                        lazy.report(h);
+                        block = (2 * block).min(MAX_LAZY_BLOCK);
+                    }
+                    let evaluations = lazy.evaluations();
+                    let (best, score) = lazy.pick().ok_or(Error::EmptyDimension { dim: "N" })?;
+                    (best, score, evaluations)
+                }
+                None => {
+                    let (best, score) = backend.select_candidate(
+                        pool,
+                        &joint.view(),
+                        cond,
+                        chosen,
+                        scratch,
+                        step_ws,
+                    )?;
+                    (best, score, shape.n)
+                }
+            };
             out_indices[t] = best;
             out_scores[t] = score;
             hooks.picked(Pick {
@@ -193,6 +280,7 @@ impl BatchBald {
                 total: b,
                 index: best,
                 score,
+                evaluations,
             })?;
         }
         Ok(b)

@@ -70,15 +70,32 @@ impl JointProbs<'_> {
     }
 }
 
+impl JointProbs<'_> {
+    /// The joint entropy of the chosen points alone under this joint (the form above with a
+    /// candidate certain of its class, x_m = sum_k a[m, k]): exact, or, in the sampled regime,
+    /// -(1/M) sum_m ln q_m over the current samples.
+    pub fn batch_entropy(&self) -> f64 {
+        let mut total = 0.0;
+        for m in 0..self.m {
+            let x: f64 = self.a[m * self.k..(m + 1) * self.k].iter().sum();
+            let s = self.log_scale.map_or(0.0, |s| s[m]);
+            total += neg_x_ln_x(x) - x * s;
+        }
+        total * self.weight
+    }
+}
+
 /// Scratch f64s a backend's joint-entropy step may use: one candidate's K x C probabilities.
 pub fn joint_entropies_workspace_len(shape: Shape) -> usize {
     shape.k * shape.c
 }
 
-/// Checks the arguments of a joint-entropy step (shared by every backend).
+/// Checks the arguments of a joint-entropy step (shared by every backend): over every pool
+/// point (`candidates` `None`), or over the listed ones.
 pub fn check_joint_args(
     shape: Shape,
     joint: &JointProbs<'_>,
+    candidates: Option<&[usize]>,
     out_len: usize,
     workspace_len: usize,
 ) -> Result<(), Error> {
@@ -87,7 +104,13 @@ pub fn check_joint_args(
     if let Some(s) = joint.log_scale {
         check_len("joint log_scale", joint.m, s.len())?;
     }
-    check_len("out", shape.n, out_len)?;
+    check_len("out", candidates.map_or(shape.n, <[usize]>::len), out_len)?;
+    if let Some(&index) = candidates.and_then(|c| c.iter().find(|&&i| i >= shape.n)) {
+        return Err(Error::IndexOutOfRange {
+            index,
+            len: shape.n,
+        });
+    }
     let need = joint_entropies_workspace_len(shape);
     if workspace_len < need {
         return Err(Error::ShapeMismatch {
@@ -99,17 +122,20 @@ pub fn check_joint_args(
     Ok(())
 }
 
-/// H_n of every pool point as the candidate, the scalar reference.
+/// H_n of every pool point as the candidate (`candidates` `None`), or of the listed pool
+/// points, into `out` (N, or one per listed point): the scalar reference.
 pub fn joint_entropies<T: Element>(
     lp: &LogProbs<'_, T>,
     joint: &JointProbs<'_>,
+    candidates: Option<&[usize]>,
     out: &mut [f64],
     workspace: &mut [f64],
 ) -> Result<(), Error> {
     let shape = lp.shape();
-    check_joint_args(shape, joint, out.len(), workspace.len())?;
+    check_joint_args(shape, joint, candidates, out.len(), workspace.len())?;
     let probs = &mut workspace[..shape.k * shape.c];
-    for (n, o) in out.iter_mut().enumerate() {
+    for (i, o) in out.iter_mut().enumerate() {
+        let n = candidates.map_or(i, |c| c[i]);
         for (p, &l) in probs.iter_mut().zip(lp.point(n)) {
             *p = libm::exp(l.to_f64());
         }

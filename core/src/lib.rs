@@ -33,6 +33,7 @@ mod element;
 mod error;
 mod head;
 pub mod joint;
+mod lazy;
 mod logprobs;
 mod math;
 #[cfg(feature = "alloc")]
@@ -43,7 +44,7 @@ mod stochastic;
 mod topk;
 
 pub use backend::{Backend, PreparedPool, Scalar};
-pub use batchbald::{exclude_candidates, BatchBald, Hooks, Pick};
+pub use batchbald::{exclude_candidates, BatchBald, Greedy, Hooks, Pick};
 pub use element::{Element, ElementSlice};
 pub use error::{Error, Plain};
 pub use head::{
@@ -51,6 +52,7 @@ pub use head::{
     McDropoutHead,
 };
 pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
+pub use lazy::{lazy_workspace_len, sampled_widening, LazyGreedy};
 pub use logprobs::{logits_to_log_probs, probs_to_log_probs, LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
 pub use scores::{

@@ -191,6 +191,7 @@ fn wrong_output_and_workspace_lengths_are_refused() {
         batch_size: 2,
         num_samples: 10,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     };
     let mut idx = [0usize; 2];
     let mut sc = [0.0; 2];
@@ -237,6 +238,7 @@ fn batch_larger_than_pool_is_clamped_and_zero_is_empty() {
             batch_size: 10,
             num_samples: 100,
             seed: 0,
+            greedy: bald_core::Greedy::Lazy,
         },
     )
     .unwrap();
@@ -248,6 +250,7 @@ fn batch_larger_than_pool_is_clamped_and_zero_is_empty() {
             batch_size: 0,
             num_samples: 100,
             seed: 0,
+            greedy: bald_core::Greedy::Lazy,
         },
     )
     .unwrap();

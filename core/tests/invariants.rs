@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use bald_core::owned::{batchbald, batchbald_with, scores};
 use bald_core::{
-    budget, joint::joint_entropy, BatchBald, Hooks, LogProbs, Pick, PointScore, Regime, Scalar,
-    Shape, StdKind,
+    budget, joint::joint_entropy, BatchBald, Greedy, Hooks, LogProbs, Pick, PointScore, Regime,
+    Scalar, Shape, StdKind,
 };
 use common::log_softmax_rows;
 use proptest::prelude::*;
@@ -138,7 +138,7 @@ proptest! {
     fn batchbald_first_pick_is_bald_argmax_and_scores_grow((data, shape) in pool(10, 6, 4), b in 1usize..6) {
         let lp = LogProbs::new(&data, shape).unwrap();
         let bald = scores(&Scalar, &lp, PointScore::Bald).unwrap();
-        let params = BatchBald { batch_size: b, num_samples: usize::MAX, seed: 1 };
+        let params = BatchBald { batch_size: b, num_samples: usize::MAX, seed: 1, greedy: bald_core::Greedy::Lazy };
         let batch = batchbald(&Scalar, &lp, params).unwrap();
         prop_assert_eq!(batch.indices.len(), b.min(shape.n));
         let best = bald.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -151,6 +151,32 @@ proptest! {
         seen.sort();
         seen.dedup();
         prop_assert_eq!(seen.len(), batch.indices.len(), "a point picked twice");
+    }
+
+    /// Lazy greedy's picks and scores are full greedy's, bit for bit, in the exact regime:
+    /// pools with points of every confidence (per-point temperatures), so that lazy leaves
+    /// candidates out.
+    #[test]
+    fn lazy_greedy_picks_what_full_greedy_picks(
+        (mut data, shape) in pool(40, 6, 5),
+        temps in prop::collection::vec(0.0f64..1.0, 40),
+        b in 1usize..9,
+    ) {
+        for (point, &t) in data.chunks_exact_mut(shape.k * shape.c).zip(&temps) {
+            // Sharpen some points' predictions (log-probs times 1 + 20 t, renormalised).
+            for v in point.iter_mut() { *v *= 1.0 + 20.0 * t * t; }
+            log_softmax_rows(point, shape.c);
+        }
+        let lp = LogProbs::new(&data, shape).unwrap();
+        let full = BatchBald { batch_size: b, num_samples: usize::MAX, seed: 1, greedy: Greedy::Full };
+        let lazy = BatchBald { greedy: Greedy::Lazy, ..full };
+        let want = batchbald(&Scalar, &lp, full).unwrap();
+        let mut evaluations = 0;
+        let mut on_pick = |p: Pick| { evaluations += p.evaluations; ControlFlow::Continue(()) };
+        let mut hooks = Hooks { exclude: &[], on_pick: Some(&mut on_pick) };
+        let got = batchbald_with(&Scalar, &lp, lazy, &mut hooks).unwrap();
+        prop_assert_eq!(&got, &want);
+        prop_assert!(evaluations <= shape.n * want.indices.len());
     }
 
     #[test]
@@ -219,6 +245,7 @@ fn sampled_batchbald_is_finite_and_deterministic() {
         batch_size: 8,
         num_samples: 100,
         seed: 9,
+        greedy: bald_core::Greedy::Lazy,
     };
     assert_eq!(params.regime_at(5, 3), Regime::Sampled);
     let a = batchbald(&Scalar, &lp, params).unwrap();
@@ -237,7 +264,7 @@ proptest! {
         let lp = LogProbs::new(&data, shape).unwrap();
         let exclude: Vec<usize> = (0..shape.n).filter(|&i| mask[i]).chain((0..shape.n).filter(|&i| mask[i])).collect();
         let kept: Vec<usize> = (0..shape.n).filter(|&i| !mask[i]).collect();
-        let params = BatchBald { batch_size: b, num_samples: 1 << 20, seed: 3 };
+        let params = BatchBald { batch_size: b, num_samples: 1 << 20, seed: 3, greedy: bald_core::Greedy::Lazy };
         let mut hooks = Hooks { exclude: &exclude, on_pick: None };
         let got = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap();
         prop_assert_eq!(got.indices.len(), b.min(kept.len()));
@@ -265,6 +292,7 @@ fn a_stop_from_on_pick_interrupts_between_picks() {
         batch_size: 5,
         num_samples: 1000,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     };
     let mut seen = Vec::new();
     let mut on_pick = |p: Pick| {

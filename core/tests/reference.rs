@@ -4,7 +4,7 @@ mod common;
 
 use bald_core::owned::{batchbald, scores, top_k_batch};
 use bald_core::{BatchBald, LogProbs, PointScore, Regime, Scalar, Shape};
-use common::{batchbald_params, check_batchbald_picks, indices, load_case, nums, seed_example};
+use common::{batchbald_params, check_lazy_and_full, indices, load_case, nums, seed_example};
 
 fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
@@ -87,7 +87,9 @@ fn check_case(name: &str, tie_groups: Option<usize>) {
         );
     }
     let batch = batchbald(&Scalar, &lp, params).unwrap();
-    check_batchbald_picks(&case, name, tie_groups, 1e-9, &batch, "scalar");
+    check_lazy_and_full(&case, name, tie_groups, 1e-9, "scalar", |p| {
+        batchbald(&Scalar, &lp, p).unwrap()
+    });
     assert_close(
         &batch.scores,
         &nums(&j["check"]["batchbald_scores_bruteforce_numpy"]),
@@ -141,6 +143,7 @@ fn reference_edge_zeros_with_0log0() {
             batch_size: 3,
             num_samples: 1000,
             seed: 0,
+            greedy: bald_core::Greedy::Lazy,
         },
     )
     .unwrap();

@@ -113,7 +113,7 @@ fn joint_group(c: &mut Criterion) {
         let best = SimdBackend::new();
         g.bench_function(BenchmarkId::new(best.isa().name(), &id), |bench| {
             bench.iter(|| {
-                best.joint_entropies(&lp, &joint, &mut out, &mut ws)
+                best.joint_entropies(&lp, &joint, None, &mut out, &mut ws)
                     .unwrap()
             })
         });
@@ -124,7 +124,7 @@ fn joint_group(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("scalar", "N500_K20_C10_M1000"), |bench| {
                 bench.iter(|| {
                     Scalar
-                        .joint_entropies(&small, &joint, &mut out, &mut ws)
+                        .joint_entropies(&small, &joint, None, &mut out, &mut ws)
                         .unwrap()
                 })
             });
@@ -177,6 +177,7 @@ fn end_to_end(c: &mut Criterion) {
         batch_size: 10,
         num_samples: 1000,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     };
     g.bench_function("batchbald_N10000_K20_C10_b10_s1000", |bench| {
         bench.iter(|| batchbald(&best, &lp, params).unwrap())

@@ -67,6 +67,7 @@ fn main() {
                         batch_size: 10,
                         num_samples: 1000,
                         seed: 0,
+                        greedy: bald_core::Greedy::Lazy,
                     },
                 )
                 .expect("batchbald")

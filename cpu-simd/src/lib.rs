@@ -348,11 +348,12 @@ impl Backend for SimdBackend {
         &self,
         pool: &LogProbs<'_, T>,
         joint: &JointProbs<'_>,
+        candidates: Option<&[usize]>,
         out: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(), Error> {
         let shape = pool.shape();
-        check_joint_args(shape, joint, out.len(), workspace.len())?;
+        check_joint_args(shape, joint, candidates, out.len(), workspace.len())?;
         let (k, c) = (shape.k, shape.c);
         let mp = joint.m.div_ceil(16) * 16;
         let mut at = vec![0.0f32; k * mp];
@@ -380,13 +381,19 @@ impl Backend for SimdBackend {
             let mut conv = vec![0.0f32; k * c];
             dispatch!(isa, |s| {
                 for (i, o) in chunk.iter_mut().enumerate() {
-                    let lp = point_f32(pool.point(first + i), &mut conv);
+                    let n = candidates.map_or(first + i, |c| c[first + i]);
+                    let lp = point_f32(pool.point(n), &mut conv);
                     kernels::exp_and_plogp(s, lp, &mut probs);
                     *o = kernels::joint_entropy(s, &jf, &probs, k, c);
                 }
             })
         });
         Ok(())
+    }
+
+    /// Enough candidates for every thread to take 16.
+    fn lazy_block(&self, _shape: Shape) -> usize {
+        16 * self.threads
     }
 
     fn mc_dropout_forward<O: Element>(

@@ -11,8 +11,7 @@ use bald_core::{
 };
 use bald_cpu_simd::{Isa, SimdBackend};
 use common::{
-    batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, log_softmax_rows,
-    with_joint, PICK_CASES,
+    check_lazy_and_full, extreme_pool, f32_of, load_case, log_softmax_rows, with_joint, PICK_CASES,
 };
 use proptest::prelude::*;
 
@@ -113,7 +112,7 @@ proptest! {
             let mut scratch = vec![0.0; shape.k * shape.c];
             for b in backends() {
                 let mut got = vec![0.0; shape.n];
-                b.joint_entropies(&lp, &joint.view(), &mut got, &mut scratch).unwrap();
+                b.joint_entropies(&lp, &joint.view(), None, &mut got, &mut scratch).unwrap();
                 for n in 0..shape.n {
                     let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
                     prop_assert!((got[n] - want[n]).abs() <= tol,
@@ -164,9 +163,10 @@ fn reference_cases_give_identical_picks() {
         let case = load_case(name);
         let lp = LogProbs::new(&case.data, case.shape).unwrap();
         for b in backends() {
-            let batch = batchbald(&b, &lp, batchbald_params(&case)).unwrap();
             let label = format!("{:?}", b.isa());
-            check_batchbald_picks(&case, name, groups, budget::BATCHBALD_SCORE, &batch, &label);
+            check_lazy_and_full(&case, name, groups, budget::BATCHBALD_SCORE, &label, |p| {
+                batchbald(&b, &lp, p).unwrap()
+            });
         }
     }
 }
@@ -179,6 +179,7 @@ fn results_do_not_depend_on_the_thread_count() {
         batch_size: 6,
         num_samples: 500,
         seed: 3,
+        greedy: bald_core::Greedy::Lazy,
     };
     for isa in Isa::available() {
         let one = SimdBackend::with_isa(isa).unwrap().with_threads(1);

@@ -86,7 +86,7 @@ fn joint(c: &mut Criterion) {
             BenchmarkId::from_parameter(format!("N60000_K{k}_C10_M{m}")),
             |b| {
                 b.iter(|| {
-                    gpu.joint_entropies(&pool, &view, &mut out, &mut ws)
+                    gpu.joint_entropies(&pool, &view, None, &mut out, &mut ws)
                         .unwrap()
                 })
             },
@@ -134,6 +134,7 @@ fn batchbald_acquisition(c: &mut Criterion) {
         batch_size: 10,
         num_samples: 10_000,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     };
     group.bench_function("N60000_K100_C10_b10_s10000", |b| {
         b.iter(|| batchbald(&gpu, &pool, params).unwrap())

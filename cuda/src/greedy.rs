@@ -3,7 +3,10 @@
 
 use bald_core::joint::dynamic_joint_workspace_len;
 use bald_core::rng::key_of;
-use bald_core::{exclude_candidates, BatchBald, Element, Hooks, Pick};
+use bald_core::{
+    exclude_candidates, lazy_workspace_len, Backend, BatchBald, Element, Greedy, Hooks, LazyGreedy,
+    Pick,
+};
 use bald_kernels::{Kernel, ScoreKind};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
@@ -17,6 +20,9 @@ struct ArgmaxBuffers {
     best_val: CudaSlice<f64>,
     best_idx: CudaSlice<u32>,
 }
+
+/// Most candidates one lazy block evaluates.
+const MAX_LAZY_BLOCK: usize = 1 << 16;
 
 /// Blocks of the argmax's first pass over `n` values.
 fn argmax_blocks(n: usize) -> usize {
@@ -155,17 +161,31 @@ pub(crate) fn run<T: Element>(
     let mut chosen = be.uninit::<u32>(b, "chosen points")?;
     let mut argmax_bufs = ArgmaxBuffers::new(be, n)?;
 
+    // Entropies into h with the conditional ones: BALD bounds lazy's first gains.
     be.for_each_chunk(&pass, |range, data| {
         let points = range.len();
-        let mut view = cond.slice_mut(range);
-        let kind = ScoreKind::Conditional;
-        be.launch_scores(data, points, k, c, kind, &mut view, None, None)
+        let mut view = cond.slice_mut(range.clone());
+        let mut entropy = h.slice_mut(range);
+        let kind = ScoreKind::Entropies;
+        be.launch_scores(
+            data,
+            points,
+            k,
+            c,
+            kind,
+            &mut entropy,
+            Some(&mut view),
+            None,
+        )
     })?;
-    let b = if hooks.exclude.is_empty() {
+    let lazy = params.greedy == Greedy::Lazy;
+    // Lazy greedy keeps the conditional entropies and the bounds on the host.
+    let mut host_cond = Vec::new();
+    let b = if hooks.exclude.is_empty() && !lazy {
         b
     } else {
         // Excluded points get a conditional entropy of +inf, hence a score of -inf.
-        let mut host_cond = vec![0.0; n];
+        host_cond = vec![0.0; n];
         be.download(&cond, &mut host_cond, "entropies")?;
         let left = exclude_candidates(&mut host_cond, hooks.exclude)?;
         stream
@@ -176,6 +196,23 @@ pub(crate) fn run<T: Element>(
     if b == 0 {
         return Ok(0);
     }
+    let mut lazy_ws = vec![0.0; if lazy { lazy_workspace_len(n)? } else { 0 }];
+    let mut lazy = if lazy {
+        let mut entropy = vec![0.0; n];
+        be.download(&h, &mut entropy, "entropies")?;
+        Some(LazyGreedy::new(&mut lazy_ws, n, |i| {
+            // Excluded points (conditional entropy +inf) are no candidates.
+            match host_cond[i] {
+                f64::INFINITY => f64::NAN,
+                e => entropy[i] - e,
+            }
+        })?)
+    } else {
+        None
+    };
+    let max_block = pass.chunk().min(MAX_LAZY_BLOCK);
+    let mut block_idx = vec![0usize; if lazy.is_some() { max_block } else { 0 }];
+    let mut block_h = vec![0.0f64; block_idx.len()];
     // t = 0: one row, a = 1/K.
     let up = |what: &'static str| driver(format!("uploading {what}"));
     let start = vec![1.0 / k as f64; k];
@@ -261,23 +298,65 @@ pub(crate) fn run<T: Element>(
         }
         let weight = if sampled { 1.0 / rows as f64 } else { 1.0 };
         let scale = if sampled { Some(&log_scale) } else { None };
-        be.for_each_chunk(&pass, |range, data| {
-            let points = range.len();
-            let mut view = h.slice_mut(range);
-            be.launch_joint(data, points, k, c, &at, scale, rows, weight, &mut view)
-        })?;
-        let kernel = Kernel::CandidateScoresF64;
-        let f = be.device.function(kernel)?;
-        let t32 = u32_of("batch", t)?;
-        // SAFETY: arguments match candidate_scores_f64 in joint.cu; h and cond hold N f64s,
-        // chosen at least t indices < N.
-        unsafe {
-            be.device.launch(&f, kernel, grid_for(n)?, |bld| {
-                bld.arg(&mut h).arg(&cond).arg(&chosen).arg(&t32).arg(&n32);
-            })
-        }?;
-        let (best, score) =
-            argmax(be, &h, &mut argmax_bufs)?.ok_or(CudaError::NoCandidate { step: t })?;
+        let (best, score, evaluations) = match lazy.as_mut() {
+            Some(lazy) => {
+                // bald-core's driver, with the joint on the device and candidates gathered there.
+                let shared: f64 = out_indices[..t].iter().map(|&i| host_cond[i]).sum();
+                if sampled {
+                    // The batch's entropy under this step's samples, -(1/M) sum_m ln q_m
+                    // (JointProbs::batch_entropy).
+                    let mut s = vec![0.0f32; rows];
+                    be.download(&log_scale, &mut s, "the joint")?;
+                    let h_batch = -s.iter().map(|&v| f64::from(v)).sum::<f64>() * weight;
+                    lazy.start_sampled_step(h_batch - shared, c, rows);
+                }
+                let mut block = be.lazy_block(shape).clamp(1, max_block);
+                loop {
+                    let candidates = lazy.next_block(&mut block_idx[..block]);
+                    if candidates.is_empty() {
+                        break;
+                    }
+                    let len = candidates.len();
+                    let mut view = h.slice_mut(..len);
+                    be.with_candidates(&pass, candidates, |data, idx| {
+                        be.launch_joint(data, idx, len, k, c, &at, scale, rows, weight, &mut view)
+                    })?;
+                    let scores = &mut block_h[..len];
+                    be.download(&h, scores, "joint entropies")?;
+                    // The full step's arithmetic (candidate_scores_f64).
+                    for (s, &i) in scores.iter_mut().zip(candidates) {
+                        *s -= host_cond[i] + shared;
+                    }
+                    lazy.report(scores);
+                    block = (2 * block).min(max_block);
+                }
+                let evaluations = lazy.evaluations();
+                let (best, score) = lazy.pick().ok_or(CudaError::NoCandidate { step: t })?;
+                (best, score, evaluations)
+            }
+            None => {
+                be.for_each_chunk(&pass, |range, data| {
+                    let points = range.len();
+                    let mut view = h.slice_mut(range);
+                    be.launch_joint(
+                        data, None, points, k, c, &at, scale, rows, weight, &mut view,
+                    )
+                })?;
+                let kernel = Kernel::CandidateScoresF64;
+                let f = be.device.function(kernel)?;
+                let t32 = u32_of("batch", t)?;
+                // SAFETY: arguments match candidate_scores_f64 in joint.cu; h and cond hold N
+                // f64s, chosen at least t indices < N.
+                unsafe {
+                    be.device.launch(&f, kernel, grid_for(n)?, |bld| {
+                        bld.arg(&mut h).arg(&cond).arg(&chosen).arg(&t32).arg(&n32);
+                    })
+                }?;
+                let (best, score) =
+                    argmax(be, &h, &mut argmax_bufs)?.ok_or(CudaError::NoCandidate { step: t })?;
+                (best, score, n)
+            }
+        };
         out_indices[t] = best;
         out_scores[t] = score;
         hooks.picked(Pick {
@@ -285,6 +364,7 @@ pub(crate) fn run<T: Element>(
             total: b,
             index: best,
             score,
+            evaluations,
         })?;
     }
     Ok(b)

@@ -348,12 +348,14 @@ impl CudaBackend {
         }
     }
 
-    /// Launches the joint-entropy kernel over `points` candidates of `data` into `out`
-    /// (`points` f64s), with the transposed joint `at` (K x m) and optional row log-scales.
+    /// Launches the joint-entropy kernel over `points` candidates into `out` (`points` f64s):
+    /// the points `idx` lists of `data`, or its first `points`; with the transposed joint `at`
+    /// (K x m) and optional row log-scales.
     #[allow(clippy::too_many_arguments)]
     fn launch_joint(
         &self,
         data: &DeviceData,
+        idx: Option<&CudaSlice<u32>>,
         points: usize,
         k: usize,
         c: usize,
@@ -377,11 +379,24 @@ impl CudaBackend {
             u32_of("C", c)?,
             u32_of("joint rows", m)?,
         );
+        if idx.is_some_and(|i| i.len() < points) {
+            return Err(bald_core::Error::ShapeMismatch {
+                what: "candidate indices",
+                expected: points,
+                actual: idx.map_or(0, |i| i.len()),
+            }
+            .into());
+        }
         // SAFETY: arguments match joint_entropy_<dtype> in joint.cu; data holds points * K * C
-        // elements, at K * m floats, log_scale m floats, out `points` f64s.
+        // elements (or every pool point idx lists, idx holding `points` indices < N), at K * m
+        // floats, log_scale m floats, out `points` f64s.
         unsafe {
             self.device.launch(&f, kernel, cfg, |b| {
                 data.push_arg(b);
+                match idx {
+                    Some(i) => b.arg(i),
+                    None => b.arg(&NULL),
+                };
                 b.arg(&n32).arg(&k32).arg(&c32).arg(at);
                 match log_scale {
                     Some(s) => b.arg(s),
@@ -479,24 +494,26 @@ impl Backend for CudaBackend {
         self.download(&eh, conditional, "entropies")
     }
 
-    /// An empty joint (M = 0) gives zeros without touching the device.
+    /// An empty joint (M = 0) gives zeros without touching the device. Listed candidates are
+    /// gathered on the device from a resident pool (from the host when it streams).
     fn joint_entropies<T: Element>(
         &self,
         pool: &CudaPool<'_, T>,
         joint: &JointProbs<'_>,
+        candidates: Option<&[usize]>,
         out: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(), CudaError> {
         let shape = pool.host.shape();
-        check_joint_args(shape, joint, out.len(), workspace.len())?;
-        if joint.m == 0 {
+        check_joint_args(shape, joint, candidates, out.len(), workspace.len())?;
+        if joint.m == 0 || out.is_empty() {
             out.fill(0.0);
             return Ok(());
         }
         let rows = mul(joint.m, joint.k)?;
         let fixed = mul(rows, 4)?
             .saturating_add(joint.m * 4)
-            .saturating_add(mul(shape.n, 8)?);
+            .saturating_add(mul(out.len(), 12)?);
         let pass = self.plan(pool, "joint entropies", fixed, 0)?;
         let stream = &self.device.stream;
         let up = driver("uploading the joint");
@@ -511,25 +528,33 @@ impl Backend for CudaBackend {
             ),
             None => None,
         };
-        let mut dev = self.uninit::<f64>(shape.n, "joint entropies")?;
-        self.for_each_chunk(&pass, |range, data| {
-            let points = range.len();
-            let mut view = dev.slice_mut(range);
-            let (k, c) = (shape.k, shape.c);
-            let ls = log_scale.as_ref();
-            self.launch_joint(
-                data,
-                points,
-                k,
-                c,
-                &at,
-                ls,
-                joint.m,
-                joint.weight,
-                &mut view,
-            )
-        })?;
+        let mut dev = self.uninit::<f64>(out.len(), "joint entropies")?;
+        let (k, c) = (shape.k, shape.c);
+        let ls = log_scale.as_ref();
+        let (m, weight) = (joint.m, joint.weight);
+        match candidates {
+            None => self.for_each_chunk(&pass, |range, data| {
+                let points = range.len();
+                let mut view = dev.slice_mut(range);
+                self.launch_joint(data, None, points, k, c, &at, ls, m, weight, &mut view)
+            })?,
+            Some(list) => {
+                for (i, part) in list.chunks(pass.chunk()).enumerate() {
+                    let start = i * pass.chunk();
+                    let mut view = dev.slice_mut(start..start + part.len());
+                    self.with_candidates(&pass, part, |data, idx| {
+                        let points = part.len();
+                        self.launch_joint(data, idx, points, k, c, &at, ls, m, weight, &mut view)
+                    })?;
+                }
+            }
+        }
         self.download(&dev, out, "joint entropies")
+    }
+
+    /// A thousand candidates: 256 thread blocks, about two per SM of a large GPU.
+    fn lazy_block(&self, _shape: bald_core::Shape) -> usize {
+        1024
     }
 
     /// Every greedy step on the device: conditional entropies once, then per pick the joint

@@ -13,7 +13,7 @@ use bald_core::{Element, ElementSlice, LogProbs, PreparedPool};
 use bald_kernels::Kernel;
 use cudarc::driver::{CudaSlice, CudaStream, LaunchArgs, PushKernelArg};
 
-use crate::error::{driver, CudaError};
+use crate::error::{driver, u32_of, CudaError};
 use crate::CudaBackend;
 
 /// f64 elements converted to f32 per host staging step (4 MiB of f32).
@@ -62,18 +62,20 @@ impl DeviceData {
         };
     }
 
-    /// Copies the elements `elems` of `host` to the start of this buffer.
+    /// Copies the elements `elems` of `host` to this buffer, from element `to` on.
     fn write<T: Element>(
         &mut self,
         stream: &Arc<CudaStream>,
         host: &[T],
         elems: Range<usize>,
+        to: usize,
     ) -> Result<(), CudaError> {
         let up = || driver("uploading the pool");
         let len = elems.len();
+        let dst = to..to + len;
         match (self, T::as_slice(host)) {
             (DeviceData::F32(d), ElementSlice::F32(s)) => stream
-                .memcpy_htod(&s[elems], &mut d.slice_mut(..len))
+                .memcpy_htod(&s[elems], &mut d.slice_mut(dst))
                 .map_err(up())?,
             (DeviceData::F32(d), ElementSlice::F64(s)) => {
                 let mut staging = vec![0.0f32; len.min(F64_STAGING)];
@@ -83,17 +85,17 @@ impl DeviceData {
                     for (o, &v) in buf.iter_mut().zip(part) {
                         *o = v as f32;
                     }
-                    let mut view = d.slice_mut(at..at + part.len());
+                    let mut view = d.slice_mut(to + at..to + at + part.len());
                     stream.memcpy_htod(&*buf, &mut view).map_err(up())?;
                     // The staging buffer is reused: the copy must have read it.
                     stream.synchronize().map_err(up())?;
                 }
             }
             (DeviceData::F16(d), ElementSlice::F16(s)) => stream
-                .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(..len))
+                .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(dst))
                 .map_err(up())?,
             (DeviceData::Bf16(d), ElementSlice::Bf16(s)) => stream
-                .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(..len))
+                .memcpy_htod(s[elems].reinterpret_cast(), &mut d.slice_mut(dst))
                 .map_err(up())?,
             _ => {
                 return Err(CudaError::Unsupported {
@@ -192,7 +194,7 @@ impl CudaBackend {
         }
         let stream = &self.device.stream;
         let mut data = DeviceData::alloc::<T>(self, elems)?;
-        data.write(stream, host.data(), 0..elems)?;
+        data.write(stream, host.data(), 0..elems, 0)?;
         self.ledger.fetch_add(bytes, Ordering::Relaxed);
         Ok(Some(Resident {
             data,
@@ -263,9 +265,45 @@ impl CudaBackend {
         for start in (0..n).step_by(pass.chunk) {
             let range = start..(start + pass.chunk).min(n);
             // Stream order: the copy starts after the previous chunk's kernels.
-            data.write(stream, pass.host.data(), range.start * per..range.end * per)?;
+            data.write(
+                stream,
+                pass.host.data(),
+                range.start * per..range.end * per,
+                0,
+            )?;
             f(range, &data)?;
         }
         Ok(())
+    }
+
+    /// Calls `f` with the data holding `candidates` (at most [`Pass::chunk`] of them) and the
+    /// index list a kernel reads them by: the resident data with the list uploaded (gathered on
+    /// the device), or, when the pool streams, the candidates' points copied in list order
+    /// into a buffer of their own (no list).
+    pub(crate) fn with_candidates<T: Element>(
+        &self,
+        pass: &Pass<'_, '_, T>,
+        candidates: &[usize],
+        f: impl FnOnce(&DeviceData, Option<&CudaSlice<u32>>) -> Result<(), CudaError>,
+    ) -> Result<(), CudaError> {
+        let stream = &self.device.stream;
+        if let Some(resident) = pass.resident.as_ref() {
+            let idx = candidates
+                .iter()
+                .map(|&i| u32_of("N", i))
+                .collect::<Result<Vec<u32>, _>>()?;
+            let mut dev = self.uninit::<u32>(idx.len(), "candidate indices")?;
+            stream
+                .memcpy_htod(&idx, &mut dev)
+                .map_err(driver("uploading candidate indices"))?;
+            return f(&resident.data, Some(&dev));
+        }
+        let shape = pass.host.shape();
+        let per = shape.k * shape.c;
+        let mut data = DeviceData::alloc::<T>(self, candidates.len() * per)?;
+        for (j, &i) in candidates.iter().enumerate() {
+            data.write(stream, pass.host.data(), i * per..(i + 1) * per, j * per)?;
+        }
+        f(&data, None)
     }
 }

@@ -16,10 +16,7 @@ use bald_core::{
     Scalar, Shape, StdKind,
 };
 use bald_cuda::{CudaBackend, ImageKind};
-use common::{
-    batchbald_params, check_batchbald_picks, extreme_pool, f32_of, load_case, with_joint,
-    PICK_CASES,
-};
+use common::{check_lazy_and_full, extreme_pool, f32_of, load_case, with_joint, PICK_CASES};
 use gpu::gpu;
 use proptest::prelude::*;
 
@@ -92,7 +89,7 @@ proptest! {
         with_joint(&lp, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
             let mut got = vec![0.0; shape.n];
             let mut scratch = vec![0.0; shape.k * shape.c];
-            gpu.joint_entropies(&pool, &joint.view(), &mut got, &mut scratch).unwrap();
+            gpu.joint_entropies(&pool, &joint.view(), None, &mut got, &mut scratch).unwrap();
             for n in 0..shape.n {
                 let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
                 prop_assert!((got[n] - want[n]).abs() <= tol,
@@ -107,7 +104,7 @@ proptest! {
         let Some(gpu) = gpu() else { return Ok(()) };
         let data32 = f32_of(&data);
         let lp = LogProbs::new(&data32, shape).unwrap();
-        let params = BatchBald { batch_size: batch, num_samples: samples, seed };
+        let params = BatchBald { batch_size: batch, num_samples: samples, seed, greedy: bald_core::Greedy::Lazy };
         let want = batchbald(&Scalar, &lp, params).unwrap();
         let got = batchbald(gpu, &gpu.prepare(lp).unwrap(), params).unwrap();
         prop_assert_eq!(got.indices.len(), want.indices.len());
@@ -165,8 +162,10 @@ fn reference_cases_give_identical_picks() {
     for (name, groups) in PICK_CASES {
         let case = load_case(name);
         let lp = LogProbs::new(&case.data, case.shape).unwrap();
-        let batch = batchbald(gpu, &gpu.prepare(lp).unwrap(), batchbald_params(&case)).unwrap();
-        check_batchbald_picks(&case, name, groups, budget::BATCHBALD_SCORE, &batch, "cuda");
+        let pool = gpu.prepare(lp).unwrap();
+        check_lazy_and_full(&case, name, groups, budget::BATCHBALD_SCORE, "cuda", |p| {
+            batchbald(gpu, &pool, p).unwrap()
+        });
     }
 }
 
@@ -193,6 +192,7 @@ fn chunked_pools_give_the_same_results_as_resident_ones() {
             batch_size: 6,
             num_samples,
             seed: 11,
+            greedy: bald_core::Greedy::Lazy,
         };
         assert_eq!(
             batchbald(gpu, &resident, params).unwrap(),
@@ -224,6 +224,7 @@ fn bad_input_gets_typed_errors() {
         batch_size: 10,
         num_samples: 100,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     };
     assert_eq!(batchbald(gpu, &pool, params).unwrap().indices.len(), 2);
 }
@@ -297,12 +298,12 @@ fn an_empty_joint_gives_zeros() {
     };
     let mut out = vec![f64::NAN; case.shape.n];
     let mut ws = vec![0.0; case.shape.k * case.shape.c];
-    gpu.joint_entropies(&pool, &joint, &mut out, &mut ws)
+    gpu.joint_entropies(&pool, &joint, None, &mut out, &mut ws)
         .unwrap();
     assert!(out.iter().all(|&h| h == 0.0));
     let mut want = vec![f64::NAN; case.shape.n];
     Scalar
-        .joint_entropies(&lp, &joint, &mut want, &mut ws)
+        .joint_entropies(&lp, &joint, None, &mut want, &mut ws)
         .unwrap();
     assert_eq!(out, want);
 }
@@ -326,6 +327,7 @@ fn exclusion_and_on_pick_match_the_oracle() {
             batch_size: batch,
             num_samples: samples,
             seed: 5,
+            greedy: bald_core::Greedy::Lazy,
         };
         let run = |b: &dyn Fn(&mut Hooks<'_>) -> bald_core::owned::Batch| {
             let mut seen = 0;
@@ -350,6 +352,7 @@ fn exclusion_and_on_pick_match_the_oracle() {
         batch_size: 5,
         num_samples: 1000,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     };
     let mut stop = |p: Pick| {
         if p.done == 3 {

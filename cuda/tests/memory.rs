@@ -89,6 +89,7 @@ fn child_workload() {
             batch_size,
             num_samples,
             seed: 21,
+            greedy: bald_core::Greedy::Lazy,
         };
         let b = batchbald(&gpu, &pool, params).unwrap();
         out.insert(

@@ -114,7 +114,7 @@ fn joint_entropies_stay_within_budget_at_k_5000_and_20000() {
         let worst = with_joint(&lp, &[0, 1], 1000, |joint, want| {
             let mut got = vec![0.0; shape.n];
             let mut scratch = vec![0.0; shape.k * shape.c];
-            gpu.joint_entropies(&pool, &joint.view(), &mut got, &mut scratch)
+            gpu.joint_entropies(&pool, &joint.view(), None, &mut got, &mut scratch)
                 .unwrap();
             (0..shape.n)
                 .map(|n| (got[n] - want[n]).abs() / (1.0 + want[n].abs()))
@@ -144,6 +144,7 @@ fn batchbald_through_both_regimes_at_c_10_and_1025() {
             batch_size: 6,
             num_samples,
             seed: 5,
+            greedy: bald_core::Greedy::Lazy,
         };
         let want = batchbald(&Scalar, &lp, params).unwrap();
         let got = batchbald(gpu, &gpu.prepare(lp).unwrap(), params).unwrap();

@@ -16,12 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bald_core::owned::mc_dropout_forward;
-use bald_core::{Backend, Hooks, McDropoutHead, Plain, Shape};
+use bald_core::{Backend, Greedy, Hooks, McDropoutHead, Plain, Shape};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::acquire::{acquire_on, count, non_negative, Params, Strategy};
+use crate::acquire::{acquire_on, count, non_negative, GreedyArg, Params, Strategy};
 use crate::backends::{dispatch, BackendChoice, OnBackend};
+use crate::npy::{self, NpyData};
 use data::Dataset;
 use mlp::{Mlp, TrainConfig};
 
@@ -88,6 +89,16 @@ pub struct ExperimentArgs {
     /// BatchBALD: exact joint entropy while C^t <= this, sampled beyond.
     #[arg(long, default_value = "1000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
+    /// BatchBALD's greedy steps: lazy (the same picks as full in the exact regime, far fewer
+    /// evaluations) or full.
+    #[arg(long, value_enum, default_value_t = GreedyArg::Lazy)]
+    pub greedy: GreedyArg,
+    /// Also write each round's pool, as the strategy saw it, into this folder:
+    /// STRATEGY-seedS-roundR.npy (MC-dropout log-probs, float32, N x K x C) with a .json beside
+    /// it (round, seed, strategy, model, labelled count, the pool's indices in the data set,
+    /// the picks, and the acquisition's parameters: `bald acquire` with them picks the same).
+    #[arg(long, value_name = "DIR")]
+    pub save_pools: Option<PathBuf>,
     /// PowerBALD's inverse temperature (>= 0).
     #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
@@ -272,12 +283,28 @@ impl OnBackend for Job<'_> {
                             num_samples: a.num_samples,
                             beta: a.beta,
                             seed: round_seed,
+                            greedy: a.greedy.into(),
                         };
                         let acquired =
                             acquire_on(backend, &prepared, params, &mut Hooks::default())?;
                         let s = start.elapsed().as_secs_f64();
                         curve.round_seconds.push(s);
                         seconds = format!("{s:.4}");
+                        // The pool's borrow ends here: a saved pool takes the log-probs.
+                        drop(prepared);
+                        if let Some(dir) = &a.save_pools {
+                            let saved = SavedPool {
+                                strategy,
+                                seed,
+                                round,
+                                labelled: labels,
+                                pool: &pool,
+                                picks: &acquired.batch.indices,
+                                acquire_seed: round_seed,
+                                args: a,
+                            };
+                            saved.write(dir, lp, shape)?;
+                        }
                         let mut picked = vec![false; pool.len()];
                         for &i in &acquired.batch.indices {
                             picked[i] = true;
@@ -307,6 +334,66 @@ impl OnBackend for Job<'_> {
         }
         bar.finish_and_clear();
         Ok(curves)
+    }
+}
+
+/// One round's pool, for `--save-pools`.
+struct SavedPool<'a> {
+    strategy: Strategy,
+    seed: usize,
+    round: u64,
+    labelled: usize,
+    /// Data-set indices of the pool points, in pool order.
+    pool: &'a [usize],
+    /// Pool positions acquired from it.
+    picks: &'a [usize],
+    /// The acquisition's seed.
+    acquire_seed: u64,
+    args: &'a ExperimentArgs,
+}
+
+impl SavedPool<'_> {
+    /// Writes `lp` (N x K x C) as STRATEGY-seedS-roundR.npy and the round's facts as .json.
+    fn write(&self, dir: &Path, lp: Vec<f32>, shape: Shape) -> Result<(), String> {
+        let a = self.args;
+        let stem = format!(
+            "{}-seed{}-round{:03}",
+            self.strategy.name(),
+            self.seed,
+            self.round
+        );
+        let bytes = npy::write(&[shape.n, shape.k, shape.c], &NpyData::F32(lp));
+        let facts = serde_json::json!({
+            "round": self.round,
+            "seed": self.seed,
+            "strategy": self.strategy.name(),
+            "model": {
+                "kind": "mlp",
+                "layers": [a.hidden, shape.c],
+                "input_dropout": a.input_dropout,
+                "hidden_dropout": a.hidden_dropout,
+            },
+            "labelled": self.labelled,
+            "repeated": a.repeated,
+            "n": shape.n,
+            "k": shape.k,
+            "c": shape.c,
+            "pool_indices": self.pool,
+            "picks": self.picks,
+            "acquire": {
+                "seed": self.acquire_seed,
+                "batch_size": self.picks.len(),
+                "num_samples": a.num_samples,
+                "beta": a.beta,
+                "greedy": Greedy::from(a.greedy).name(),
+            },
+        });
+        for (ext, body) in [("npy", bytes), ("json", format!("{facts}\n").into_bytes())] {
+            let path = dir.join(format!("{stem}.{ext}"));
+            std::fs::write(&path, body)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(())
     }
 }
 
@@ -485,6 +572,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         data.classes
     );
     let mut log = CurveLog::create(&args.out)?;
+    if let Some(dir) = &args.save_pools {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     // Ctrl-C once: stop after the round and write what is done; twice: stop at once.
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::Relaxed) {

@@ -190,6 +190,7 @@ pub fn batchbald_params(case: &Case) -> BatchBald {
         batch_size: bb["batch_size"].as_u64().unwrap() as usize,
         num_samples: bb["num_samples"].as_u64().unwrap() as usize,
         seed: 0,
+        greedy: bald_core::Greedy::Lazy,
     }
 }
 
@@ -226,6 +227,33 @@ pub fn check_batchbald_picks(
         let got: Vec<usize> = batch.indices.iter().map(|&i| group(i)).collect();
         let want: Vec<usize> = indices(&bb["indices"]).iter().map(|&i| group(i)).collect();
         assert_eq!(got, want, "{name} {label}: picks");
+    }
+}
+
+/// [`check_batchbald_picks`] for lazy and for full greedy (`run` makes the batch with the
+/// parameters it gets), and lazy's picks are full's with scores within `tol`.
+pub fn check_lazy_and_full(
+    case: &Case,
+    name: &str,
+    groups: Option<usize>,
+    tol: f64,
+    label: &str,
+    run: impl Fn(BatchBald) -> Batch,
+) {
+    let lazy = BatchBald {
+        greedy: bald_core::Greedy::Lazy,
+        ..batchbald_params(case)
+    };
+    let full = BatchBald {
+        greedy: bald_core::Greedy::Full,
+        ..lazy
+    };
+    let (a, b) = (run(lazy), run(full));
+    check_batchbald_picks(case, name, groups, tol, &a, &format!("{label} lazy"));
+    check_batchbald_picks(case, name, groups, tol, &b, &format!("{label} full"));
+    assert_eq!(a.indices, b.indices, "{name} {label}: lazy vs full picks");
+    for (x, y) in a.scores.iter().zip(&b.scores) {
+        assert!((x - y).abs() <= tol, "{name} {label}: lazy {x} vs full {y}");
     }
 }
 
@@ -334,7 +362,7 @@ pub fn with_joint<T: Element, R>(
     let mut want = vec![0.0; shape.n];
     let mut scratch = vec![0.0; shape.k * shape.c];
     Scalar
-        .joint_entropies(lp, &joint.view(), &mut want, &mut scratch)
+        .joint_entropies(lp, &joint.view(), None, &mut want, &mut scratch)
         .unwrap();
     check(&joint, &want)
 }

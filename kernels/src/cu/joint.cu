@@ -16,7 +16,7 @@ __device__ __forceinline__ double neg_inf() { return __longlong_as_double(0xfff0
 // of JOINT_KT samples. M x N x C is never stored. The sum over K is blocked (spans of about
 // sqrt(K) samples, then the spans), so its f32 error stays within budget at any K.
 template <class D, int CB>
-__device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k, u32 c,
+__device__ __forceinline__ void joint_body(const typename D::T* lp, const u32* idx, u32 n, u32 k, u32 c,
                                            const float* at, const float* log_scale, u32 m,
                                            double weight, double* out) {
     __shared__ float ps[JOINT_NB][JOINT_KT][CB];
@@ -61,7 +61,8 @@ __device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k
                     const u32 cls = c0 + cc;
                     float p = 0.0f;
                     if (cand < n && kk < k && cls < c) {
-                        p = expf(D::get(lp, (cand * k + kk) * c + cls));
+                        const u64 point = idx != 0 ? (u64)idx[cand] : cand;
+                        p = expf(D::get(lp, (point * k + kk) * c + cls));
                     }
                     ps[j][r][cc] = p;
                 }
@@ -103,38 +104,40 @@ __device__ __forceinline__ void joint_body(const typename D::T* lp, u32 n, u32 k
 
 // The class block is the smallest of 4, 8, 12, 16 that holds C (16 with several blocks beyond).
 template <class D>
-__device__ __forceinline__ void joint_dispatch(const typename D::T* lp, u32 n, u32 k, u32 c,
-                                               const float* at, const float* log_scale, u32 m,
-                                               double weight, double* out) {
+__device__ __forceinline__ void joint_dispatch(const typename D::T* lp, const u32* idx, u32 n,
+                                               u32 k, u32 c, const float* at,
+                                               const float* log_scale, u32 m, double weight,
+                                               double* out) {
     if (c <= 4) {
-        joint_body<D, 4>(lp, n, k, c, at, log_scale, m, weight, out);
+        joint_body<D, 4>(lp, idx, n, k, c, at, log_scale, m, weight, out);
     } else if (c <= 8) {
-        joint_body<D, 8>(lp, n, k, c, at, log_scale, m, weight, out);
+        joint_body<D, 8>(lp, idx, n, k, c, at, log_scale, m, weight, out);
     } else if (c <= 12) {
-        joint_body<D, 12>(lp, n, k, c, at, log_scale, m, weight, out);
+        joint_body<D, 12>(lp, idx, n, k, c, at, log_scale, m, weight, out);
     } else {
-        joint_body<D, 16>(lp, n, k, c, at, log_scale, m, weight, out);
+        joint_body<D, 16>(lp, idx, n, k, c, at, log_scale, m, weight, out);
     }
 }
 
-// Launch: grid ceil(N / JOINT_NB) blocks of JOINT_THREADS threads. log_scale is null in the
-// exact regime.
+// Launch: grid ceil(n / JOINT_NB) blocks of JOINT_THREADS threads, over n candidates: the
+// points idx[0..n) of lp (lazy greedy's blocks, gathered here), or its first n points when idx
+// is null. log_scale is null in the exact regime.
 extern "C" __global__ void __launch_bounds__(JOINT_THREADS)
-joint_entropy_f32(const float* lp, u32 n, u32 k, u32 c, const float* at, const float* log_scale,
-                  u32 m, double weight, double* out) {
-    joint_dispatch<F32>(lp, n, k, c, at, log_scale, m, weight, out);
+joint_entropy_f32(const float* lp, const u32* idx, u32 n, u32 k, u32 c, const float* at,
+                  const float* log_scale, u32 m, double weight, double* out) {
+    joint_dispatch<F32>(lp, idx, n, k, c, at, log_scale, m, weight, out);
 }
 
 extern "C" __global__ void __launch_bounds__(JOINT_THREADS)
-joint_entropy_f16(const u16* lp, u32 n, u32 k, u32 c, const float* at, const float* log_scale,
-                  u32 m, double weight, double* out) {
-    joint_dispatch<F16>(lp, n, k, c, at, log_scale, m, weight, out);
+joint_entropy_f16(const u16* lp, const u32* idx, u32 n, u32 k, u32 c, const float* at,
+                  const float* log_scale, u32 m, double weight, double* out) {
+    joint_dispatch<F16>(lp, idx, n, k, c, at, log_scale, m, weight, out);
 }
 
 extern "C" __global__ void __launch_bounds__(JOINT_THREADS)
-joint_entropy_bf16(const u16* lp, u32 n, u32 k, u32 c, const float* at, const float* log_scale,
-                   u32 m, double weight, double* out) {
-    joint_dispatch<BF16>(lp, n, k, c, at, log_scale, m, weight, out);
+joint_entropy_bf16(const u16* lp, const u32* idx, u32 n, u32 k, u32 c, const float* at,
+                   const float* log_scale, u32 m, double weight, double* out) {
+    joint_dispatch<BF16>(lp, idx, n, k, c, at, log_scale, m, weight, out);
 }
 
 // In place over h (N joint entropies): the greedy score h_n - (cond_n + sum_i cond_chosen_i),
