@@ -643,7 +643,11 @@ fn json_reports_the_run_and_each_picks_regime() {
     );
     let o = bald(&["acquire", file.to_str().unwrap(), "--greedy", "eager"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("possible values: lazy, full"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("possible values: lazy, full"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //! - Exact (C^t <= num_samples): m runs over all C^t configurations y, a[m, k] = P(y_m | w_k)/K,
 //!   s_m = 0, weight = 1.
 //! - Sampled (beyond): as batchbald_redux, S = num_samples / K (at least 1) configurations
-//!   are drawn from each P(. | w_k), M = S K rows, redrawn at every step. With
+//!   are drawn from each P(. | w_k), M = S K rows. Unlike batchbald_redux, which redraws them
+//!   at every step, a configuration keeps its classes and each step draws only the newest
+//!   point's (see [`DynamicJoint`]): a step costs O(M (K + C)), not O(M t K). With
 //!   q_m = (1/K) sum_k P(y_m | w_k), the importance-sampled estimate
 //!   (1/M) sum_m sum_c -p(y_m, c) ln p(y_m, c) / q_m is computed with rows scaled by 1/q_m:
 //!   a[m, k] = P(y_m | w_k) / (K q_m), s_m = ln q_m, weight = 1/M. The products P are formed
@@ -144,8 +146,13 @@ pub fn joint_entropies<T: Element>(
     Ok(())
 }
 
-/// Sizes of the dynamic joint: how many rows it can reach.
-fn max_rows(shape: Shape, max_points: usize, num_samples: usize) -> Result<usize, Error> {
+/// The most rows a [`DynamicJoint`] for up to `max_points` chosen points reaches (device
+/// backends size their copy of the joint by it).
+pub fn dynamic_joint_rows(
+    shape: Shape,
+    max_points: usize,
+    num_samples: usize,
+) -> Result<usize, Error> {
     let mut exact_rows = 1usize;
     let mut sampled = false;
     for _ in 0..max_points {
@@ -169,15 +176,17 @@ fn samples_per_component(k: usize, num_samples: usize) -> usize {
     (num_samples / k).max(1)
 }
 
-/// f64s a [`DynamicJoint`] for up to `max_points` chosen points needs.
+/// f64s a [`DynamicJoint`] for up to `max_points` chosen points needs: the joint and its row
+/// scales, and in the sampled regime each configuration's log-likelihoods under every
+/// component.
 pub fn dynamic_joint_workspace_len(
     shape: Shape,
     max_points: usize,
     num_samples: usize,
 ) -> Result<usize, Error> {
     shape.elements()?;
-    let rows = max_rows(shape, max_points, num_samples)?;
-    mul(rows, shape.k + 1)
+    let rows = dynamic_joint_rows(shape, max_points, num_samples)?;
+    mul(rows, 2 * shape.k + 1)
 }
 
 /// The joint of the points chosen so far, exact while C^t <= num_samples, sampled beyond
@@ -186,6 +195,8 @@ pub fn dynamic_joint_workspace_len(
 pub struct DynamicJoint<'w> {
     a: &'w mut [f64],
     log_scale: &'w mut [f64],
+    /// Sampled regime: log P(y_m | w_k) of each configuration's chosen points so far, M x K.
+    log_lik: &'w mut [f64],
     shape: Shape,
     rows: usize,
     chosen: usize,
@@ -213,13 +224,15 @@ impl<'w> DynamicJoint<'w> {
                 actual: workspace.len(),
             });
         }
-        let rows_cap = need / (shape.k + 1);
+        let rows_cap = need / (2 * shape.k + 1);
         let (a, rest) = workspace.split_at_mut(rows_cap * shape.k);
+        let (log_lik, rest) = rest.split_at_mut(rows_cap * shape.k);
         let log_scale = &mut rest[..rows_cap];
         a[..shape.k].fill(1.0 / shape.k as f64);
         Ok(DynamicJoint {
             a,
             log_scale,
+            log_lik,
             shape,
             rows: 1,
             chosen: 0,
@@ -236,7 +249,7 @@ impl<'w> DynamicJoint<'w> {
     }
 
     /// Adds the newest chosen point: `chosen` lists every chosen point so far, oldest first,
-    /// the new one last (the sampled regime redraws from all of them).
+    /// the new one last (entering the sampled regime draws all of them).
     pub fn add<T: Element>(&mut self, lp: &LogProbs<'_, T>, chosen: &[usize]) -> Result<(), Error> {
         let shape = lp.shape();
         check_len(
@@ -266,7 +279,7 @@ impl<'w> DynamicJoint<'w> {
         };
         match exact_rows {
             Some(rows) => self.expand_exact(lp.point(chosen[chosen.len() - 1]), rows),
-            None => self.resample(lp, chosen)?,
+            None => self.sample(lp, chosen)?,
         }
         self.chosen += 1;
         Ok(())
@@ -288,36 +301,42 @@ impl<'w> DynamicJoint<'w> {
         self.rows = rows;
     }
 
-    /// Redraws M = S K configurations of the chosen points (S from each component k).
-    fn resample<T: Element>(
-        &mut self,
-        lp: &LogProbs<'_, T>,
-        chosen: &[usize],
-    ) -> Result<(), Error> {
+    /// The sampled regime: M = S K configurations of the chosen points, S drawn from each
+    /// component k. Configuration m's class of chosen point i is drawn once, with Philox
+    /// counter (m, i, 0, JointSample), and kept: entering the regime draws every chosen point,
+    /// each later step only the newest, so a step costs O(M (K + C)) however long the batch.
+    /// The samples stay common to all steps (common random numbers: successive estimates and
+    /// their differences, the gains, are far less noisy than with a redraw per step).
+    fn sample<T: Element>(&mut self, lp: &LogProbs<'_, T>, chosen: &[usize]) -> Result<(), Error> {
         let (k, c) = (self.shape.k, self.shape.c);
         let per = samples_per_component(k, self.num_samples);
         let rows = per * k;
-        let step = counter(chosen.len())?;
+        let first = match self.regime {
+            Regime::Exact => 0,
+            Regime::Sampled => chosen.len() - 1,
+        };
         let key = key_of(self.seed);
         for m in 0..rows {
             let m32 = counter(m)?;
             let component = m / per;
-            let log_row = &mut self.a[m * k..(m + 1) * k];
-            log_row.fill(0.0);
-            for (i, &point_index) in chosen.iter().enumerate() {
+            let log_lik = &mut self.log_lik[m * k..(m + 1) * k];
+            if first == 0 {
+                log_lik.fill(0.0);
+            }
+            for (i, &point_index) in chosen.iter().enumerate().skip(first) {
                 let point = lp.point(point_index);
-                let w = philox4x32_10([m32, counter(i)?, step, Domain::JointSample as u32], key);
+                let w = philox4x32_10([m32, counter(i)?, 0, Domain::JointSample as u32], key);
                 let class = sample_class(
                     &point[component * c..(component + 1) * c],
                     unit_f64(w[0], w[1]),
                 );
-                for (s, l) in log_row.iter_mut().enumerate() {
+                for (s, l) in log_lik.iter_mut().enumerate() {
                     *l += point[s * c + class].to_f64();
                 }
             }
-            let log_q = log_sum_exp(log_row.iter().copied()) - libm::log(k as f64);
-            for l in log_row.iter_mut() {
-                *l = libm::exp(*l - log_q) / k as f64;
+            let log_q = log_sum_exp(log_lik.iter().copied()) - libm::log(k as f64);
+            for (a, &l) in self.a[m * k..(m + 1) * k].iter_mut().zip(log_lik.iter()) {
+                *a = libm::exp(l - log_q) / k as f64;
             }
             self.log_scale[m] = log_q;
         }

@@ -1,7 +1,7 @@
 //! Greedy BatchBALD on the device: every step there, the joint included; only the picks and
 //! their scores come back.
 
-use bald_core::joint::dynamic_joint_workspace_len;
+use bald_core::joint::dynamic_joint_rows;
 use bald_core::rng::key_of;
 use bald_core::{
     exclude_candidates, lazy_workspace_len, Backend, BatchBald, Element, Greedy, Hooks, LazyGreedy,
@@ -114,7 +114,7 @@ pub(crate) fn run<T: Element>(
     }
     let num_samples = params.num_samples;
     // Capacities: rows the joint can reach, rows of the exact regime, chosen points kept.
-    let rows_cap = dynamic_joint_workspace_len(shape, b - 1, num_samples)? / (k + 1);
+    let rows_cap = dynamic_joint_rows(shape, b - 1, num_samples)?;
     let mut exact_cap = 1usize;
     for _ in 0..b - 1 {
         match exact_cap.checked_mul(c) {
@@ -124,21 +124,13 @@ pub(crate) fn run<T: Element>(
     }
     let per = (num_samples / k).max(1);
     let kept = (b - 1).max(1);
-    if rows_cap > exact_cap && c > usize::from(u16::MAX) + 1 {
-        return Err(CudaError::Unsupported {
-            what: "C",
-            reason: format!(
-                "BatchBALD's sampled regime stores classes in 16 bits: at most 65536, not {c}"
-            ),
-        });
-    }
     // Every buffer of the acquisition, planned together with the pool.
     let sizes = [
         mul(n, 2 * 8)?,                  // conditional and joint entropies
         mul(mul(k, exact_cap)?, 2 * 8)?, // the f64 joint, double-buffered
         mul(mul(k, rows_cap)?, 4)?,      // its f32 transpose
         mul(rows_cap, 4)?,               // log scales
-        mul(mul(rows_cap, kept)?, 2)?,   // sampled classes (u16)
+        mul(mul(rows_cap, k)?, 8)?,      // sampled log-likelihoods
         mul(mul(mul(kept, k)?, c)?, 8)?, // the chosen points' log-probs
         mul(b, 4)?,                      // the chosen indices
         ArgmaxBuffers::bytes(n),
@@ -156,7 +148,7 @@ pub(crate) fn run<T: Element>(
     ];
     let mut at = be.uninit::<f32>(k * rows_cap, "the joint")?;
     let mut log_scale = be.uninit::<f32>(rows_cap, "the joint")?;
-    let mut classes = be.uninit::<u16>(rows_cap * kept, "the joint")?;
+    let mut log_lik = be.uninit::<f64>(rows_cap * k, "the joint")?;
     let mut chosen_lp = be.uninit::<f64>(kept * k * c, "chosen points")?;
     let mut chosen = be.uninit::<u32>(b, "chosen points")?;
     let mut argmax_bufs = ArgmaxBuffers::new(be, n)?;
@@ -267,28 +259,27 @@ pub(crate) fn run<T: Element>(
                 rows = new_rows;
             } else {
                 let new_rows = per * k;
-                let kernel = Kernel::JointResampleF64;
+                let kernel = Kernel::JointSampleF64;
                 let f = be.device.function(kernel)?;
-                let (t32, per32, rows32) = (
+                let (first32, t32, per32, rows32) = (
+                    // Entering the regime draws every chosen point; later steps the newest.
+                    u32_of("batch", if sampled { t - 1 } else { 0 })?,
                     u32_of("batch", t)?,
                     u32_of("samples", per)?,
                     u32_of("joint rows", new_rows)?,
                 );
-                // SAFETY: arguments match joint_resample_f64 in joint.cu (step = t, as
-                // bald-core counts it); chosen_lp holds t x K x C, classes t x rows,
-                // at K x rows, log_scale rows, rows <= rows_cap.
+                // SAFETY: arguments match joint_sample_f64 in joint.cu; chosen_lp holds
+                // t x K x C, log_lik rows x K (kept from the last step when first > 0), at
+                // K x rows, log_scale rows, rows <= rows_cap.
                 unsafe {
                     be.device.launch(&f, kernel, grid_for(new_rows)?, |bld| {
                         bld.arg(&chosen_lp)
+                            .arg(&first32)
                             .arg(&t32)
                             .arg(&k32)
                             .arg(&c32)
                             .arg(&per32);
-                        bld.arg(&t32)
-                            .arg(&key0)
-                            .arg(&key1)
-                            .arg(&mut classes)
-                            .arg(&mut at);
+                        bld.arg(&key0).arg(&key1).arg(&mut log_lik).arg(&mut at);
                         bld.arg(&mut log_scale).arg(&rows32);
                     })
                 }?;

@@ -12,8 +12,8 @@ use std::ops::ControlFlow;
 
 use bald_core::owned::{batchbald, batchbald_with, entropies, mc_dropout_forward, scores};
 use bald_core::{
-    budget, Backend, BatchBald, DenseLayer, Hooks, LogProbs, McDropoutHead, Pick, PointScore,
-    Scalar, Shape, StdKind,
+    budget, Backend, BatchBald, DenseLayer, Greedy, Hooks, LogProbs, McDropoutHead, Pick,
+    PointScore, Scalar, Shape, StdKind,
 };
 use bald_cuda::{CudaBackend, ImageKind};
 use common::{check_lazy_and_full, extreme_pool, f32_of, load_case, with_joint, PICK_CASES};
@@ -177,7 +177,7 @@ fn chunked_pools_give_the_same_results_as_resident_ones() {
     let resident = gpu.prepare(lp).unwrap();
     assert!(resident.is_resident());
     // Room for the BatchBALD buffers below and a few dozen points at a time.
-    let small = CudaBackend::new(0).unwrap().with_memory_limit(100_000);
+    let small = CudaBackend::new(0).unwrap().with_memory_limit(160_000);
     let chunked = small.prepare(lp).unwrap();
     assert!(!chunked.is_resident());
     for score in PointScore::ALL {
@@ -187,12 +187,12 @@ fn chunked_pools_give_the_same_results_as_resident_ones() {
             "{score:?}"
         );
     }
-    for num_samples in [50, 200] {
+    for (num_samples, greedy) in [(50, Greedy::Lazy), (200, Greedy::Lazy), (200, Greedy::Full)] {
         let params = BatchBald {
             batch_size: 6,
             num_samples,
             seed: 11,
-            greedy: bald_core::Greedy::Lazy,
+            greedy,
         };
         assert_eq!(
             batchbald(gpu, &resident, params).unwrap(),

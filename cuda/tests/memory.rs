@@ -82,7 +82,7 @@ fn child_workload() {
         );
     }
     out.insert("entropies".into(), json!(entropies(&gpu, &pool).unwrap()));
-    // Exact for 4 steps, then sampled with a joint of 5000 rows (760 KB of buffers); sampled
+    // Exact for 4 steps, then sampled with a joint of 5000 rows (1.6 MB of buffers); sampled
     // from step 3 with 200 rows.
     for (batch_size, num_samples) in [(5, 5000), (6, 200)] {
         let params = BatchBald {
@@ -162,10 +162,10 @@ fn memory_settings_give_identical_results() {
             ("CUDAEMU_MEM_FREE", (1u64 << 40).to_string()),
         ],
     );
-    // A device that holds the pool but not the BatchBALD joint beside it (90% of 1.2 MB is
+    // A device that holds the pool but not the BatchBALD joint beside it (90% of 2 MB is
     // used): BatchBALD evicts the pool and streams it from then on.
     let small = if emulated {
-        child("small", &[("CUDAEMU_MEM_TOTAL", "1200000".into())])
+        child("small", &[("CUDAEMU_MEM_TOTAL", "2000000".into())])
     } else {
         resident.clone()
     };

@@ -69,8 +69,8 @@ pub enum Kernel {
     ArgmaxF64,
     /// Exact-regime expansion of the joint.
     JointExpandF64,
-    /// Sampled-regime redraw of the joint.
-    JointResampleF64,
+    /// Sampled-regime draws of the joint, the newest point added to kept configurations.
+    JointSampleF64,
     /// Dropout masks from Philox.
     DropoutMaskF32,
     /// Tiled dense layer with masked inputs.
@@ -91,7 +91,7 @@ impl Kernel {
         Kernel::CandidateScoresF64,
         Kernel::ArgmaxF64,
         Kernel::JointExpandF64,
-        Kernel::JointResampleF64,
+        Kernel::JointSampleF64,
         Kernel::DropoutMaskF32,
         Kernel::DenseF32,
         Kernel::LogSoftmaxF32,
@@ -109,7 +109,7 @@ impl Kernel {
             Kernel::CandidateScoresF64 => "candidate_scores_f64",
             Kernel::ArgmaxF64 => "argmax_f64",
             Kernel::JointExpandF64 => "joint_expand_f64",
-            Kernel::JointResampleF64 => "joint_resample_f64",
+            Kernel::JointSampleF64 => "joint_sample_f64",
             Kernel::DropoutMaskF32 => "dropout_mask_f32",
             Kernel::DenseF32 => "dense_f32",
             Kernel::LogSoftmaxF32 => "log_softmax_f32",
@@ -126,7 +126,7 @@ impl Kernel {
             | Kernel::CandidateScoresF64
             | Kernel::ArgmaxF64
             | Kernel::JointExpandF64
-            | Kernel::JointResampleF64 => Module::Joint,
+            | Kernel::JointSampleF64 => Module::Joint,
             Kernel::DropoutMaskF32 | Kernel::DenseF32 | Kernel::LogSoftmaxF32 => Module::Head,
         }
     }

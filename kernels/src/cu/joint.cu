@@ -209,19 +209,24 @@ extern "C" __global__ void joint_expand_f64(const double* a_old, u32 rows, u32 k
     at[i] = (float)v;
 }
 
-// Sampled regime (bald_core's DynamicJoint::resample): row m draws one class of each of the t
-// chosen points from component m / per with Philox counter (m, i, step, JointSample), then
-// a[m, k] = P(y_m | w_k) / (K q_m) and log_scale[m] = ln q_m, products in log space. classes is
-// t x rows scratch (u16: the host refuses C > 65536). One thread per row.
-extern "C" __global__ void joint_resample_f64(const double* chosen_lp, u32 t, u32 k, u32 c,
-                                              u32 per, u32 step, u32 key0, u32 key1,
-                                              u16* classes, float* at, float* log_scale,
-                                              u32 rows) {
+// Sampled regime (bald_core's DynamicJoint::sample): row m draws one class of each chosen point
+// i in [first, t) from component m / per with Philox counter (m, i, 0, JointSample) and adds
+// its log-likelihoods to log_lik[m, k] (rows x K, kept from step to step; first = 0 starts it
+// afresh); then a[m, k] = P(y_m | w_k) / (K q_m) and log_scale[m] = ln q_m, products in log
+// space. One thread per row.
+extern "C" __global__ void joint_sample_f64(const double* chosen_lp, u32 first, u32 t, u32 k,
+                                            u32 c, u32 per, u32 key0, u32 key1,
+                                            double* log_lik, float* at, float* log_scale,
+                                            u32 rows) {
     const u32 m = blockIdx.x * blockDim.x + threadIdx.x;
     if (m >= rows) return;
     const u32 comp = m / per;
-    for (u32 i = 0; i < t; i++) {
-        const uint4 w = philox4x32_10(make_uint4(m, i, step, DOMAIN_JOINT_SAMPLE), key0, key1);
+    double* ll = log_lik + (u64)m * k;
+    if (first == 0) {
+        for (u32 s = 0; s < k; s++) ll[s] = 0.0;
+    }
+    for (u32 i = first; i < t; i++) {
+        const uint4 w = philox4x32_10(make_uint4(m, i, 0, DOMAIN_JOINT_SAMPLE), key0, key1);
         const double* row = chosen_lp + ((u64)i * k + comp) * c;
         double total = 0.0;
         for (u32 j = 0; j < c; j++) total += exp(row[j]);
@@ -240,13 +245,13 @@ extern "C" __global__ void joint_resample_f64(const double* chosen_lp, u32 t, u3
                 }
             }
         }
-        classes[(u64)i * rows + m] = (u16)(found ? pick : last_positive);
+        const u32 cls = found ? pick : last_positive;
+        for (u32 s = 0; s < k; s++) ll[s] += chosen_lp[((u64)i * k + s) * c + cls];
     }
-    // ln q_m = logsumexp_k (sum_i lp_i[k, y_i]) - ln K, online.
+    // ln q_m = logsumexp_k log_lik[m, k] - ln K, online.
     double mx = neg_inf(), sum = 0.0;
     for (u32 s = 0; s < k; s++) {
-        double l = 0.0;
-        for (u32 i = 0; i < t; i++) l += chosen_lp[((u64)i * k + s) * c + classes[(u64)i * rows + m]];
+        const double l = ll[s];
         if (l == neg_inf()) continue;
         if (l > mx) {
             sum = sum * exp(mx - l) + 1.0;
@@ -256,10 +261,6 @@ extern "C" __global__ void joint_resample_f64(const double* chosen_lp, u32 t, u3
         }
     }
     const double log_q = mx + log(sum) - log((double)k);
-    for (u32 s = 0; s < k; s++) {
-        double l = 0.0;
-        for (u32 i = 0; i < t; i++) l += chosen_lp[((u64)i * k + s) * c + classes[(u64)i * rows + m]];
-        at[(u64)s * rows + m] = (float)(exp(l - log_q) / k);
-    }
+    for (u32 s = 0; s < k; s++) at[(u64)s * rows + m] = (float)(exp(ll[s] - log_q) / k);
     log_scale[m] = (float)log_q;
 }
