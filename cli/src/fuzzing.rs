@@ -205,6 +205,17 @@ pub fn fuzz_batchbald(data: &[u8]) {
     let values = pool(&mut b, shape);
     let lp = LogProbs::new(&values, shape).expect("log_softmax rows validate");
     let want = batchbald(&Scalar, &lp, params).unwrap();
+    // Lazy greedy picks what full greedy picks, with the same scores, while the joint is exact.
+    let full = BatchBald {
+        greedy: bald_core::Greedy::Full,
+        ..params
+    };
+    let full = batchbald(&Scalar, &lp, full).unwrap();
+    for t in (0..want.indices.len()).take_while(|&t| params.regime_at(shape.c, t) == Regime::Exact)
+    {
+        assert_eq!(want.indices[t], full.indices[t], "lazy vs full pick {t}");
+        assert_eq!(want.scores[t], full.scores[t], "lazy vs full score {t}");
+    }
     let picks = params.picks(shape.n);
     assert_eq!(want.indices.len(), picks);
     let mut seen = want.indices.clone();

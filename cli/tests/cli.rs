@@ -579,7 +579,7 @@ fn json_reports_the_run_and_each_picks_regime() {
         &[n, k, c],
         NpyData::F32(pool(n, k, c).iter().map(|&v| v as f32).collect()),
     );
-    let v = json(&bald(&[
+    let args = [
         "acquire",
         file.to_str().unwrap(),
         "--batch-size",
@@ -590,7 +590,8 @@ fn json_reports_the_run_and_each_picks_regime() {
         "7",
         "--backend",
         "cpu",
-    ]));
+    ];
+    let v = json(&bald(&args));
     for (key, want) in [
         ("n", 30),
         ("k", 8),
@@ -620,20 +621,7 @@ fn json_reports_the_run_and_each_picks_regime() {
         lazy.iter().all(|e| (1..=30).contains(&e.as_u64().unwrap())),
         "{v}"
     );
-    let full = json(&bald(&[
-        "acquire",
-        file.to_str().unwrap(),
-        "--batch-size",
-        "4",
-        "--num-samples",
-        "20",
-        "--seed",
-        "7",
-        "--backend",
-        "cpu",
-        "--greedy",
-        "full",
-    ]));
+    let full = json(&bald(&[&args[..], &["--greedy", "full"]].concat()));
     assert_eq!(full["greedy"], "full");
     assert_eq!(full["evaluations"], serde_json::json!([30, 30, 30, 30]));
     // The exact steps (t <= 2) pick the same; --greedy takes only lazy or full.

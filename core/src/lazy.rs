@@ -5,8 +5,10 @@
 //! last gain computed for a candidate bounds every later one. Each step evaluates candidates in
 //! decreasing order of their bounds, in blocks, and stops once the best cumulative score found,
 //! less the previous pick's, beats every remaining bound by more than [`budget::LAZY_SLACK`]:
-//! every candidate left unevaluated then scores strictly below the best one, so the pick (and
-//! its score) is the one full evaluation makes, ties to the lower index included.
+//! in the exact regime every candidate left unevaluated then scores strictly below the best
+//! one, so the pick (and its score) is the one full evaluation makes, ties to the lower index
+//! included. In the sampled regime a bound may not hold (the estimates are noisy); there the
+//! rule of [`LazyGreedy::start_sampled_step`] applies.
 //!
 //! The bound needs the slack because gains are computed, not known: a backend's cumulative
 //! score is within [`budget::LAZY_SLACK`] / 4 of the exact one, and a stale bound compares

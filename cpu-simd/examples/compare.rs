@@ -59,6 +59,7 @@ fn main() {
     for _ in 0..repeats {
         let start = Instant::now();
         picks = match kind {
+            // Full greedy: every candidate at every step, as batchbald_redux evaluates them.
             "batchbald" => {
                 batchbald(
                     &backend,
@@ -67,7 +68,7 @@ fn main() {
                         batch_size: 10,
                         num_samples: 1000,
                         seed: 0,
-                        greedy: bald_core::Greedy::Lazy,
+                        greedy: bald_core::Greedy::Full,
                     },
                 )
                 .expect("batchbald")

@@ -1,5 +1,6 @@
-//! Greedy BatchBALD on the device: every step there, the joint included; only the picks and
-//! their scores come back.
+//! Greedy BatchBALD on the device: every step there, the joint included. Full greedy brings
+//! back only the picks and their scores; lazy greedy keeps bald-core's `LazyGreedy` (the
+//! bounds) on the host and brings back each block's joint entropies.
 
 use bald_core::joint::dynamic_joint_rows;
 use bald_core::rng::key_of;

@@ -10,7 +10,8 @@
 //!   architecture and NVRTC version, not once per process.
 //! - The pool is uploaded once by [`Backend::prepare`] (f32, or f16/bf16 bits; f64 pools are
 //!   rounded to f32) and stays on the device; BatchBALD runs every greedy step there, the joint
-//!   included, and brings back only the picks and their scores.
+//!   included: full greedy brings back only the picks and their scores, lazy greedy the scores
+//!   of each block of candidates, which it gathers on the device by index.
 //! - Memory: every operation plans all of its device buffers against the budget (free device
 //!   memory, capped by [`CudaBackend::with_memory_limit`]); a pool that does not fit beside them
 //!   is streamed in chunks of points by every pass, with the same results.
@@ -557,10 +558,11 @@ impl Backend for CudaBackend {
         1024
     }
 
-    /// Every greedy step on the device: conditional entropies once, then per pick the joint
-    /// update (exact expansion or sampled redraw, same Philox draws as bald-core), the joint
-    /// entropies of all candidates, their scores and the argmax. Only the picks and their
-    /// scores come back; `workspace` is not used.
+    /// Every greedy step on the device: entropies once, then per pick the joint update (exact
+    /// expansion or sampled draws, the same Philox draws as bald-core), and the joint entropies
+    /// of all candidates with their scores and argmax (full greedy), or of bald-core's
+    /// [`bald_core::LazyGreedy`] blocks, gathered on the device (lazy greedy); `workspace` is
+    /// not used.
     fn batchbald<'a, T: Element + 'a>(
         &self,
         params: &BatchBald,
