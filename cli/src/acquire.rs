@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use bald_core::owned::{batchbald_with, scores, stochastic_batch, top_k_of, Batch};
 use bald_core::{
-    random_scores, Backend, BatchBald, Element, Error, Greedy, Hooks, LogProbs, Pick, Plain,
-    PointScore, Regime, Shape, StdKind, StochasticBatch, StochasticMode,
+    random_scores, Backend, BatchBald, Element, Error, Greedy, Hooks, Pick, Plain, PointScore,
+    Regime, Shape, StdKind, StochasticBatch, StochasticMode,
 };
 use bald_cpu_simd::SimdBackend;
 use clap::{Args, ValueEnum};
@@ -179,11 +179,13 @@ fn pick_among(
 }
 
 /// Runs `params` on a prepared pool with `backend`, never picking an excluded point
-/// (`hooks.exclude`); BatchBALD reports each pick to `hooks.on_pick`.
+/// (`hooks.exclude`); BatchBALD reports each pick to `hooks.on_pick`. `known`: the strategy's
+/// point scores when the caller has them already (from the validating pass).
 pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
     params: Params,
+    known: Option<Vec<f64>>,
     hooks: &mut Hooks<'_>,
 ) -> Result<Acquired, String> {
     let n = bald_core::PreparedPool::log_probs(pool).shape().n;
@@ -219,9 +221,10 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         m
     });
     let mask = mask.as_deref();
-    let all = match params.strategy.point_score() {
-        Some(score) => scores(backend, pool, score).map_err(e)?,
-        None => {
+    let all = match (known, params.strategy.point_score()) {
+        (Some(all), _) => all,
+        (None, Some(score)) => scores(backend, pool, score).map_err(e)?,
+        (None, None) => {
             let mut keys = vec![0.0; n];
             random_scores(params.seed, &mut keys);
             keys
@@ -321,9 +324,13 @@ pub struct AcquireArgs {
     pub verbose: bool,
 }
 
-/// A pool's values converted to log-probs and validated, with its shape.
+/// A pool's values converted to log-probs, with its shape; the backend validates them.
 struct Job<'d, T> {
-    lp: LogProbs<'d, T>,
+    data: &'d [T],
+    shape: Shape,
+    /// The input file and kind, for the errors of invalid values.
+    path: String,
+    kind: InputKind,
     params: Params,
     exclude: &'d [usize],
     all_scores: bool,
@@ -333,9 +340,9 @@ struct Job<'d, T> {
 /// What an acquisition returns to `run`.
 struct Outcome {
     acquired: Acquired,
-    /// Reordering, conversion to log-probs and validation.
+    /// Reordering and conversion to log-probs.
     prepare_seconds: f64,
-    /// The backend's work: upload, scores or BatchBALD.
+    /// The backend's work: validation, upload, scores or BatchBALD.
     seconds: f64,
 }
 
@@ -345,7 +352,43 @@ impl<T: Element> OnBackend for Job<'_, T> {
     fn run<B: Backend>(self, backend: &B) -> Result<Outcome, String> {
         let start = Instant::now();
         let e = |e: B::Error| e.to_string();
-        let pool = backend.prepare(self.lp).map_err(e)?;
+        // An invalid pool's error names the file and what the values look like.
+        let invalid = |e: &Error| {
+            format!(
+                "{}: {e}{}",
+                self.path,
+                hint(e, self.data, self.shape, self.kind)
+            )
+        };
+        // The SIMD backend validates entropy, BALD and PowerBALD pools in the pass that computes
+        // their scores; every other pool is checked by its validation (the fastest on the host)
+        // before the backend runs.
+        let simd = SimdBackend::new();
+        let score = self.params.strategy.point_score();
+        let (lp, known) = match score {
+            Some(score @ (PointScore::Entropy | PointScore::Bald))
+                if backend.name() == simd.name() && self.params.strategy != Strategy::Batchbald =>
+            {
+                let n = self.shape.n;
+                let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
+                let lp = simd
+                    .validate_entropies(self.data, self.shape, &mut h, &mut eh)
+                    .map_err(|e| invalid(&e))?;
+                if score == PointScore::Bald {
+                    // BALD as the backend computes it from the two.
+                    for (h, eh) in h.iter_mut().zip(&eh) {
+                        *h = (*h - eh).max(0.0);
+                    }
+                }
+                (lp, Some(h))
+            }
+            _ => (
+                simd.validate(self.data, self.shape)
+                    .map_err(|e| invalid(&e))?,
+                None,
+            ),
+        };
+        let pool = backend.prepare(lp).map_err(e)?;
         // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
         let mut bar: Option<indicatif::ProgressBar> = None;
         let mut on_pick = |p: Pick| {
@@ -378,7 +421,7 @@ impl<T: Element> OnBackend for Job<'_, T> {
             exclude: self.exclude,
             on_pick: Some(&mut on_pick),
         };
-        let acquired = acquire_on(backend, &pool, self.params, &mut hooks);
+        let acquired = acquire_on(backend, &pool, self.params, known, &mut hooks);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -535,7 +578,7 @@ struct Context<'a> {
 
 impl Context<'_> {
     /// Puts `data` in N x K x C order, converts it to log-probs in place (the SIMD backend's
-    /// conversions, on every core), validates it, and runs the acquisition on the chosen
+    /// conversions, on every core), and validates it and runs the acquisition on the chosen
     /// backend.
     fn acquire<T: Element>(&self, data: Vec<T>) -> Result<(Outcome, &'static str), String> {
         let args = self.args;
@@ -549,11 +592,13 @@ impl Context<'_> {
             InputKind::Logits => simd.logits_to_log_probs(&mut data, self.shape),
         };
         let data = &data;
-        let lp = converted
-            .and_then(|()| simd.validate(data, self.shape))
+        converted
             .map_err(|e| format!("{path}: {e}{}", hint(&e, data, self.shape, args.input_kind)))?;
         let job = Job {
-            lp,
+            data,
+            shape: self.shape,
+            path: path.to_string(),
+            kind: args.input_kind,
             params: Params {
                 strategy: args.strategy,
                 batch_size: args.batch_size,

@@ -72,6 +72,22 @@ pub trait Backend {
         conditional: &mut [f64],
     ) -> Result<(), Self::Error>;
 
+    /// [`Backend::validate`] and [`Backend::entropies`] in one pass over `data`: the checks
+    /// and errors of [`LogProbs::new`] (the first offending (n, k, c) in pool order), and on
+    /// success every point's entropy and conditional entropy (BALD is their difference). The
+    /// default validates, prepares and computes; backends that read each value once override it.
+    fn validate_entropies<'a, T: Element>(
+        &self,
+        data: &'a [T],
+        shape: crate::Shape,
+        entropy: &mut [f64],
+        conditional: &mut [f64],
+    ) -> Result<LogProbs<'a, T>, Self::Error> {
+        let lp = self.validate(data, shape)?;
+        self.entropies(&self.prepare(lp)?, entropy, conditional)?;
+        Ok(lp)
+    }
+
     /// The joint entropy H_n of `joint` plus each pool point n as the candidate, into `out`
     /// (N), or, with `candidates`, of the listed pool points only (one per entry, any order,
     /// each as it would be in the full pass), with [`crate::joint_entropies_workspace_len`]

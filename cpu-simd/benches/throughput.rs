@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p bald-cpu-simd` (all), or filter: `cargo bench -p bald-cpu-simd -- scores`.
 //! Groups: `limits` (read bandwidth, FMA peak: printed), `scores` (entropy and conditional entropy,
-//! i.e. BALD, in one pass; GB/s of f32 input), `joint` (the BatchBALD joint-entropy
+//! i.e. BALD, in one pass, and the same pass validating the input; GB/s of f32 input), `joint` (the BatchBALD joint-entropy
 //! step; GFLOP/s counting 2 M K C flops per candidate), `forward` (Gal et al.'s MC-dropout
 //! head 3872 -> 128 -> 10; GFLOP/s), `end_to_end` (a full BatchBALD acquisition and BALD on
 //! the sizes of the Python comparison).
@@ -69,6 +69,17 @@ fn score_group(c: &mut Criterion) {
                 bench.iter(|| entropies(&Scalar, lp).unwrap())
             });
         }
+        // The same pass validating the input as it goes (what `bald acquire --strategy bald`
+        // runs), beside the entropies alone above.
+        let best = SimdBackend::new();
+        let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
+        let name = format!("{}+validation", best.isa().name());
+        g.bench_function(BenchmarkId::new(name, &id), |bench| {
+            bench.iter(|| {
+                best.validate_entropies(&data, shape, &mut h, &mut eh)
+                    .unwrap()
+            })
+        });
     }
     g.finish();
 }

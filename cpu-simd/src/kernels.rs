@@ -56,41 +56,6 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
     total + s.reduce(acc)
 }
 
-/// Whether a point's rows pass the checks of `LogProbs::new` with margin: no NaN or +inf, and
-/// every row's sum of probabilities in [lo, hi] (`probs` is scratch of K x C).
-#[inline(always)]
-pub fn point_rows_ok<S: Simd>(
-    s: S,
-    lp: &[f32],
-    c: usize,
-    lo: f64,
-    hi: f64,
-    probs: &mut [f32],
-) -> bool {
-    let lanes = S::LANES;
-    let inf = s.splat(f32::INFINITY);
-    let (one, zero) = (s.splat(1.0), s.splat(0.0));
-    let mut bad = zero;
-    let mut chunks = lp.chunks_exact(lanes);
-    for x in &mut chunks {
-        // x < inf is false exactly for NaN and +inf.
-        bad = s.add(bad, s.select(s.lt(s.load(x), inf), zero, one));
-    }
-    if s.reduce(bad) > 0.0
-        || chunks
-            .remainder()
-            .iter()
-            .any(|x| x.is_nan() || *x == f32::INFINITY)
-    {
-        return false;
-    }
-    exp_and_plogp(s, lp, probs);
-    probs.chunks_exact(c).all(|row| {
-        let sum: f64 = row.iter().map(|&p| f64::from(p)).sum();
-        (lo..=hi).contains(&sum)
-    })
-}
-
 /// Per-thread scratch of the score kernel.
 pub struct ScoreScratch {
     /// K x C probabilities, then 16 zeros of slack for whole-vector reads past the end.
@@ -212,30 +177,41 @@ fn entropy_of_col<S: Simd>(s: S, col: &[f64], k: usize, buf: &mut [f32]) -> f64 
 /// (q L + lane) mod C, a pattern that repeats every P = lcm(L, C) / L vectors, so P
 /// accumulators (P <= 8) sum each class without storing the probabilities. Longer periods go
 /// through [`exp_and_plogp`] and [`column_sums`].
+///
+/// With CHECK, each point is also checked against `check` in the same pass (its values are read
+/// once), into `ok` (one flag per point; unused without CHECK): a refused point may still be
+/// valid near the tolerance, an accepted one is.
 #[inline(always)]
-pub fn entropies<S: Simd, T: Element>(
+pub fn entropies<S: Simd, T: Element, const CHECK: bool>(
     s: S,
     points: &[T],
     k: usize,
     c: usize,
     out: &mut [(f64, f64)],
+    (ok, check): (&mut [bool], &RowCheck),
     scratch: &mut ScoreScratch,
 ) {
-    let args = (points, k, c, out, scratch);
+    let args = (points, k, c, out, ok, check, scratch);
     match c / gcd(S::LANES, c) {
-        1 => phased_entropies::<S, T, 1>(s, args),
-        2 => phased_entropies::<S, T, 2>(s, args),
-        3 => phased_entropies::<S, T, 3>(s, args),
-        4 => phased_entropies::<S, T, 4>(s, args),
-        5 => phased_entropies::<S, T, 5>(s, args),
-        6 => phased_entropies::<S, T, 6>(s, args),
-        7 => phased_entropies::<S, T, 7>(s, args),
-        8 => phased_entropies::<S, T, 8>(s, args),
+        1 => phased_entropies::<S, T, 1, CHECK>(s, args),
+        2 => phased_entropies::<S, T, 2, CHECK>(s, args),
+        3 => phased_entropies::<S, T, 3, CHECK>(s, args),
+        4 => phased_entropies::<S, T, 4, CHECK>(s, args),
+        5 => phased_entropies::<S, T, 5, CHECK>(s, args),
+        6 => phased_entropies::<S, T, 6, CHECK>(s, args),
+        7 => phased_entropies::<S, T, 7, CHECK>(s, args),
+        8 => phased_entropies::<S, T, 8, CHECK>(s, args),
         _ => {
-            let (points, k, c, out, scratch) = args;
-            for (o, point) in out.iter_mut().zip(points.chunks_exact(k * c)) {
+            let (points, k, c, out, ok, check, scratch) = args;
+            for (i, (o, point)) in out.iter_mut().zip(points.chunks_exact(k * c)).enumerate() {
                 let lp = point_f32(point, &mut scratch.conv);
                 let plogp = exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
+                if CHECK {
+                    // exp_and_plogp's exp is exact over f32's range: NaN rows sum to NaN,
+                    // +inf and large log-probs to far more than 1.
+                    let len = lp.len();
+                    ok[i] = rows_in_range(&mut scratch.probs, lp, len, c, check);
+                }
                 scratch.col.fill(0.0);
                 column_sums(
                     s,
@@ -272,22 +248,106 @@ const GROUP: usize = 8;
 /// One vector of [`phase_sums`]: a += p, plogp += p lp. (A function, not a closure: closures
 /// are compiled without the caller's target features, so their intrinsics would not inline.)
 #[inline(always)]
-fn phased_step<S: Simd>(s: S, x: S::V, a: &mut S::V, plogp: &mut S::V) {
+fn phased_step<S: Simd>(s: S, x: S::V, a: &mut S::V, plogp: &mut S::V) -> S::V {
     // p * lp with the clamped lp, so 0 * (-inf) never occurs.
     let x = clamp_log_prob(s, x);
     let e = exp_log_prob(s, x);
     *a = s.add(*a, e);
     *plogp = s.fma(e, x, *plogp);
+    e
+}
+
+/// The check of passes that do not validate (never read).
+pub const NO_CHECK: RowCheck = RowCheck {
+    lo: 0.0,
+    hi: 0.0,
+    max_log_prob: 0.0,
+};
+
+/// What a validating pass checks a point's rows against (the checks of `LogProbs::new`, with
+/// margin): every row's sum of probabilities in [lo, hi], no log-prob above `max_log_prob`
+/// (no valid row has one: the kernels' exp is exact only up to there), no NaN or `+inf`.
+#[derive(Debug, Clone, Copy)]
+pub struct RowCheck {
+    /// Lowest accepted row sum.
+    pub lo: f64,
+    /// Highest accepted row sum.
+    pub hi: f64,
+    /// Largest accepted log-prob.
+    pub max_log_prob: f32,
+}
+
+/// The raw log-probs a validating pass has seen: their sum (NaN or `+inf` when one of them
+/// was NaN or `+inf`) and their largest lane values.
+struct Seen<S: Simd> {
+    sum: S::V,
+    max: S::V,
+}
+
+impl<S: Simd> Seen<S> {
+    #[inline(always)]
+    fn new(s: S) -> Self {
+        Seen {
+            sum: s.splat(0.0),
+            max: s.splat(f32::NEG_INFINITY),
+        }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, s: S, x: S::V) {
+        self.sum = s.add(self.sum, x);
+        // A NaN x leaves max as it was (NaN is the sum's to catch).
+        self.max = s.max(x, self.max);
+    }
+
+    /// Whether the values seen can belong to a valid point: `sum` (the lane sums of earlier
+    /// blocks) and this block's lanes finite or `-inf`, none above the check's bound.
+    #[inline(always)]
+    fn ok(&self, s: S, sum: f64, check: &RowCheck) -> bool {
+        let total = sum + s.reduce(self.sum);
+        let mut lanes = [0.0f32; 16];
+        s.store(self.max, &mut lanes);
+        !(total.is_nan() || total == f64::INFINITY)
+            && lanes[..S::LANES].iter().all(|&m| m <= check.max_log_prob)
+    }
+}
+
+/// Whether every row of `probs` (K x C, the point's probabilities) sums into the check's range;
+/// the probabilities from `from` on are computed here first (the part of the point that the
+/// phase kernels do not store).
+#[inline(always)]
+fn rows_in_range(probs: &mut [f32], lp: &[f32], from: usize, c: usize, check: &RowCheck) -> bool {
+    for (p, &x) in probs[from..lp.len()].iter_mut().zip(&lp[from..]) {
+        *p = f64::from(x.max(-87.0)).exp() as f32;
+    }
+    let rows = probs[..lp.len()].chunks_exact(c);
+    if c <= 16 {
+        // f32 sums: within 1e-6 relative over at most 16 terms, far inside the checks' margin
+        // (a tenth of the tolerance).
+        let (lo, hi) = (check.lo as f32, check.hi as f32);
+        rows.into_iter()
+            .all(|row| (lo..=hi).contains(&row.iter().sum::<f32>()))
+    } else {
+        rows.into_iter().all(|row| {
+            let sum: f64 = row.iter().map(|&p| f64::from(p)).sum();
+            (check.lo..=check.hi).contains(&sum)
+        })
+    }
 }
 
 /// The P phase accumulators of exp(lp) over vectors `block..end` of a point, and the vector
 /// of sum p lp; with `end` the last whole vector, the values after it too.
+///
+/// With CHECK, the probabilities of the whole vectors are also stored into `probs` and the raw
+/// log-probs (tail included) noted in `seen`, for [`RowCheck`].
 #[inline(always)]
-fn phase_sums<S: Simd, const P: usize>(
+fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
     s: S,
     lp: &[f32],
     block: usize,
     end: usize,
+    probs: &mut [f32],
+    seen: &mut Seen<S>,
 ) -> ([S::V; P], S::V) {
     let lanes = S::LANES;
     let zero = s.splat(0.0);
@@ -296,12 +356,24 @@ fn phase_sums<S: Simd, const P: usize>(
     let mut q = block;
     while q + P <= end {
         for (j, a) in acc.iter_mut().enumerate() {
-            phased_step(s, s.load(&lp[(q + j) * lanes..]), a, &mut plogp);
+            let at = (q + j) * lanes;
+            let x = s.load(&lp[at..]);
+            let e = phased_step(s, x, a, &mut plogp);
+            if CHECK {
+                s.store(e, &mut probs[at..]);
+                seen.add(s, x);
+            }
         }
         q += P;
     }
     for (j, a) in acc.iter_mut().enumerate().take(end - q) {
-        phased_step(s, s.load(&lp[(q + j) * lanes..]), a, &mut plogp);
+        let at = (q + j) * lanes;
+        let x = s.load(&lp[at..]);
+        let e = phased_step(s, x, a, &mut plogp);
+        if CHECK {
+            s.store(e, &mut probs[at..]);
+            seen.add(s, x);
+        }
     }
     let tail = lp.len() - end * lanes;
     if tail > 0 && tail < lanes {
@@ -313,11 +385,17 @@ fn phase_sums<S: Simd, const P: usize>(
             let x = s.load(&lp[lp.len() - lanes..]);
             let x = s.select(new, x, s.splat(f32::NEG_INFINITY));
             phased_step(s, x, &mut acc[P - 1], &mut plogp);
+            if CHECK {
+                seen.add(s, x);
+            }
         } else {
             // A point shorter than a vector, padded with -inf: accumulator 0's classes.
             let mut xs = [f32::NEG_INFINITY; 16];
             xs[..tail].copy_from_slice(lp);
             phased_step(s, s.load(&xs), &mut acc[0], &mut plogp);
+            if CHECK {
+                seen.add(s, s.load(&xs));
+            }
         }
     }
     (acc, plogp)
@@ -336,14 +414,25 @@ fn fold_phases<S: Simd, const P: usize>(s: S, buf: &[f32], c: usize, v: usize) -
     sum
 }
 
+/// The arguments of [`phased_entropies`]: points, K, C, outputs, check flags, the check,
+/// scratch.
+type EntropyArgs<'a, T> = (
+    &'a [T],
+    usize,
+    usize,
+    &'a mut [(f64, f64)],
+    &'a mut [bool],
+    &'a RowCheck,
+    &'a mut ScoreScratch,
+);
+
 /// [`entropies`] with P phase accumulators. Points of at most [`PHASE_BLOCK`] periods (K = 20
 /// and 100 at C = 10) stay in f32 registers until their accumulators are stored and folded,
 /// by groups of [`GROUP`]; longer points fold each block of periods into f64 class sums.
 #[inline(always)]
-#[allow(clippy::type_complexity)]
-fn phased_entropies<S: Simd, T: Element, const P: usize>(
+fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
     s: S,
-    (points, k, c, out, scratch): (&[T], usize, usize, &mut [(f64, f64)], &mut ScoreScratch),
+    (points, k, c, out, ok, check, scratch): EntropyArgs<'_, T>,
 ) {
     let lanes = S::LANES;
     let len = k * c;
@@ -352,13 +441,21 @@ fn phased_entropies<S: Simd, T: Element, const P: usize>(
     let inv_k = 1.0 / k as f64;
     let class_vectors = c.div_ceil(lanes);
     if vectors > PHASE_BLOCK * P {
-        for (o, point) in out.iter_mut().zip(points.chunks_exact(len)) {
+        for (i, (o, point)) in out.iter_mut().zip(points.chunks_exact(len)).enumerate() {
             let lp = point_f32(point, &mut scratch.conv);
             scratch.col.fill(0.0);
             let mut plogp = 0.0;
+            let mut seen_sum = 0.0;
+            let mut seen_ok = true;
             for block in (0..vectors).step_by(PHASE_BLOCK * P) {
+                let end = (block + PHASE_BLOCK * P).min(vectors);
+                let mut seen = Seen::new(s);
                 let (acc, p) =
-                    phase_sums::<S, P>(s, lp, block, (block + PHASE_BLOCK * P).min(vectors));
+                    phase_sums::<S, P, CHECK>(s, lp, block, end, &mut scratch.probs, &mut seen);
+                if CHECK {
+                    seen_ok &= seen.ok(s, seen_sum, check);
+                    seen_sum += s.reduce(seen.sum);
+                }
                 plogp += s.reduce(p);
                 for (j, a) in acc.iter().enumerate() {
                     s.store(*a, &mut scratch.phases[j * lanes..]);
@@ -369,6 +466,9 @@ fn phased_entropies<S: Simd, T: Element, const P: usize>(
                 }
                 fold_into(&mut scratch.col, &scratch.col32);
             }
+            if CHECK {
+                ok[i] = seen_ok && rows_in_range(&mut scratch.probs, lp, vectors * lanes, c, check);
+            }
             *o = (
                 entropy_of_col(s, &scratch.col, k, &mut scratch.col32),
                 -plogp * inv_k,
@@ -377,12 +477,22 @@ fn phased_entropies<S: Simd, T: Element, const P: usize>(
         return;
     }
     let zero = s.splat(0.0);
-    for (outs, group) in out.chunks_mut(GROUP).zip(points.chunks(GROUP * len)) {
+    for (first, (outs, group)) in out
+        .chunks_mut(GROUP)
+        .zip(points.chunks(GROUP * len))
+        .enumerate()
+    {
         // The group's vectors of p lp, then of m ln m, each summed over its lanes at the end.
         let mut terms = [zero; 2 * GROUP];
         for (g, point) in group.chunks_exact(len).enumerate() {
             let lp = point_f32(point, &mut scratch.conv);
-            let (acc, plogp) = phase_sums::<S, P>(s, lp, 0, vectors);
+            let mut seen = Seen::new(s);
+            let (acc, plogp) =
+                phase_sums::<S, P, CHECK>(s, lp, 0, vectors, &mut scratch.probs, &mut seen);
+            if CHECK {
+                ok[first * GROUP + g] = seen.ok(s, 0.0, check)
+                    && rows_in_range(&mut scratch.probs, lp, vectors * lanes, c, check);
+            }
             terms[g] = plogp;
             for (j, a) in acc.iter().enumerate() {
                 s.store(*a, &mut scratch.phases[g * stride + j * lanes..]);
@@ -432,7 +542,7 @@ pub fn scores<S: Simd, T: Element>(
     let mut pairs = [(0.0, 0.0); GROUP];
     for (outs, group) in out.chunks_mut(GROUP).zip(points.chunks(GROUP * k * c)) {
         let pairs = &mut pairs[..outs.len()];
-        entropies(s, group, k, c, pairs, scratch);
+        entropies::<S, T, false>(s, group, k, c, pairs, (&mut [], &NO_CHECK), scratch);
         for (o, &pair) in outs.iter_mut().zip(pairs.iter()) {
             *o = pick(pair);
         }

@@ -28,7 +28,7 @@ use bald_core::{
 
 use isa::dispatch;
 pub use isa::Isa;
-use kernels::{JointF32, ScoreScratch};
+use kernels::{JointF32, RowCheck, ScoreScratch};
 
 /// The SIMD CPU backend.
 #[derive(Debug, Clone, Copy)]
@@ -218,6 +218,18 @@ impl SimdBackend {
     }
 }
 
+/// The bounds of the fast checks: row sums comfortably inside the tolerance (f32 arithmetic is
+/// off by far less than the margin, and rows near the edge go to the exact scalar check), and
+/// log-probs at most the tolerance (a row with a larger one sums to more than its bound).
+fn row_check<T: Element>() -> RowCheck {
+    let tol = T::NORM_TOLERANCE * 0.9;
+    RowCheck {
+        lo: (-tol).exp(),
+        hi: tol.exp(),
+        max_log_prob: T::NORM_TOLERANCE as f32,
+    }
+}
+
 /// `from` as f32 into `to` (exact for f32 input).
 fn widen<T: Element>(from: &[T], to: &mut [f32]) {
     for (t, &v) in to.iter_mut().zip(from) {
@@ -253,32 +265,64 @@ impl Backend for SimdBackend {
         "cpu-simd"
     }
 
+    /// The entropy kernel with each point's check riding on it: one read of every value, the
+    /// probabilities the entropies need summed by rows as well. A pool it refuses goes to the
+    /// scalar check, which reports the exact error (or accepts rows near the tolerance, whose
+    /// entropies are already computed).
+    fn validate_entropies<'a, T: Element>(
+        &self,
+        data: &'a [T],
+        shape: Shape,
+        entropy: &mut [f64],
+        conditional: &mut [f64],
+    ) -> Result<LogProbs<'a, T>, Error> {
+        Self::point_len(data, shape, "log_probs")?;
+        check_entropies_args(shape, entropy.len(), conditional.len())?;
+        LogProbs::new_with_fast_check(data, shape, |data, shape| {
+            let check = row_check::<T>();
+            let (k, c) = (shape.k, shape.c);
+            let isa = self.isa;
+            let mut results = vec![((0.0, 0.0), false); shape.n];
+            self.par_chunks(&mut results, 1, |first, chunk| {
+                let mut scratch = ScoreScratch::new(k, c);
+                let points = &data[first * k * c..(first + chunk.len()) * k * c];
+                let mut pairs = vec![(0.0, 0.0); chunk.len()];
+                let mut ok = vec![false; chunk.len()];
+                dispatch!(isa, |s| kernels::entropies::<_, T, true>(
+                    s,
+                    points,
+                    k,
+                    c,
+                    &mut pairs,
+                    (&mut ok, &check),
+                    &mut scratch
+                ));
+                for (r, (p, o)) in chunk.iter_mut().zip(pairs.into_iter().zip(ok)) {
+                    *r = (p, o);
+                }
+            });
+            let mut all_ok = true;
+            for ((h, eh), ((ph, peh), ok)) in
+                entropy.iter_mut().zip(conditional.iter_mut()).zip(results)
+            {
+                *h = ph;
+                *eh = peh;
+                all_ok &= ok;
+            }
+            all_ok
+        })
+    }
+
+    /// [`Backend::validate_entropies`]'s pass, its entropies left unused.
     fn validate<'a, T: Element>(
         &self,
         data: &'a [T],
         shape: Shape,
     ) -> Result<LogProbs<'a, T>, Error> {
-        LogProbs::new_with_fast_check(data, shape, |data, shape| {
-            // Accept only sums comfortably inside the tolerance: f32 arithmetic is off by far
-            // less than the margin, and rows near the edge go to the exact scalar check.
-            let tol = T::NORM_TOLERANCE * 0.9;
-            let (lo, hi) = ((-tol).exp(), tol.exp());
-            let (k, c) = (shape.k, shape.c);
-            let mut ok = vec![true; shape.n];
-            let isa = self.isa;
-            self.par_chunks(&mut ok, 1, |first, chunk| {
-                let mut probs = vec![0.0f32; k * c];
-                let mut conv = vec![0.0f32; k * c];
-                dispatch!(isa, |s| {
-                    for (i, o) in chunk.iter_mut().enumerate() {
-                        let point = &data[(first + i) * k * c..(first + i + 1) * k * c];
-                        let lp = point_f32(point, &mut conv);
-                        *o = kernels::point_rows_ok(s, lp, c, lo, hi, &mut probs);
-                    }
-                })
-            });
-            ok.iter().all(|&b| b)
-        })
+        // The shape first: no buffer for a pool that is not there.
+        Self::point_len(data, shape, "log_probs")?;
+        let (mut h, mut eh) = (vec![0.0; shape.n], vec![0.0; shape.n]);
+        self.validate_entropies(data, shape, &mut h, &mut eh)
     }
 
     fn prepare<'a, T: Element>(&self, lp: LogProbs<'a, T>) -> Result<LogProbs<'a, T>, Error> {
@@ -328,12 +372,14 @@ impl Backend for SimdBackend {
         self.par_chunks(&mut pairs, 1, |first, chunk| {
             let mut scratch = ScoreScratch::new(k, c);
             let points = &data[first * k * c..(first + chunk.len()) * k * c];
-            dispatch!(isa, |s| kernels::entropies(
+            let no_check = (&mut [][..], &kernels::NO_CHECK);
+            dispatch!(isa, |s| kernels::entropies::<_, T, false>(
                 s,
                 points,
                 k,
                 c,
                 chunk,
+                no_check,
                 &mut scratch
             ))
         });

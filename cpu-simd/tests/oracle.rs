@@ -203,11 +203,31 @@ mod validation {
     use super::*;
     use bald_core::Error;
 
+    /// `validate` and `validate_entropies` give the scalar check's verdict, and the latter the
+    /// entropies `entropies` computes, bit for bit.
     fn same_verdict(data: &[f32], shape: Shape) -> Result<(), TestCaseError> {
-        let want = LogProbs::new(data, shape).map(|_| ());
+        let want = LogProbs::new(data, shape);
         for b in backends() {
             let got = b.validate(data, shape).map(|_| ());
-            prop_assert_eq!(&got, &want, "{:?}", b.isa());
+            prop_assert_eq!(
+                &got,
+                &want.as_ref().map(|_| ()).map_err(Clone::clone),
+                "{:?}",
+                b.isa()
+            );
+            let (mut h, mut eh) = (vec![0.0; shape.n], vec![0.0; shape.n]);
+            let got = b
+                .validate_entropies(data, shape, &mut h, &mut eh)
+                .map(|_| ());
+            prop_assert_eq!(
+                &got,
+                &want.as_ref().map(|_| ()).map_err(Clone::clone),
+                "{:?}",
+                b.isa()
+            );
+            if let Ok(lp) = &want {
+                prop_assert_eq!((h, eh), entropies(&b, lp).unwrap(), "{:?}", b.isa());
+            }
         }
         Ok(())
     }
@@ -216,23 +236,43 @@ mod validation {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn agrees_with_the_scalar_check((data, shape) in extreme_pool(20, 12, 20), at in 0usize..10_000, what in 0u8..5) {
+        fn agrees_with_the_scalar_check((data, shape) in extreme_pool(20, 12, 20), at in 0usize..10_000, what in 0u8..8) {
             let mut data = f32_of(&data);
             let i = at % data.len();
+            let row = i / shape.c * shape.c;
             match what {
                 0 => {}
                 1 => data[i] = f32::NAN,
                 2 => data[i] = f32::INFINITY,
                 // Off the tolerance by a lot, and at its edge (either side of 1e-4).
                 3 => data[i] += 0.5,
+                // Far above any log-prob (the kernels' exp is exact only up to the tolerance).
+                5 => data[i] = [30.0, 200.0, 1e30][at % 3],
+                6 => data[row..row + shape.c].iter_mut().for_each(|v| *v = f32::NEG_INFINITY),
+                7 => data[i] = f32::NEG_INFINITY,
                 _ => {
-                    let row = i / shape.c * shape.c;
                     let shift = if at % 2 == 0 { 0.99e-4 } else { 1.01e-4 };
                     data[row..row + shape.c].iter_mut().for_each(|v| *v += shift);
                 }
             }
             same_verdict(&data, shape)?;
         }
+    }
+
+    /// Long points (K = 700: the phase kernel's blocks of periods) with one bad value at every
+    /// position class: the first block, a later one, the tail.
+    #[test]
+    fn long_points_agree_with_the_scalar_check() {
+        let shape = Shape::new(3, 700, 10);
+        let base = common::random_pool(shape, 7);
+        for at in [5, 4_000, 6_999, 13_000, 20_995] {
+            for bad in [f32::NAN, f32::INFINITY, 30.0, 200.0, 1e30, 0.5] {
+                let mut data = base.clone();
+                data[at] = bad;
+                same_verdict(&data, shape).unwrap();
+            }
+        }
+        same_verdict(&base, shape).unwrap();
     }
 
     #[test]

@@ -286,7 +286,7 @@ impl OnBackend for Job<'_> {
                             greedy: a.greedy.into(),
                         };
                         let acquired =
-                            acquire_on(backend, &prepared, params, &mut Hooks::default())?;
+                            acquire_on(backend, &prepared, params, None, &mut Hooks::default())?;
                         let s = start.elapsed().as_secs_f64();
                         curve.round_seconds.push(s);
                         seconds = format!("{s:.4}");
