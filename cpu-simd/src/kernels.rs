@@ -354,8 +354,9 @@ fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
     let mut acc = [zero; P];
     let mut plogp = zero;
     let mut q = block;
-    while q + P <= end {
-        for (j, a) in acc.iter_mut().enumerate() {
+    // Whole periods, then the vectors left (fewer than P).
+    while q < end {
+        for (j, a) in acc.iter_mut().enumerate().take(end - q) {
             let at = (q + j) * lanes;
             let x = s.load(&lp[at..]);
             let e = phased_step(s, x, a, &mut plogp);
@@ -365,15 +366,6 @@ fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
             }
         }
         q += P;
-    }
-    for (j, a) in acc.iter_mut().enumerate().take(end - q) {
-        let at = (q + j) * lanes;
-        let x = s.load(&lp[at..]);
-        let e = phased_step(s, x, a, &mut plogp);
-        if CHECK {
-            s.store(e, &mut probs[at..]);
-            seen.add(s, x);
-        }
     }
     let tail = lp.len() - end * lanes;
     if tail > 0 && tail < lanes {
