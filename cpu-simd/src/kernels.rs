@@ -209,8 +209,7 @@ pub fn entropies<S: Simd, T: Element, const CHECK: bool>(
                 if CHECK {
                     // exp_and_plogp's exp is exact over f32's range: NaN rows sum to NaN,
                     // +inf and large log-probs to far more than 1.
-                    let len = lp.len();
-                    ok[i] = rows_in_range(&mut scratch.probs, lp, len, c, check);
+                    ok[i] = rows_in_range(s, &scratch.probs, lp.len(), c, check);
                 }
                 scratch.col.fill(0.0);
                 column_sums(
@@ -312,27 +311,71 @@ impl<S: Simd> Seen<S> {
     }
 }
 
-/// Whether every row of `probs` (K x C, the point's probabilities) sums into the check's range;
-/// the probabilities from `from` on are computed here first (the part of the point that the
-/// phase kernels do not store).
+/// The probabilities of `lp` from `from` on into `probs` (the part of a point that the phase
+/// kernels do not store).
 #[inline(always)]
-fn rows_in_range(probs: &mut [f32], lp: &[f32], from: usize, c: usize, check: &RowCheck) -> bool {
+fn tail_probs(probs: &mut [f32], lp: &[f32], from: usize) {
     for (p, &x) in probs[from..lp.len()].iter_mut().zip(&lp[from..]) {
         *p = f64::from(x.max(-87.0)).exp() as f32;
     }
-    let rows = probs[..lp.len()].chunks_exact(c);
-    if c <= 16 {
-        // f32 sums: within 1e-6 relative over at most 16 terms, far inside the checks' margin
-        // (a tenth of the tolerance).
-        let (lo, hi) = (check.lo as f32, check.hi as f32);
-        rows.into_iter()
-            .all(|row| (lo..=hi).contains(&row.iter().sum::<f32>()))
-    } else {
-        rows.into_iter().all(|row| {
+}
+
+/// Whether every row of `probs` (K x C = `len` values, a point's probabilities, then at least
+/// 16 more readable values) sums into the check's range.
+///
+/// Up to 4 L classes, each row is summed as vectors (loads from the row's start, the last one
+/// masked to the row) and L rows' vectors are transposed into one vector of row sums: f32
+/// sums of at most 64 terms, within 4e-6 relative, inside the checks' margin (a tenth of the
+/// tolerance). NaN sums are out of range. Longer rows are summed in f64.
+#[inline(always)]
+fn rows_in_range<S: Simd>(s: S, probs: &[f32], len: usize, c: usize, check: &RowCheck) -> bool {
+    let args = (probs, len, c, check);
+    match (c - 1) / S::LANES {
+        0 => rows_in_range_of::<S, 0>(s, args),
+        1 => rows_in_range_of::<S, 1>(s, args),
+        2 => rows_in_range_of::<S, 2>(s, args),
+        3 => rows_in_range_of::<S, 3>(s, args),
+        _ => probs[..len].chunks_exact(c).all(|row| {
             let sum: f64 = row.iter().map(|&p| f64::from(p)).sum();
             (check.lo..=check.hi).contains(&sum)
-        })
+        }),
     }
+}
+
+/// [`rows_in_range`] for rows of WHOLE full vectors and one more, masked to the row.
+#[inline(always)]
+fn rows_in_range_of<S: Simd, const WHOLE: usize>(
+    s: S,
+    (probs, len, c, check): (&[f32], usize, usize, &RowCheck),
+) -> bool {
+    let lanes = S::LANES;
+    let rows = len / c;
+    let zero = s.splat(0.0);
+    let one = s.splat(1.0);
+    let index = s.load(&LANE_INDEX);
+    let last = s.lt(index, s.splat((c - WHOLE * lanes) as f32 - 0.5));
+    let (lo, hi) = (s.splat(check.lo as f32), s.splat(check.hi as f32));
+    let mut all = one;
+    // A missing row's vector sums to 1.
+    let mut vs = [s.select(s.lt(index, s.splat(0.5)), one, zero); 16];
+    for first in (0..rows).step_by(lanes) {
+        let count = (rows - first).min(lanes);
+        for (i, v) in vs[..count].iter_mut().enumerate() {
+            let row = &probs[(first + i) * c..];
+            let mut sum = s.select(last, s.load(&row[WHOLE * lanes..]), zero);
+            for j in 0..WHOLE {
+                sum = s.add(sum, s.load(&row[j * lanes..]));
+            }
+            *v = sum;
+        }
+        let sums = s.transpose_sums(&vs[..lanes]);
+        let inside = s.select(s.lt(lo, sums), s.select(s.lt(sums, hi), one, zero), zero);
+        all = s.min(all, inside);
+        if count < lanes {
+            break;
+        }
+    }
+    s.reduce(all) == lanes as f64
 }
 
 /// The P phase accumulators of exp(lp) over vectors `block..end` of a point, and the vector
@@ -459,7 +502,8 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
                 fold_into(&mut scratch.col, &scratch.col32);
             }
             if CHECK {
-                ok[i] = seen_ok && rows_in_range(&mut scratch.probs, lp, vectors * lanes, c, check);
+                tail_probs(&mut scratch.probs, lp, vectors * lanes);
+                ok[i] = seen_ok && rows_in_range(s, &scratch.probs, len, c, check);
             }
             *o = (
                 entropy_of_col(s, &scratch.col, k, &mut scratch.col32),
@@ -479,11 +523,12 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
         for (g, point) in group.chunks_exact(len).enumerate() {
             let lp = point_f32(point, &mut scratch.conv);
             let mut seen = Seen::new(s);
-            let (acc, plogp) =
-                phase_sums::<S, P, CHECK>(s, lp, 0, vectors, &mut scratch.probs, &mut seen);
+            let probs = &mut scratch.probs;
+            let (acc, plogp) = phase_sums::<S, P, CHECK>(s, lp, 0, vectors, probs, &mut seen);
             if CHECK {
-                ok[first * GROUP + g] = seen.ok(s, 0.0, check)
-                    && rows_in_range(&mut scratch.probs, lp, vectors * lanes, c, check);
+                tail_probs(probs, lp, vectors * lanes);
+                ok[first * GROUP + g] =
+                    seen.ok(s, 0.0, check) && rows_in_range(s, probs, len, c, check);
             }
             terms[g] = plogp;
             for (j, a) in acc.iter().enumerate() {

@@ -583,6 +583,27 @@ pub fn apply_transpose_sums(isa: Isa, m: &[[f32; 16]; 16]) -> [f32; 16] {
     out
 }
 
+/// Per point, whether the entropy kernel's fast check at `isa` accepts it (tests of the check:
+/// a refused point costs a scalar re-check, so every valid point should pass).
+#[doc(hidden)]
+pub fn fast_check_accepts(isa: Isa, data: &[f32], shape: Shape) -> Vec<bool> {
+    assert!(isa.is_available(), "{isa:?} is not available on this CPU");
+    let mut ok = vec![false; shape.n];
+    let mut pairs = vec![(0.0, 0.0); shape.n];
+    let mut scratch = ScoreScratch::new(shape.k, shape.c);
+    let check = row_check::<f32>();
+    dispatch!(isa, |s| kernels::entropies::<_, f32, true>(
+        s,
+        data,
+        shape.k,
+        shape.c,
+        &mut pairs,
+        (&mut ok, &check),
+        &mut scratch
+    ));
+    ok
+}
+
 #[derive(Clone, Copy)]
 enum MathOp {
     Exp,

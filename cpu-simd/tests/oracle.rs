@@ -259,6 +259,31 @@ mod validation {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The fast check accepts every valid point (a refusal costs a scalar re-check of the
+        /// pool) and refuses a point with one row off the tolerance, at every ISA; classes up
+        /// to 39 (rows of one to five vectors).
+        #[test]
+        fn fast_check_accepts_valid_points_only((data, shape) in extreme_pool(12, 40, 40), at in 0usize..100_000, up in any::<bool>()) {
+            let mut data = f32_of(&data);
+            for isa in Isa::available() {
+                prop_assert!(bald_cpu_simd::fast_check_accepts(isa, &data, shape).iter().all(|&ok| ok), "{:?}", isa);
+            }
+            let i = at % data.len();
+            let row = i / shape.c * shape.c;
+            let shift = if up { 2e-4 } else { -2e-4 };
+            data[row..row + shape.c].iter_mut().for_each(|v| *v += shift);
+            for isa in Isa::available() {
+                let ok = bald_cpu_simd::fast_check_accepts(isa, &data, shape);
+                for (n, &ok) in ok.iter().enumerate() {
+                    prop_assert_eq!(ok, n != i / (shape.k * shape.c), "{:?} point {}", isa, n);
+                }
+            }
+        }
+    }
+
     /// Long points (K = 700: the phase kernel's blocks of periods) with one bad value at every
     /// position class: the first block, a later one, the tail.
     #[test]
