@@ -98,7 +98,11 @@ fn million(base: &[f32]) -> Vec<f32> {
 /// Lazy or full greedy on `data`, with the evaluations of each step.
 fn run(data: &[f32], n: usize, greedy: Greedy) -> (Vec<usize>, Vec<usize>) {
     let simd = SimdBackend::new();
-    let lp = simd.validate(data, Shape::new(n, K, C)).unwrap();
+    // Validation in the first pass, as `bald acquire` runs it.
+    let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
+    let lp = simd
+        .validate_entropies(data, Shape::new(n, K, C), &mut h, &mut eh)
+        .unwrap();
     let mut evaluations = Vec::new();
     let mut on_pick = |p: Pick| {
         evaluations.push(p.evaluations);
@@ -107,6 +111,7 @@ fn run(data: &[f32], n: usize, greedy: Greedy) -> (Vec<usize>, Vec<usize>) {
     let mut hooks = Hooks {
         exclude: &[],
         on_pick: Some(&mut on_pick),
+        entropies: Some((&h, &eh)),
     };
     let batch = batchbald_with(&simd, &lp, params(greedy), &mut hooks).unwrap();
     (batch.indices, evaluations)

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use bald_core::owned::{batchbald_with, scores, stochastic_batch, top_k_of, Batch};
 use bald_core::{
-    random_scores, Backend, BatchBald, Element, Error, Greedy, Hooks, Pick, Plain, PointScore,
-    Regime, Shape, StdKind, StochasticBatch, StochasticMode,
+    random_scores, Backend, BatchBald, Element, Error, Greedy, Hooks, LogProbs, Pick, Plain,
+    PointScore, Regime, Shape, StdKind, StochasticBatch, StochasticMode,
 };
 use bald_cpu_simd::SimdBackend;
 use clap::{Args, ValueEnum};
@@ -206,6 +206,7 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         let mut inner = Hooks {
             exclude: hooks.exclude,
             on_pick: Some(&mut record),
+            entropies: hooks.entropies,
         };
         let batch = batchbald_with(backend, pool, bb, &mut inner).map_err(e)?;
         return Ok(Acquired {
@@ -246,6 +247,69 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         batch,
         point_scores: Some(all),
         evaluations: Vec::new(),
+    })
+}
+
+/// A pool validated on the host, with the entropies of the pass that validated it.
+pub struct Validated<'d, T> {
+    /// The log-probs, validated.
+    pub pool: LogProbs<'d, T>,
+    /// Every point's entropy and conditional entropy, when the validating pass computed them.
+    pub entropies: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl<T> Validated<'_, T> {
+    /// Every point's `score`, when it comes from the validating pass's entropies (entropy,
+    /// conditional entropy, BALD as the backends compute it from the two).
+    pub fn scores(&self, score: PointScore) -> Option<Vec<f64>> {
+        let (h, eh) = self.entropies.as_ref()?;
+        match score {
+            PointScore::Entropy => Some(h.clone()),
+            PointScore::ConditionalEntropy => Some(eh.clone()),
+            PointScore::Bald => Some(h.iter().zip(eh).map(|(h, eh)| (h - eh).max(0.0)).collect()),
+            _ => None,
+        }
+    }
+}
+
+/// Validates `data` (N x K x C log-probs) before `backend` (by name) computes `score` on it
+/// (BALD for BatchBALD and PowerBALD). On the SIMD backend, a score built from the entropies
+/// is validated in the pass that computes them (BatchBALD's first pass); every other pool is
+/// checked by the SIMD backend's validation, the fastest on the host. The errors are
+/// `LogProbs::new`'s, with the first offending (n, k, c).
+pub fn validate_for<'d, T: Element>(
+    backend: &str,
+    score: Option<PointScore>,
+    data: &'d [T],
+    shape: Shape,
+) -> Result<Validated<'d, T>, Error> {
+    let simd = SimdBackend::new();
+    let fused = backend == simd.name()
+        && matches!(
+            score,
+            Some(PointScore::Entropy | PointScore::ConditionalEntropy | PointScore::Bald)
+        );
+    if !fused {
+        let pool = simd.validate(data, shape)?;
+        return Ok(Validated {
+            pool,
+            entropies: None,
+        });
+    }
+    // The shape first: no buffers for a pool that is not there.
+    let len = shape.elements()?;
+    if data.len() != len {
+        return Err(Error::ShapeMismatch {
+            what: "log_probs",
+            expected: len,
+            actual: data.len(),
+        });
+    }
+    let (mut h, mut eh) = (vec![0.0; shape.n], vec![0.0; shape.n]);
+    let pool = simd.validate_entropies(data, shape, &mut h, &mut eh)?;
+    Ok(Validated {
+        pool,
+        entropies: Some((h, eh)),
     })
 }
 
@@ -360,34 +424,15 @@ impl<T: Element> OnBackend for Job<'_, T> {
                 hint(e, self.data, self.shape, self.kind)
             )
         };
-        // The SIMD backend validates entropy, BALD and PowerBALD pools in the pass that computes
-        // their scores; every other pool is checked by its validation (the fastest on the host)
-        // before the backend runs.
-        let simd = SimdBackend::new();
         let score = self.params.strategy.point_score();
-        let (lp, known) = match score {
-            Some(score @ (PointScore::Entropy | PointScore::Bald))
-                if backend.name() == simd.name() && self.params.strategy != Strategy::Batchbald =>
-            {
-                let n = self.shape.n;
-                let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
-                let lp = simd
-                    .validate_entropies(self.data, self.shape, &mut h, &mut eh)
-                    .map_err(|e| invalid(&e))?;
-                if score == PointScore::Bald {
-                    // BALD as the backend computes it from the two.
-                    for (h, eh) in h.iter_mut().zip(&eh) {
-                        *h = (*h - eh).max(0.0);
-                    }
-                }
-                (lp, Some(h))
-            }
-            _ => (
-                simd.validate(self.data, self.shape)
-                    .map_err(|e| invalid(&e))?,
-                None,
-            ),
-        };
+        let batchbald = self.params.strategy == Strategy::Batchbald;
+        let v =
+            validate_for(backend.name(), score, self.data, self.shape).map_err(|e| invalid(&e))?;
+        let known = score.filter(|_| !batchbald).and_then(|s| v.scores(s));
+        let Validated {
+            pool: lp,
+            entropies,
+        } = v;
         let pool = backend.prepare(lp).map_err(e)?;
         // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
         let mut bar: Option<indicatif::ProgressBar> = None;
@@ -420,6 +465,10 @@ impl<T: Element> OnBackend for Job<'_, T> {
         let mut hooks = Hooks {
             exclude: self.exclude,
             on_pick: Some(&mut on_pick),
+            entropies: entropies
+                .as_ref()
+                .filter(|_| batchbald)
+                .map(|(h, eh)| (&h[..], &eh[..])),
         };
         let acquired = acquire_on(backend, &pool, self.params, known, &mut hooks);
         if let Some(bar) = bar {

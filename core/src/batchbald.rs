@@ -72,6 +72,9 @@ pub struct Pick {
     pub evaluations: usize,
 }
 
+/// Every pool point's entropy and conditional entropy (N each), as [`Hooks::entropies`].
+pub type Entropies<'a> = (&'a [f64], &'a [f64]);
+
 /// What a caller adds to one greedy acquisition: points to leave out of the candidates, and a
 /// call after each pick (for progress, or to stop between picks).
 #[derive(Default)]
@@ -82,6 +85,10 @@ pub struct Hooks<'h> {
     /// Called after each pick; `ControlFlow::Break(())` stops the acquisition there with
     /// [`Error::Interrupted`].
     pub on_pick: Option<&'h mut dyn FnMut(Pick) -> ControlFlow<()>>,
+    /// The pool's entropies and conditional entropies (N each) when the caller has them
+    /// already, from [`Backend::validate_entropies`], the pass that validated the pool: the
+    /// acquisition then skips its own first pass. Other lengths are [`Error::ShapeMismatch`].
+    pub entropies: Option<Entropies<'h>>,
 }
 
 impl Hooks<'_> {
@@ -91,6 +98,23 @@ impl Hooks<'_> {
             Some(&index) => Err(Error::IndexOutOfRange { index, len: n }),
             None => Ok(()),
         }
+    }
+
+    /// The given first pass ([`Hooks::entropies`]) after a check of its lengths against N.
+    pub fn given_entropies(&self, n: usize) -> Result<Option<Entropies<'_>>, Error> {
+        let Some((h, eh)) = self.entropies else {
+            return Ok(None);
+        };
+        for (what, len) in [("entropies", h.len()), ("conditional entropies", eh.len())] {
+            if len != n {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected: n,
+                    actual: len,
+                });
+            }
+        }
+        Ok(Some((h, eh)))
     }
 
     /// Reports `pick`; an error when the caller stops the acquisition.
@@ -207,7 +231,13 @@ impl BatchBald {
         let (scratch, rest) = rest.split_at_mut(shape.n);
         let (step_ws, lazy_ws) = rest.split_at_mut(joint_entropies_workspace_len(shape));
         // Entropies into scratch with the conditional ones: BALD bounds lazy's first gains.
-        backend.entropies(pool, scratch, cond)?;
+        match hooks.given_entropies(shape.n)? {
+            Some((h, eh)) => {
+                scratch.copy_from_slice(h);
+                cond.copy_from_slice(eh);
+            }
+            None => backend.entropies(pool, scratch, cond)?,
+        }
         let b = b.min(exclude_candidates(cond, hooks.exclude)?);
         if b == 0 {
             return Ok(0);

@@ -44,7 +44,7 @@ mod stochastic;
 mod topk;
 
 pub use backend::{Backend, PreparedPool, Scalar};
-pub use batchbald::{exclude_candidates, BatchBald, Greedy, Hooks, Pick};
+pub use batchbald::{exclude_candidates, BatchBald, Entropies, Greedy, Hooks, Pick};
 pub use element::{Element, ElementSlice};
 pub use error::{Error, Plain};
 pub use head::{

@@ -173,7 +173,7 @@ proptest! {
         let want = batchbald(&Scalar, &lp, full).unwrap();
         let mut evaluations = 0;
         let mut on_pick = |p: Pick| { evaluations += p.evaluations; ControlFlow::Continue(()) };
-        let mut hooks = Hooks { exclude: &[], on_pick: Some(&mut on_pick) };
+        let mut hooks = Hooks { exclude: &[], on_pick: Some(&mut on_pick), entropies: None };
         let got = batchbald_with(&Scalar, &lp, lazy, &mut hooks).unwrap();
         prop_assert_eq!(&got, &want);
         prop_assert!(evaluations <= shape.n * want.indices.len());
@@ -265,7 +265,7 @@ proptest! {
         let exclude: Vec<usize> = (0..shape.n).filter(|&i| mask[i]).chain((0..shape.n).filter(|&i| mask[i])).collect();
         let kept: Vec<usize> = (0..shape.n).filter(|&i| !mask[i]).collect();
         let params = BatchBald { batch_size: b, num_samples: 1 << 20, seed: 3, greedy: bald_core::Greedy::Lazy };
-        let mut hooks = Hooks { exclude: &exclude, on_pick: None };
+        let mut hooks = Hooks { exclude: &exclude, on_pick: None, entropies: None };
         let got = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap();
         prop_assert_eq!(got.indices.len(), b.min(kept.len()));
         if kept.is_empty() {
@@ -306,6 +306,7 @@ fn a_stop_from_on_pick_interrupts_between_picks() {
     let mut hooks = Hooks {
         exclude: &[],
         on_pick: Some(&mut on_pick),
+        entropies: None,
     };
     let err = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap_err();
     assert_eq!(err, bald_core::Error::Interrupted { picks: 2 });
@@ -316,9 +317,62 @@ fn a_stop_from_on_pick_interrupts_between_picks() {
     let bad = Hooks {
         exclude: &[20],
         on_pick: None,
+        entropies: None,
     };
     assert_eq!(
         batchbald_with(&Scalar, &lp, params, &mut { bad }).unwrap_err(),
         bald_core::Error::IndexOutOfRange { index: 20, len: 20 }
     );
+}
+
+/// Entropies handed in (from the pass that validated the pool) replace the driver's first
+/// pass: the same batch as computing them, in both greedy modes; they are what the driver
+/// uses; and lengths other than N are refused.
+#[test]
+fn given_entropies_replace_the_first_pass() {
+    let data = common::random_pool(Shape::new(30, 5, 4), 3);
+    let data: Vec<f64> = data.iter().map(|&v| f64::from(v)).collect();
+    let shape = Shape::new(30, 5, 4);
+    let lp = LogProbs::new(&data, shape).unwrap();
+    let (h, eh) = bald_core::owned::entropies(&Scalar, &lp).unwrap();
+    for greedy in [Greedy::Lazy, Greedy::Full] {
+        let params = BatchBald {
+            batch_size: 4,
+            num_samples: 1000,
+            seed: 0,
+            greedy,
+        };
+        let mut hooks = Hooks {
+            entropies: Some((&h, &eh)),
+            ..Hooks::default()
+        };
+        let given = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap();
+        assert_eq!(
+            given,
+            batchbald(&Scalar, &lp, params).unwrap(),
+            "{greedy:?}"
+        );
+        // A point whose conditional entropy is said to be far lower is picked first.
+        let last = shape.n - 1;
+        let mut low = eh.clone();
+        low[last] -= 10.0;
+        let mut hooks = Hooks {
+            entropies: Some((&h, &low)),
+            ..Hooks::default()
+        };
+        let batch = batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap();
+        assert_eq!(batch.indices[0], last, "{greedy:?}");
+        let mut short = Hooks {
+            entropies: Some((&h, &eh[1..])),
+            ..Hooks::default()
+        };
+        assert_eq!(
+            batchbald_with(&Scalar, &lp, params, &mut short).unwrap_err(),
+            bald_core::Error::ShapeMismatch {
+                what: "conditional entropies",
+                expected: 30,
+                actual: 29
+            }
+        );
+    }
 }

@@ -89,6 +89,7 @@ fn compare(num_samples: usize) {
             let mut hooks = bald_core::Hooks {
                 exclude: &[],
                 on_pick: Some(&mut on_pick),
+                entropies: None,
             };
             bald_core::owned::batchbald_with(&Scalar, &lp, params, &mut hooks).unwrap()
         };

@@ -155,22 +155,30 @@ pub(crate) fn run<T: Element>(
     let mut argmax_bufs = ArgmaxBuffers::new(be, n)?;
 
     // Entropies into h with the conditional ones: BALD bounds lazy's first gains.
-    be.for_each_chunk(&pass, |range, data| {
-        let points = range.len();
-        let mut view = cond.slice_mut(range.clone());
-        let mut entropy = h.slice_mut(range);
-        let kind = ScoreKind::Entropies;
-        be.launch_scores(
-            data,
-            points,
-            k,
-            c,
-            kind,
-            &mut entropy,
-            Some(&mut view),
-            None,
-        )
-    })?;
+    if let Some((given_h, given_cond)) = hooks.given_entropies(n)? {
+        for (from, to) in [(given_h, &mut h), (given_cond, &mut cond)] {
+            stream
+                .memcpy_htod(from, to)
+                .map_err(driver("uploading entropies"))?;
+        }
+    } else {
+        be.for_each_chunk(&pass, |range, data| {
+            let points = range.len();
+            let mut view = cond.slice_mut(range.clone());
+            let mut entropy = h.slice_mut(range);
+            let kind = ScoreKind::Entropies;
+            be.launch_scores(
+                data,
+                points,
+                k,
+                c,
+                kind,
+                &mut entropy,
+                Some(&mut view),
+                None,
+            )
+        })?;
+    }
     let lazy = params.greedy == Greedy::Lazy;
     // Lazy greedy keeps the conditional entropies and the bounds on the host.
     let mut host_cond = Vec::new();

@@ -338,6 +338,7 @@ fn exclusion_and_on_pick_match_the_oracle() {
             let batch = b(&mut Hooks {
                 exclude: &exclude,
                 on_pick: Some(&mut on_pick),
+                entropies: None,
             });
             (batch, seen)
         };
@@ -364,12 +365,40 @@ fn exclusion_and_on_pick_match_the_oracle() {
     let mut hooks = Hooks {
         exclude: &[],
         on_pick: Some(&mut stop),
+        entropies: None,
     };
     let err = batchbald_with(gpu, &pool, params, &mut hooks).unwrap_err();
     assert!(err.to_string().contains("interrupted after 3"), "{err}");
     let mut out_of_range = Hooks {
         exclude: &[n],
         on_pick: None,
+        entropies: None,
     };
     assert!(batchbald_with(gpu, &pool, params, &mut out_of_range).is_err());
+    // Entropies handed in replace the first pass (uploaded, with the exclusion applied to
+    // them), in both greedy modes; a wrong length is refused.
+    let (h, eh) = bald_core::owned::entropies(gpu, &pool).unwrap();
+    for greedy in [bald_core::Greedy::Lazy, bald_core::Greedy::Full] {
+        let params = BatchBald { greedy, ..params };
+        let mut given = Hooks {
+            exclude: &exclude,
+            entropies: Some((&h, &eh)),
+            ..Hooks::default()
+        };
+        let mut computed = Hooks {
+            exclude: &exclude,
+            ..Hooks::default()
+        };
+        assert_eq!(
+            batchbald_with(gpu, &pool, params, &mut given).unwrap(),
+            batchbald_with(gpu, &pool, params, &mut computed).unwrap(),
+            "{greedy:?}"
+        );
+        let mut short = Hooks {
+            entropies: Some((&h[1..], &eh)),
+            ..Hooks::default()
+        };
+        let err = batchbald_with(gpu, &pool, params, &mut short).unwrap_err();
+        assert!(err.to_string().contains("entropies"), "{err}");
+    }
 }
