@@ -2,8 +2,9 @@
 
 Run through compare/run.sh, which makes the virtualenv. Not run in CI.
 Prints the median of REPEATS runs of: a BatchBALD batch of 10 (num_samples 1000, float32
-input, N=10000, K=20, C=10) and BALD with entropy (N=60000, K=100, C=10), each with toma's
-per-chunk garbage collection as shipped and switched off (the fair comparison).
+input, N=10000, K=20, C=10) and BALD with entropy (N=60000, K=100, C=10; bald with and without
+validating the input in the same pass), each with toma's per-chunk garbage collection as
+shipped and switched off (the fair comparison). The ratios are each row's time over bald's.
 """
 import json
 import os
@@ -67,13 +68,15 @@ for kind, shape, seed in [("batchbald", (10000, 20, 10), 1), ("bald", (60000, 10
         ["cargo", "run", "-q", "--release", "-p", "bald-cpu-simd", "--example", "compare", "--", path, kind, str(REPEATS)],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
-    rows.append(json.loads(out))
-    print(out.strip(), flush=True)
+    for line in out.splitlines():
+        rows.append(json.loads(line))
+        print(line, flush=True)
 
 print()
 print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 for kind in ["batchbald", "bald"]:
-    ours = next(r for r in rows if r["kind"] == kind and r["impl"].startswith("bald-cpu-simd"))
+    ours = [r for r in rows if r["kind"] == kind and r["impl"].startswith("bald-cpu-simd")]
     for r in rows:
         if r["kind"] == kind:
-            print(f"{kind:10} {r['impl']:45} {r['median_s']:9.4f} s  x{r['median_s'] / ours['median_s']:.1f}")
+            ratios = "  ".join(f"x{r['median_s'] / o['median_s']:.1f}" for o in ours)
+            print(f"{kind:10} {r['impl']:55} {r['median_s']:9.4f} s  {ratios}")

@@ -1,0 +1,232 @@
+"""bald: Bayesian active learning scores and exact, fast BatchBALD batches.
+
+Every function takes the MC-dropout predictions of a pool: an array of N points x K MC
+samples x C classes (``layout="NKC"``, batchbald_redux's order; ``"NCK"`` is baal's) of
+log-probabilities (``input_kind="log_probs"``), probabilities or logits, in float16, float32
+or float64. NumPy arrays, anything with ``__array__``, and torch CPU tensors (through DLPack)
+are accepted.
+
+A C-contiguous, aligned array is read in place, without a copy; any other array is copied
+once. Probabilities and logits are converted into a copy. The GIL is released while Rust
+computes, and Ctrl-C stops a long BatchBALD between greedy steps.
+
+    >>> import numpy as np, bald
+    >>> logits = np.random.default_rng(0).normal(size=(1000, 20, 10)).astype(np.float32)
+    >>> result = bald.batchbald(logits, 10, input_kind="logits")
+    >>> result.indices  # int64 pool indices, in pick order
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Iterable, List, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _bald
+from ._bald import BackendError, InputError
+
+__all__ = [
+    "Acquisition",
+    "BackendError",
+    "InputError",
+    "acquire",
+    "bald",
+    "batchbald",
+    "conditional_entropy",
+    "dropout_keep_mask",
+    "entropy",
+    "scores",
+]
+
+STRATEGIES = (
+    "batchbald",
+    "bald",
+    "entropy",
+    "var-ratios",
+    "var-ratios-mode",
+    "mean-std",
+    "margin",
+    "least-confidence",
+    "power-bald",
+    "random",
+)
+SCORES = (
+    "entropy",
+    "conditional-entropy",
+    "bald",
+    "var-ratios",
+    "var-ratios-mode",
+    "mean-std",
+    "mean-std-unbiased",
+    "margin",
+    "least-confidence",
+)
+_DTYPES = (np.float16, np.float32, np.float64)
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """A batch: ``indices`` (int64 pool indices, in pick order) and their ``scores``
+    (float64; for BatchBALD the cumulative mutual information of the first t+1 picks), the
+    ``strategy``, the ``backend`` that ran it, and the ``seconds`` it took in Rust
+    (validation included). ``evaluations`` holds the candidates BatchBALD evaluated at
+    each greedy step (empty for other strategies)."""
+
+    indices: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    strategy: str
+    backend: str
+    seconds: float
+    evaluations: List[int] = field(default_factory=list)
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def _pool(x: Any, layout: str) -> np.ndarray:
+    """``x`` as a C-contiguous, aligned N x K x C NumPy array, without a copy when it is one."""
+    if _is_torch(x):
+        device = str(x.device)
+        if device != "cpu":
+            raise BackendError(
+                f"a torch tensor on {device}: only CPU tensors are read (DLPack); "
+                "move it with .cpu() first"
+            )
+        if x.requires_grad:
+            x = x.detach()
+        a = np.from_dlpack(x)
+    else:
+        try:
+            a = np.asarray(x)
+        except Exception as e:  # an object that cannot be an array
+            raise InputError(f"not an array: {e}") from None
+    if a.dtype not in _DTYPES:
+        raise InputError(
+            f"expected float16, float32 or float64 values, got dtype {a.dtype}"
+        )
+    if a.ndim != 3:
+        raise InputError(
+            f"expected a 3-d array N x K x C ({layout}), got shape {a.shape}"
+        )
+    layout = layout.upper()
+    if layout == "NCK":
+        a = a.transpose(0, 2, 1)
+    elif layout == "KNC":
+        a = a.transpose(1, 0, 2)
+    elif layout != "NKC":
+        raise InputError(f"unknown layout '{layout}': one of NKC, NCK, KNC")
+    # A copy only when the values are not one C-contiguous, aligned block already.
+    return np.require(a, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _count(name: str, v: Any) -> int:
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise InputError(f"{name} must be a whole number, not {v!r}") from None
+    if i < 0:
+        raise InputError(f"{name} must be 0 or more, not {i}")
+    return i
+
+
+def acquire(
+    log_probs: Any,
+    strategy: str = "batchbald",
+    batch_size: int = 10,
+    *,
+    num_samples: int = 10000,
+    beta: float = 1.0,
+    seed: int = 0,
+    backend: str = "auto",
+    input_kind: str = "log_probs",
+    layout: str = "NKC",
+    greedy: str = "lazy",
+    exclude: Optional[Iterable[int]] = None,
+) -> Acquisition:
+    """Picks ``batch_size`` points of the pool with ``strategy`` (one of ``STRATEGIES``).
+
+    ``num_samples``: BatchBALD's joint entropy is exact while C^t <= num_samples, sampled
+    with that many configurations beyond. ``beta``: PowerBALD's inverse temperature.
+    ``seed`` keys every random choice. ``backend``: ``"auto"`` (CUDA when a GPU is usable,
+    else the CPU), ``"cpu"``, ``"cuda"`` or ``"scalar"`` (the f64 reference).
+    ``greedy``: BatchBALD's ``"lazy"`` (the same picks, far fewer evaluations) or
+    ``"full"`` greedy steps. ``exclude``: pool indices never picked. A batch larger than
+    the pool is clamped to it.
+
+    Raises InputError for bad values or arguments, BackendError when the backend is
+    unavailable or fails, KeyboardInterrupt on Ctrl-C.
+    """
+    a = _pool(log_probs, layout)
+    excluded = [_count("exclude index", i) for i in (exclude or [])]
+    indices, scores, evaluations, name, seconds = _bald.acquire(
+        a,
+        strategy,
+        _count("batch_size", batch_size),
+        _count("num_samples", num_samples),
+        float(beta),
+        _count("seed", seed),
+        backend,
+        input_kind,
+        greedy,
+        excluded,
+    )
+    return Acquisition(
+        indices=indices,
+        scores=scores,
+        strategy=strategy.replace("_", "-").lower(),
+        backend=name,
+        seconds=seconds,
+        evaluations=list(evaluations),
+    )
+
+
+def batchbald(log_probs: Any, batch_size: int = 10, **kwargs: Any) -> Acquisition:
+    """A BatchBALD batch: ``acquire(log_probs, "batchbald", batch_size, ...)``."""
+    return acquire(log_probs, "batchbald", batch_size, **kwargs)
+
+
+def bald(log_probs: Any, batch_size: int = 10, **kwargs: Any) -> Acquisition:
+    """The top-``batch_size`` BALD batch: ``acquire(log_probs, "bald", batch_size, ...)``."""
+    return acquire(log_probs, "bald", batch_size, **kwargs)
+
+
+def scores(
+    log_probs: Any,
+    score: str = "bald",
+    *,
+    backend: str = "auto",
+    input_kind: str = "log_probs",
+    layout: str = "NKC",
+) -> npt.NDArray[np.float64]:
+    """Every point's ``score`` (one of ``SCORES``), as a float64 array of N."""
+    a = _pool(log_probs, layout)
+    out, _name, _seconds = _bald.scores(a, score, backend, input_kind)
+    return out
+
+
+def entropy(log_probs: Any, **kwargs: Any) -> npt.NDArray[np.float64]:
+    """The predictive entropy H[mean_k p_k] of every point, in nats."""
+    return scores(log_probs, "entropy", **kwargs)
+
+
+def conditional_entropy(log_probs: Any, **kwargs: Any) -> npt.NDArray[np.float64]:
+    """The expected conditional entropy mean_k H[p_k] of every point, in nats."""
+    return scores(log_probs, "conditional-entropy", **kwargs)
+
+
+def dropout_keep_mask(
+    seed: int, layer: int, k: int, units: int, rate: float
+) -> npt.NDArray[np.bool_]:
+    """The dropout mask of bald's MC-dropout head (the ``experiment``'s consistent dropout):
+    ``mask[j, u]`` is whether input unit ``u`` of layer ``layer`` is kept in MC sample ``j``,
+    for drop rate ``rate`` in [0, 1). Kept units are scaled by 1 / (1 - rate). A torch model
+    that multiplies its layer inputs by this mask reproduces bald's MC samples."""
+    for name, v in (("seed", seed), ("layer", layer), ("k", k), ("units", units)):
+        _count(name, v)
+    if layer >= 2**32 or k >= 2**32 or units >= 2**32 or seed >= 2**64:
+        raise InputError("seed must fit in 64 bits, and layer, k and units in 32")
+    return _bald.dropout_keep_mask(seed, layer, k, units, float(rate))

@@ -1,0 +1,1 @@
+"""Drop-in replacements for other active-learning packages' functions, computed by bald."""
