@@ -6,6 +6,8 @@
 //! its exception: [`InputError`] for bad values, shapes and arguments, [`BackendError`] for a
 //! backend that is unavailable or fails, `KeyboardInterrupt` for Ctrl-C between greedy steps.
 
+#![warn(missing_docs)]
+
 use std::ops::ControlFlow;
 use std::time::Instant;
 
