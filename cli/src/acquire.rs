@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bald_core::half::f16;
 use bald_core::owned::{batchbald_with, scores, stochastic_batch, top_k_of, Batch};
 use bald_core::{
     random_scores, Backend, BatchBald, Element, Error, Greedy, Hooks, LogProbs, Pick, Plain,
@@ -388,101 +389,254 @@ pub struct AcquireArgs {
     pub verbose: bool,
 }
 
-/// A pool's values converted to log-probs, with its shape; the backend validates them.
-struct Job<'d, T> {
+/// A pool's values, N x K x C in order, in one of the element types the backends read.
+#[derive(Debug, Clone, Copy)]
+pub enum Values<'d> {
+    /// float16.
+    F16(&'d [f16]),
+    /// float32.
+    F32(&'d [f32]),
+    /// float64.
+    F64(&'d [f64]),
+}
+
+impl NpyData {
+    /// The values, borrowed.
+    pub fn values(&self) -> Values<'_> {
+        match self {
+            NpyData::F16(v) => Values::F16(v),
+            NpyData::F32(v) => Values::F32(v),
+            NpyData::F64(v) => Values::F64(v),
+        }
+    }
+}
+
+/// Converts `data` (N x K x C, holding what `kind` says) to log-probs in place with the SIMD
+/// backend's conversions, on every core; log-probs are left as they are. The errors are the
+/// conversions', with the first offending (n, k, c).
+pub fn to_log_probs(data: &mut NpyData, shape: Shape, kind: InputKind) -> Result<(), Error> {
+    fn convert<T: Element>(data: &mut [T], shape: Shape, kind: InputKind) -> Result<(), Error> {
+        let simd = SimdBackend::new();
+        match kind {
+            InputKind::LogProbs => Ok(()),
+            InputKind::Probs => simd.probs_to_log_probs(data, shape),
+            InputKind::Logits => simd.logits_to_log_probs(data, shape),
+        }
+    }
+    match data {
+        NpyData::F16(v) => convert(v, shape, kind),
+        NpyData::F32(v) => convert(v, shape, kind),
+        NpyData::F64(v) => convert(v, shape, kind),
+    }
+}
+
+/// One acquisition, as `bald acquire` and the Python package ask for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'d> {
+    /// The pool: log-probs, validated on the way.
+    pub values: Values<'d>,
+    /// Its shape.
+    pub shape: Shape,
+    /// The strategy and its parameters.
+    pub params: Params,
+    /// Pool indices never to pick (each below N).
+    pub exclude: &'d [usize],
+    /// Where to compute.
+    pub backend: BackendChoice,
+    /// Also every point's BALD score when the strategy computes none (BatchBALD).
+    pub all_scores: bool,
+}
+
+/// How an acquisition or a scoring failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Invalid values: bald-core's error, with the first offending (n, k, c).
+    Input(Error),
+    /// The backend could not start or failed, or `on_pick` stopped the greedy steps.
+    Backend(String),
+}
+
+/// What [`acquire`] returns.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The batch, and the point scores asked for.
+    pub acquired: Acquired,
+    /// The backend's name.
+    pub backend: &'static str,
+    /// The backend's work: validation, upload, and scores or BatchBALD.
+    pub seconds: f64,
+}
+
+/// Runs `request` on its backend: validates the pool (in the first pass where the backend
+/// can), then picks the batch; BatchBALD reports each pick to `on_pick`, and stops when it
+/// breaks. Not generic, so that the callers (the CLI, the Python extension) share one
+/// compiled copy of the acquisition path.
+pub fn acquire(
+    request: Request<'_>,
+    on_pick: &mut dyn FnMut(Pick) -> ControlFlow<()>,
+) -> Result<Outcome, Failure> {
+    let Request {
+        values,
+        shape,
+        params,
+        exclude,
+        backend,
+        all_scores,
+    } = request;
+    let (acquired, backend) = match values {
+        Values::F16(data) => dispatch(
+            backend,
+            AcquireJob {
+                data,
+                shape,
+                params,
+                exclude,
+                all_scores,
+                on_pick,
+            },
+        ),
+        Values::F32(data) => dispatch(
+            backend,
+            AcquireJob {
+                data,
+                shape,
+                params,
+                exclude,
+                all_scores,
+                on_pick,
+            },
+        ),
+        Values::F64(data) => dispatch(
+            backend,
+            AcquireJob {
+                data,
+                shape,
+                params,
+                exclude,
+                all_scores,
+                on_pick,
+            },
+        ),
+    }
+    .map_err(Failure::Backend)?;
+    let (acquired, seconds) = acquired?;
+    Ok(Outcome {
+        acquired,
+        backend,
+        seconds,
+    })
+}
+
+/// [`acquire`] on one element type.
+struct AcquireJob<'d, 'p, T> {
     data: &'d [T],
     shape: Shape,
-    /// The input file and kind, for the errors of invalid values.
-    path: String,
-    kind: InputKind,
     params: Params,
     exclude: &'d [usize],
     all_scores: bool,
-    verbose: bool,
+    on_pick: &'p mut dyn FnMut(Pick) -> ControlFlow<()>,
 }
 
-/// What an acquisition returns to `run`.
-struct Outcome {
-    acquired: Acquired,
-    /// Reordering and conversion to log-probs.
-    prepare_seconds: f64,
-    /// The backend's work: validation, upload, scores or BatchBALD.
-    seconds: f64,
-}
+impl<T: Element> OnBackend for AcquireJob<'_, '_, T> {
+    type Out = Result<(Acquired, f64), Failure>;
 
-impl<T: Element> OnBackend for Job<'_, T> {
-    type Out = Outcome;
-
-    fn run<B: Backend>(self, backend: &B) -> Result<Outcome, String> {
+    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
         let start = Instant::now();
-        let e = |e: B::Error| e.to_string();
-        // An invalid pool's error names the file and what the values look like.
-        let invalid = |e: &Error| {
-            format!(
-                "{}: {e}{}",
-                self.path,
-                hint(e, self.data, self.shape, self.kind)
-            )
-        };
+        let fail = |e: B::Error| Failure::Backend(e.to_string());
         let score = self.params.strategy.point_score();
         let batchbald = self.params.strategy == Strategy::Batchbald;
-        let v =
-            validate_for(backend.name(), score, self.data, self.shape).map_err(|e| invalid(&e))?;
+        let v = match validate_for(backend.name(), score, self.data, self.shape) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(Failure::Input(e))),
+        };
         let known = score.filter(|_| !batchbald).and_then(|s| v.scores(s));
         let Validated {
             pool: lp,
             entropies,
         } = v;
-        let pool = backend.prepare(lp).map_err(e)?;
-        // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
-        let mut bar: Option<indicatif::ProgressBar> = None;
-        let mut on_pick = |p: Pick| {
-            let bar = bar.get_or_insert_with(|| {
-                let style = indicatif::ProgressStyle::with_template(
-                    "{pos}/{len} picks [{elapsed_precise}, ETA {eta}] {wide_bar}",
-                );
-                let b = indicatif::ProgressBar::new(p.total as u64);
-                if let Ok(style) = style {
-                    b.set_style(style);
-                }
-                b
-            });
-            bar.set_position(p.done as u64);
-            if self.verbose {
-                bar.suspend(|| {
-                    eprintln!(
-                        "bald: pick {}/{}: point {}, score {}, {:.1} s",
-                        p.done,
-                        p.total,
-                        p.index,
-                        Plain(p.score),
-                        start.elapsed().as_secs_f64()
-                    )
-                });
-            }
-            ControlFlow::Continue(())
+        let pool = match backend.prepare(lp) {
+            Ok(pool) => pool,
+            Err(e) => return Ok(Err(fail(e))),
         };
         let mut hooks = Hooks {
             exclude: self.exclude,
-            on_pick: Some(&mut on_pick),
+            on_pick: Some(self.on_pick),
             entropies: entropies
                 .as_ref()
                 .filter(|_| batchbald)
                 .map(|(h, eh)| (&h[..], &eh[..])),
         };
-        let acquired = acquire_on(backend, &pool, self.params, known, &mut hooks);
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        let mut acquired = acquired?;
+        let mut acquired = match acquire_on(backend, &pool, self.params, known, &mut hooks) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(Failure::Backend(e))),
+        };
         if self.all_scores && acquired.point_scores.is_none() {
-            acquired.point_scores = Some(scores(backend, &pool, PointScore::Bald).map_err(e)?);
+            match scores(backend, &pool, PointScore::Bald) {
+                Ok(all) => acquired.point_scores = Some(all),
+                Err(e) => return Ok(Err(fail(e))),
+            }
         }
-        Ok(Outcome {
-            acquired,
-            prepare_seconds: 0.0,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        Ok(Ok((acquired, start.elapsed().as_secs_f64())))
+    }
+}
+
+/// What [`point_scores`] returns.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// One score per pool point.
+    pub scores: Vec<f64>,
+    /// The backend's name.
+    pub backend: &'static str,
+    /// The backend's work: validation, upload, scores.
+    pub seconds: f64,
+}
+
+/// Every point's `score` on the pool `values`, validated on the way, on `backend`. Not
+/// generic, as [`acquire`].
+pub fn point_scores(
+    values: Values<'_>,
+    shape: Shape,
+    score: PointScore,
+    backend: BackendChoice,
+) -> Result<Scored, Failure> {
+    let (scored, backend) = match values {
+        Values::F16(data) => dispatch(backend, ScoresJob { data, shape, score }),
+        Values::F32(data) => dispatch(backend, ScoresJob { data, shape, score }),
+        Values::F64(data) => dispatch(backend, ScoresJob { data, shape, score }),
+    }
+    .map_err(Failure::Backend)?;
+    let (scores, seconds) = scored?;
+    Ok(Scored {
+        scores,
+        backend,
+        seconds,
+    })
+}
+
+/// [`point_scores`] on one element type.
+struct ScoresJob<'d, T> {
+    data: &'d [T],
+    shape: Shape,
+    score: PointScore,
+}
+
+impl<T: Element> OnBackend for ScoresJob<'_, T> {
+    type Out = Result<(Vec<f64>, f64), Failure>;
+
+    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
+        let start = Instant::now();
+        let v = match validate_for(backend.name(), Some(self.score), self.data, self.shape) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(Failure::Input(e))),
+        };
+        let all = match v.scores(self.score) {
+            Some(known) => Ok(known),
+            None => backend
+                .prepare(v.pool)
+                .and_then(|pool| scores(backend, &pool, self.score))
+                .map_err(|e| Failure::Backend(e.to_string())),
+        };
+        Ok(all.map(|all| (all, start.elapsed().as_secs_f64())))
     }
 }
 
@@ -515,22 +669,77 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         Some(p) => read_exclude(p, shape.n)?,
         None => Vec::new(),
     };
-    let ctx = Context {
-        args,
+    let prepare_start = Instant::now();
+    let mut data = reorder(array.data, shape, args.layout);
+    let kind = args.input_kind;
+    // An invalid pool's error names the file and what the values look like.
+    let invalid = |e: &Error, data: &NpyData| {
+        format!(
+            "{}: {e}{}",
+            path.display(),
+            hint(e, data.values(), shape, kind)
+        )
+    };
+    to_log_probs(&mut data, shape, kind).map_err(|e| invalid(&e, &data))?;
+    let prepare_seconds = prepare_start.elapsed().as_secs_f64();
+    let request = Request {
+        values: data.values(),
         shape,
+        params: Params {
+            strategy: args.strategy,
+            batch_size: args.batch_size,
+            num_samples: args.num_samples,
+            beta: args.beta,
+            seed: args.seed,
+            greedy: args.greedy.into(),
+        },
         exclude: &exclude,
+        backend: args.backend,
+        all_scores: args.all_scores.is_some(),
     };
-    let (mut outcome, backend) = match array.data {
-        NpyData::F16(v) => ctx.acquire(v)?,
-        NpyData::F32(v) => ctx.acquire(v)?,
-        NpyData::F64(v) => ctx.acquire(v)?,
+    // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
+    let start = Instant::now();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut on_pick = |p: Pick| {
+        let bar = bar.get_or_insert_with(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{pos}/{len} picks [{elapsed_precise}, ETA {eta}] {wide_bar}",
+            );
+            let b = indicatif::ProgressBar::new(p.total as u64);
+            if let Ok(style) = style {
+                b.set_style(style);
+            }
+            b
+        });
+        bar.set_position(p.done as u64);
+        if args.verbose {
+            bar.suspend(|| {
+                eprintln!(
+                    "bald: pick {}/{}: point {}, score {}, {:.1} s",
+                    p.done,
+                    p.total,
+                    p.index,
+                    Plain(p.score),
+                    start.elapsed().as_secs_f64()
+                )
+            });
+        }
+        ControlFlow::Continue(())
     };
+    let outcome = acquire(request, &mut on_pick);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut outcome = outcome.map_err(|f| match f {
+        Failure::Input(e) => invalid(&e, &data),
+        Failure::Backend(e) => e,
+    })?;
     let report = Report {
         args,
         shape,
-        backend,
+        backend: outcome.backend,
         read_seconds,
-        prepare_seconds: outcome.prepare_seconds,
+        prepare_seconds,
         seconds: outcome.seconds,
         excluded: exclude.len(),
         evaluations: &outcome.acquired.evaluations,
@@ -618,80 +827,42 @@ fn read_exclude(path: &Path, n: usize) -> Result<Vec<usize>, String> {
     Ok(indices)
 }
 
-/// What `run` hands to the typed part of the work.
-struct Context<'a> {
-    args: &'a AcquireArgs,
-    shape: Shape,
-    exclude: &'a [usize],
-}
-
-impl Context<'_> {
-    /// Puts `data` in N x K x C order, converts it to log-probs in place (the SIMD backend's
-    /// conversions, on every core), and validates it and runs the acquisition on the chosen
-    /// backend.
-    fn acquire<T: Element>(&self, data: Vec<T>) -> Result<(Outcome, &'static str), String> {
-        let args = self.args;
-        let start = Instant::now();
-        let mut data = reorder(data, self.shape, args.layout);
-        let path = args.input.display();
-        let simd = SimdBackend::new();
-        let converted = match args.input_kind {
-            InputKind::LogProbs => Ok(()),
-            InputKind::Probs => simd.probs_to_log_probs(&mut data, self.shape),
-            InputKind::Logits => simd.logits_to_log_probs(&mut data, self.shape),
-        };
-        let data = &data;
-        converted
-            .map_err(|e| format!("{path}: {e}{}", hint(&e, data, self.shape, args.input_kind)))?;
-        let job = Job {
-            data,
-            shape: self.shape,
-            path: path.to_string(),
-            kind: args.input_kind,
-            params: Params {
-                strategy: args.strategy,
-                batch_size: args.batch_size,
-                num_samples: args.num_samples,
-                beta: args.beta,
-                seed: args.seed,
-                greedy: args.greedy.into(),
-            },
-            exclude: self.exclude,
-            all_scores: args.all_scores.is_some(),
-            verbose: args.verbose,
-        };
-        let prepare_seconds = start.elapsed().as_secs_f64();
-        let (mut outcome, backend) = dispatch(args.backend, job)?;
-        outcome.prepare_seconds = prepare_seconds;
-        Ok((outcome, backend))
-    }
-}
-
 /// `data` (in `layout`) as N x K x C: moved when it already is, copied once when not.
-fn reorder<T: Copy>(data: Vec<T>, shape: Shape, layout: Layout) -> Vec<T> {
-    let Shape { n, k, c } = shape;
-    let at = |i: usize, j: usize, l: usize| match layout {
-        Layout::Nkc => (i * k + j) * c + l,
-        Layout::Knc => (j * n + i) * c + l,
-        Layout::Nck => (i * c + l) * k + j,
-    };
-    if layout == Layout::Nkc {
-        return data;
-    }
-    let mut out = Vec::with_capacity(data.len());
-    for i in 0..n {
-        for j in 0..k {
-            out.extend((0..c).map(|l| data[at(i, j, l)]));
+fn reorder(data: NpyData, shape: Shape, layout: Layout) -> NpyData {
+    fn typed<T: Copy>(data: Vec<T>, shape: Shape, layout: Layout) -> Vec<T> {
+        let Shape { n, k, c } = shape;
+        let at = |i: usize, j: usize, l: usize| match layout {
+            Layout::Nkc => (i * k + j) * c + l,
+            Layout::Knc => (j * n + i) * c + l,
+            Layout::Nck => (i * c + l) * k + j,
+        };
+        if layout == Layout::Nkc {
+            return data;
         }
+        let mut out = Vec::with_capacity(data.len());
+        for i in 0..n {
+            for j in 0..k {
+                out.extend((0..c).map(|l| data[at(i, j, l)]));
+            }
+        }
+        out
     }
-    out
+    match data {
+        NpyData::F16(v) => NpyData::F16(typed(v, shape, layout)),
+        NpyData::F32(v) => NpyData::F32(typed(v, shape, layout)),
+        NpyData::F64(v) => NpyData::F64(typed(v, shape, layout)),
+    }
 }
 
 /// The fix to suggest for an input error, from the offending row.
-fn hint<T: Element>(e: &Error, data: &[T], shape: Shape, kind: InputKind) -> String {
+fn hint(e: &Error, data: Values<'_>, shape: Shape, kind: InputKind) -> String {
     let row = |n: usize, k: usize| -> Vec<f64> {
         let at = (n * shape.k + k) * shape.c;
-        data[at..at + shape.c].iter().map(|v| v.to_f64()).collect()
+        match data {
+            Values::F16(d) => d[at..at + shape.c].iter().map(|v| v.to_f64()).collect(),
+            Values::F32(d) => d[at..at + shape.c].iter().map(|v| v.to_f64()).collect(),
+            Values::F64(d) => d[at..at + shape.c].to_vec(),
+        }
     };
     match (e, kind) {
         (Error::NotNormalised { n, k, log_sum, .. }, InputKind::LogProbs) => {

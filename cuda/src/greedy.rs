@@ -15,7 +15,7 @@ use crate::error::{driver, u32_of};
 use crate::{grid_for, mul, CudaBackend, CudaError, CudaPool, NULL};
 
 /// Per-block and final (value, index) pairs of the two-pass argmax.
-struct ArgmaxBuffers {
+pub(crate) struct ArgmaxBuffers {
     block_val: CudaSlice<f64>,
     block_idx: CudaSlice<u32>,
     best_val: CudaSlice<f64>,
@@ -36,7 +36,7 @@ impl ArgmaxBuffers {
         (argmax_blocks(n) + 1) * (8 + 4)
     }
 
-    fn new(be: &CudaBackend, n: usize) -> Result<Self, CudaError> {
+    pub(crate) fn new(be: &CudaBackend, n: usize) -> Result<Self, CudaError> {
         let blocks = argmax_blocks(n);
         Ok(ArgmaxBuffers {
             block_val: be.uninit(blocks, "argmax buffers")?,
@@ -49,7 +49,7 @@ impl ArgmaxBuffers {
 
 /// The device argmax of `vals` (ties to the lower index): (index, value), or `None` when no
 /// value compares (every one NaN).
-fn argmax(
+pub(crate) fn argmax(
     be: &CudaBackend,
     vals: &CudaSlice<f64>,
     bufs: &mut ArgmaxBuffers,
@@ -368,34 +368,4 @@ pub(crate) fn run<T: Element>(
         })?;
     }
     Ok(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every candidate's score NaN: a typed error, not the sentinel index as a pick.
-    #[test]
-    fn an_all_nan_argmax_is_no_candidate() {
-        let Ok(be) = CudaBackend::new(0) else {
-            eprintln!("skipped: no usable GPU");
-            return;
-        };
-        for n in [1usize, 300, 70_000] {
-            let vals = be.device.stream.clone_htod(&vec![f64::NAN; n]).unwrap();
-            let mut bufs = ArgmaxBuffers::new(&be, n).unwrap();
-            assert_eq!(argmax(&be, &vals, &mut bufs).unwrap(), None, "n = {n}");
-            // One comparable value among NaNs is found.
-            let mut host = vec![f64::NAN; n];
-            host[n / 2] = -1.0;
-            let vals = be.device.stream.clone_htod(&host).unwrap();
-            assert_eq!(
-                argmax(&be, &vals, &mut bufs).unwrap(),
-                Some((n / 2, -1.0)),
-                "n = {n}"
-            );
-        }
-        let err = CudaError::NoCandidate { step: 3 }.to_string();
-        assert!(err.contains("step 3") && err.contains("NaN"), "{err}");
-    }
 }

@@ -27,6 +27,8 @@ mod device;
 mod error;
 mod greedy;
 mod pool;
+#[doc(hidden)]
+pub mod testing;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -728,61 +730,4 @@ fn transpose_f32(a: &[f64], m: usize, k: usize) -> Vec<f32> {
         }
     }
     at
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CHILD: &str = "BALD_CUDA_FAULT_CHILD";
-
-    /// A kernel that reads past its buffer, then the stream synchronised: the error names the
-    /// kernel (on a GPU the fault surfaces at the synchronisation, on the emulation at the
-    /// launch). Run in a child process, as a fault leaves the context unusable.
-    #[test]
-    fn fault_child() {
-        if std::env::var_os(CHILD).is_none() {
-            return;
-        }
-        let be = CudaBackend::new(0).unwrap();
-        let data = DeviceData::F32(be.zeros::<f32>(4, "data").unwrap());
-        let mut out = be.zeros::<f64>(1000, "out").unwrap();
-        let kind = ScoreKind::Entropy;
-        let launched = be.launch_scores(
-            &data,
-            1000,
-            10,
-            10,
-            kind,
-            &mut out.slice_mut(..),
-            None,
-            None,
-        );
-        let err = launched.and_then(|()| be.device.sync()).unwrap_err();
-        println!("FAULT {err}");
-        assert!(matches!(&err, CudaError::Kernel { kernels, .. } if kernels[0] == "scores_f32"));
-    }
-
-    #[test]
-    fn a_kernel_fault_is_that_kernels_error() {
-        if CudaBackend::new(0).is_err() {
-            eprintln!("skipped: no usable GPU");
-            return;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "tests::fault_child", "--nocapture"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            stdout.contains("FAULT kernel scores_f32 failed"),
-            "{stdout}"
-        );
-    }
 }

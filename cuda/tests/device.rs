@@ -15,6 +15,7 @@ use bald_core::{
     budget, Backend, BatchBald, DenseLayer, Greedy, Hooks, LogProbs, McDropoutHead, Pick,
     PointScore, Scalar, Shape, StdKind,
 };
+use bald_cuda::testing::{argmax_of, overrun_scores};
 use bald_cuda::{CudaBackend, ImageKind};
 use common::{check_lazy_and_full, extreme_pool, f32_of, load_case, with_joint, PICK_CASES};
 use gpu::gpu;
@@ -401,4 +402,63 @@ fn exclusion_and_on_pick_match_the_oracle() {
         let err = batchbald_with(gpu, &pool, params, &mut short).unwrap_err();
         assert!(err.to_string().contains("entropies"), "{err}");
     }
+}
+
+/// Every candidate's score NaN: a typed error, not the sentinel index as a pick.
+#[test]
+fn an_all_nan_argmax_is_no_candidate() {
+    let Some(gpu) = gpu() else { return };
+    for n in [1usize, 300, 70_000] {
+        let mut vals = vec![f64::NAN; n];
+        assert_eq!(argmax_of(gpu, &vals).unwrap(), None, "n = {n}");
+        // One comparable value among NaNs is found.
+        vals[n / 2] = -1.0;
+        assert_eq!(
+            argmax_of(gpu, &vals).unwrap(),
+            Some((n / 2, -1.0)),
+            "n = {n}"
+        );
+    }
+    let err = bald_cuda::CudaError::NoCandidate { step: 3 }.to_string();
+    assert!(err.contains("step 3") && err.contains("NaN"), "{err}");
+}
+
+const FAULT_CHILD: &str = "BALD_CUDA_FAULT_CHILD";
+
+/// A kernel that reads past its buffer, then the stream synchronised: the error names the
+/// kernel (on a GPU the fault surfaces at the synchronisation, on the emulation at the
+/// launch). Run in a child process, as a fault leaves the context unusable.
+#[test]
+fn fault_child() {
+    if std::env::var_os(FAULT_CHILD).is_none() {
+        return;
+    }
+    let gpu = CudaBackend::new(0).unwrap();
+    let err = overrun_scores(&gpu).unwrap_err();
+    println!("FAULT {err}");
+    assert!(
+        matches!(&err, bald_cuda::CudaError::Kernel { kernels, .. } if kernels[0] == "scores_f32")
+    );
+}
+
+#[test]
+fn a_kernel_fault_is_that_kernels_error() {
+    if gpu().is_none() {
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fault_child", "--nocapture"])
+        .env(FAULT_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("FAULT kernel scores_f32 failed"),
+        "{stdout}"
+    );
 }

@@ -9,17 +9,17 @@
 #![warn(missing_docs)]
 
 use std::ops::ControlFlow;
-use std::time::Instant;
 
-use bald_cli::acquire::{acquire_on, validate_for, InputKind, Params, Strategy, Validated};
-use bald_cli::backends::{dispatch, BackendChoice, OnBackend};
-use bald_core::half::f16;
-use bald_core::owned::scores as point_scores;
-use bald_core::{
-    dropout_keep, keep_threshold, Backend, Element, Error, Greedy, Hooks, Pick, PointScore, Shape,
-    StdKind,
+use bald_cli::acquire::{
+    point_scores, to_log_probs, Acquired, InputKind, Outcome, Params, Request, Scored, Strategy,
+    Values,
 };
-use bald_cpu_simd::SimdBackend;
+use bald_cli::backends::BackendChoice;
+use bald_cli::npy::NpyData;
+use bald_core::half::f16;
+use bald_core::{
+    dropout_keep, keep_threshold, Element, Error, Greedy, Pick, PointScore, Shape, StdKind,
+};
 use clap::ValueEnum;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::create_exception;
@@ -48,6 +48,15 @@ enum Failure {
     Backend(String),
     /// Ctrl-C (or another signal handler's exception) between greedy steps.
     Interrupted(PyErr),
+}
+
+impl From<bald_cli::acquire::Failure> for Failure {
+    fn from(f: bald_cli::acquire::Failure) -> Failure {
+        match f {
+            bald_cli::acquire::Failure::Input(e) => Failure::Input(e),
+            bald_cli::acquire::Failure::Backend(e) => Failure::Backend(e),
+        }
+    }
 }
 
 impl From<Failure> for PyErr {
@@ -131,164 +140,34 @@ fn view<'a, T: Element + numpy::Element>(
     Ok((data, Shape::new(s[0], s[1], s[2])))
 }
 
-/// `data` as log-probs: itself, or converted from probabilities or logits into a copy.
-fn log_probs<T: Element>(
-    data: &[T],
+impl<'py> Pool<'py> {
+    /// The values in place, and their shape.
+    fn values(&self) -> PyResult<(Values<'_>, Shape)> {
+        Ok(match self {
+            Pool::F16(a) => view(a).map(|(d, s)| (Values::F16(d), s))?,
+            Pool::F32(a) => view(a).map(|(d, s)| (Values::F32(d), s))?,
+            Pool::F64(a) => view(a).map(|(d, s)| (Values::F64(d), s))?,
+        })
+    }
+}
+
+/// `values` converted from probabilities or logits to log-probs, in a copy (`None` for
+/// log-probs, which are read in place).
+fn converted(
+    values: Values<'_>,
     shape: Shape,
     kind: InputKind,
-) -> Result<Option<Vec<T>>, Failure> {
-    let simd = SimdBackend::new();
-    let mut copy = match kind {
-        InputKind::LogProbs => return Ok(None),
-        _ => data.to_vec(),
-    };
-    match kind {
-        InputKind::Probs => simd.probs_to_log_probs(&mut copy, shape),
-        _ => simd.logits_to_log_probs(&mut copy, shape),
+) -> Result<Option<NpyData>, Failure> {
+    if kind == InputKind::LogProbs {
+        return Ok(None);
     }
-    .map_err(Failure::Input)?;
+    let mut copy = match values {
+        Values::F16(d) => NpyData::F16(d.to_vec()),
+        Values::F32(d) => NpyData::F32(d.to_vec()),
+        Values::F64(d) => NpyData::F64(d.to_vec()),
+    };
+    to_log_probs(&mut copy, shape, kind).map_err(Failure::Input)?;
     Ok(Some(copy))
-}
-
-/// What an acquisition returns to Python.
-struct Outcome {
-    indices: Vec<usize>,
-    scores: Vec<f64>,
-    evaluations: Vec<usize>,
-    backend: &'static str,
-    seconds: f64,
-}
-
-/// One acquisition on a validated-on-the-way pool, on whichever backend `dispatch` picks.
-struct AcquireJob<'d, T> {
-    data: &'d [T],
-    shape: Shape,
-    params: Params,
-    exclude: &'d [usize],
-}
-
-impl<T: Element> OnBackend for AcquireJob<'_, T> {
-    type Out = Result<(Vec<usize>, Vec<f64>, Vec<usize>), Failure>;
-
-    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
-        let strategy = self.params.strategy;
-        let v = match validate_for(
-            backend.name(),
-            strategy.point_score(),
-            self.data,
-            self.shape,
-        ) {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(Failure::Input(e))),
-        };
-        let known = match strategy.point_score() {
-            Some(score) if strategy != Strategy::Batchbald => v.scores(score),
-            _ => None,
-        };
-        let Validated { pool, entropies } = v;
-        let pool = match backend.prepare(pool) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(Failure::Backend(e.to_string()))),
-        };
-        // Ctrl-C stops BatchBALD between picks: the signal handlers run here.
-        let mut interrupted = None;
-        let mut on_pick = |_: Pick| match Python::attach(|py| py.check_signals()) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                interrupted = Some(e);
-                ControlFlow::Break(())
-            }
-        };
-        let mut hooks = Hooks {
-            exclude: self.exclude,
-            on_pick: Some(&mut on_pick),
-            entropies: entropies
-                .as_ref()
-                .filter(|_| strategy == Strategy::Batchbald)
-                .map(|(h, eh)| (&h[..], &eh[..])),
-        };
-        let acquired = acquire_on(backend, &pool, self.params, known, &mut hooks);
-        Ok(match acquired {
-            Ok(a) => Ok((a.batch.indices, a.batch.scores, a.evaluations)),
-            Err(e) => Err(match interrupted {
-                Some(signal) => Failure::Interrupted(signal),
-                None => Failure::Backend(e),
-            }),
-        })
-    }
-}
-
-/// Every point's score on a pool, on whichever backend `dispatch` picks.
-struct ScoresJob<'d, T> {
-    data: &'d [T],
-    shape: Shape,
-    score: PointScore,
-}
-
-impl<T: Element> OnBackend for ScoresJob<'_, T> {
-    type Out = Result<Vec<f64>, Failure>;
-
-    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
-        let v = match validate_for(backend.name(), Some(self.score), self.data, self.shape) {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(Failure::Input(e))),
-        };
-        if let Some(known) = v.scores(self.score) {
-            return Ok(Ok(known));
-        }
-        let fail = |e: B::Error| Failure::Backend(e.to_string());
-        Ok(backend
-            .prepare(v.pool)
-            .and_then(|pool| point_scores(backend, &pool, self.score))
-            .map_err(fail))
-    }
-}
-
-/// Runs `job` on `choice`, timing it; the backend's name comes back with the result.
-fn on_backend<J: OnBackend<Out = Result<O, Failure>>, O>(
-    choice: BackendChoice,
-    job: J,
-) -> Result<(O, &'static str, f64), Failure> {
-    let start = Instant::now();
-    let (out, name) = dispatch(choice, job).map_err(Failure::Backend)?;
-    Ok((out?, name, start.elapsed().as_secs_f64()))
-}
-
-/// The arguments of [`acquire`] after parsing.
-#[derive(Clone, Copy)]
-struct AcquireArgs {
-    params: Params,
-    backend: BackendChoice,
-    kind: InputKind,
-}
-
-fn acquire_typed<T: Element + numpy::Element>(
-    py: Python<'_>,
-    a: &PyReadonlyArray3<'_, T>,
-    args: AcquireArgs,
-    exclude: &[usize],
-) -> PyResult<Outcome> {
-    let (data, shape) = view(a)?;
-    check_acquire(args.params, shape, exclude)?;
-    let run = || -> Result<Outcome, Failure> {
-        let converted = log_probs(data, shape, args.kind)?;
-        let data = converted.as_deref().unwrap_or(data);
-        let job = AcquireJob {
-            data,
-            shape,
-            params: args.params,
-            exclude,
-        };
-        let ((indices, scores, evaluations), backend, seconds) = on_backend(args.backend, job)?;
-        Ok(Outcome {
-            indices,
-            scores,
-            evaluations,
-            backend,
-            seconds,
-        })
-    };
-    Ok(py.detach(run)?)
 }
 
 /// The checks of the arguments that need the pool's shape (those `bald acquire` makes).
@@ -323,7 +202,7 @@ fn check_acquire(params: Params, shape: Shape, exclude: &[usize]) -> PyResult<()
 
 /// What [`acquire`] returns: pool indices (in pick order), their scores, BatchBALD's
 /// evaluations per step, the backend's name, seconds.
-type Acquired<'py> = (
+type Batch<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<f64>>,
     Vec<usize>,
@@ -348,54 +227,59 @@ fn acquire<'py>(
     input_kind: &str,
     greedy: &str,
     exclude: Vec<usize>,
-) -> PyResult<Acquired<'py>> {
+) -> PyResult<Batch<'py>> {
     let greedy: bald_cli::acquire::GreedyArg = parse("greedy", greedy)?;
-    let args = AcquireArgs {
-        params: Params {
-            strategy: parse("strategy", strategy)?,
-            batch_size,
-            num_samples,
-            beta,
-            seed,
-            greedy: Greedy::from(greedy),
-        },
-        backend: parse("backend", backend)?,
-        kind: parse("input_kind", input_kind)?,
+    let params = Params {
+        strategy: parse("strategy", strategy)?,
+        batch_size,
+        num_samples,
+        beta,
+        seed,
+        greedy: Greedy::from(greedy),
     };
-    let out = match Pool::of(log_probs)? {
-        Pool::F16(a) => acquire_typed(py, &a, args, &exclude)?,
-        Pool::F32(a) => acquire_typed(py, &a, args, &exclude)?,
-        Pool::F64(a) => acquire_typed(py, &a, args, &exclude)?,
+    let backend: BackendChoice = parse("backend", backend)?;
+    let kind: InputKind = parse("input_kind", input_kind)?;
+    let pool = Pool::of(log_probs)?;
+    let (values, shape) = pool.values()?;
+    check_acquire(params, shape, &exclude)?;
+    let run = || -> Result<Outcome, Failure> {
+        let copy = converted(values, shape, kind)?;
+        // Ctrl-C stops BatchBALD between picks: the signal handlers run here.
+        let mut interrupted = None;
+        let mut on_pick = |_: Pick| match Python::attach(|py| py.check_signals()) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                interrupted = Some(e);
+                ControlFlow::Break(())
+            }
+        };
+        let request = Request {
+            values: copy.as_ref().map_or(values, NpyData::values),
+            shape,
+            params,
+            exclude: &exclude,
+            backend,
+            all_scores: false,
+        };
+        let outcome = bald_cli::acquire::acquire(request, &mut on_pick);
+        match (outcome, interrupted) {
+            (Ok(outcome), _) => Ok(outcome),
+            (Err(_), Some(signal)) => Err(Failure::Interrupted(signal)),
+            (Err(e), None) => Err(e.into()),
+        }
     };
-    let indices: Vec<i64> = out.indices.iter().map(|&i| i as i64).collect();
+    let out = py.detach(run)?;
+    let Acquired {
+        batch, evaluations, ..
+    } = out.acquired;
+    let indices: Vec<i64> = batch.indices.iter().map(|&i| i as i64).collect();
     Ok((
         PyArray1::from_vec(py, indices),
-        PyArray1::from_vec(py, out.scores),
-        out.evaluations,
+        PyArray1::from_vec(py, batch.scores),
+        evaluations,
         out.backend,
         out.seconds,
     ))
-}
-
-fn scores_typed<T: Element + numpy::Element>(
-    py: Python<'_>,
-    a: &PyReadonlyArray3<'_, T>,
-    score: PointScore,
-    backend: BackendChoice,
-    kind: InputKind,
-) -> PyResult<(Vec<f64>, &'static str, f64)> {
-    let (data, shape) = view(a)?;
-    if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
-        return Err(input_error(
-            "score 'mean-std-unbiased' needs K >= 2 MC samples per point".into(),
-        ));
-    }
-    let run = || -> Result<(Vec<f64>, &'static str, f64), Failure> {
-        let converted = log_probs(data, shape, kind)?;
-        let data = converted.as_deref().unwrap_or(data);
-        on_backend(backend, ScoresJob { data, shape, score })
-    };
-    Ok(py.detach(run)?)
 }
 
 /// Every point's `score`: a float64 array of N, the backend's name and the seconds it took.
@@ -411,12 +295,20 @@ fn scores<'py>(
     let score = parse_score(score)?;
     let backend: BackendChoice = parse("backend", backend)?;
     let kind: InputKind = parse("input_kind", input_kind)?;
-    let (out, name, seconds) = match Pool::of(log_probs)? {
-        Pool::F16(a) => scores_typed(py, &a, score, backend, kind)?,
-        Pool::F32(a) => scores_typed(py, &a, score, backend, kind)?,
-        Pool::F64(a) => scores_typed(py, &a, score, backend, kind)?,
+    let pool = Pool::of(log_probs)?;
+    let (values, shape) = pool.values()?;
+    if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
+        return Err(input_error(
+            "score 'mean-std-unbiased' needs K >= 2 MC samples per point".into(),
+        ));
+    }
+    let run = || -> Result<Scored, Failure> {
+        let copy = converted(values, shape, kind)?;
+        let values = copy.as_ref().map_or(values, NpyData::values);
+        Ok(point_scores(values, shape, score, backend)?)
     };
-    Ok((PyArray1::from_vec(py, out), name, seconds))
+    let out = py.detach(run)?;
+    Ok((PyArray1::from_vec(py, out.scores), out.backend, out.seconds))
 }
 
 /// The dropout mask of bald's MC-dropout head: `keep[j, u]` is whether input unit `u` of
