@@ -475,45 +475,28 @@ pub fn acquire(
     request: Request<'_>,
     on_pick: &mut dyn FnMut(Pick) -> ControlFlow<()>,
 ) -> Result<Outcome, Failure> {
-    let Request {
-        values,
-        shape,
-        params,
-        exclude,
-        backend,
-        all_scores,
-    } = request;
-    let (acquired, backend) = match values {
+    let (acquired, backend) = match request.values {
         Values::F16(data) => dispatch(
-            backend,
+            request.backend,
             AcquireJob {
                 data,
-                shape,
-                params,
-                exclude,
-                all_scores,
+                request,
                 on_pick,
             },
         ),
         Values::F32(data) => dispatch(
-            backend,
+            request.backend,
             AcquireJob {
                 data,
-                shape,
-                params,
-                exclude,
-                all_scores,
+                request,
                 on_pick,
             },
         ),
         Values::F64(data) => dispatch(
-            backend,
+            request.backend,
             AcquireJob {
                 data,
-                shape,
-                params,
-                exclude,
-                all_scores,
+                request,
                 on_pick,
             },
         ),
@@ -527,13 +510,10 @@ pub fn acquire(
     })
 }
 
-/// [`acquire`] on one element type.
+/// [`acquire`] on one element type: `data` is `request.values`.
 struct AcquireJob<'d, 'p, T> {
     data: &'d [T],
-    shape: Shape,
-    params: Params,
-    exclude: &'d [usize],
-    all_scores: bool,
+    request: Request<'d>,
     on_pick: &'p mut dyn FnMut(Pick) -> ControlFlow<()>,
 }
 
@@ -542,10 +522,17 @@ impl<T: Element> OnBackend for AcquireJob<'_, '_, T> {
 
     fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
         let start = Instant::now();
+        let Request {
+            shape,
+            params,
+            exclude,
+            all_scores,
+            ..
+        } = self.request;
         let fail = |e: B::Error| Failure::Backend(e.to_string());
-        let score = self.params.strategy.point_score();
-        let batchbald = self.params.strategy == Strategy::Batchbald;
-        let v = match validate_for(backend.name(), score, self.data, self.shape) {
+        let score = params.strategy.point_score();
+        let batchbald = params.strategy == Strategy::Batchbald;
+        let v = match validate_for(backend.name(), score, self.data, shape) {
             Ok(v) => v,
             Err(e) => return Ok(Err(Failure::Input(e))),
         };
@@ -559,18 +546,18 @@ impl<T: Element> OnBackend for AcquireJob<'_, '_, T> {
             Err(e) => return Ok(Err(fail(e))),
         };
         let mut hooks = Hooks {
-            exclude: self.exclude,
+            exclude,
             on_pick: Some(self.on_pick),
             entropies: entropies
                 .as_ref()
                 .filter(|_| batchbald)
                 .map(|(h, eh)| (&h[..], &eh[..])),
         };
-        let mut acquired = match acquire_on(backend, &pool, self.params, known, &mut hooks) {
+        let mut acquired = match acquire_on(backend, &pool, params, known, &mut hooks) {
             Ok(a) => a,
             Err(e) => return Ok(Err(Failure::Backend(e))),
         };
-        if self.all_scores && acquired.point_scores.is_none() {
+        if all_scores && acquired.point_scores.is_none() {
             match scores(backend, &pool, PointScore::Bald) {
                 Ok(all) => acquired.point_scores = Some(all),
                 Err(e) => return Ok(Err(fail(e))),
