@@ -257,66 +257,32 @@ fn phased_step<S: Simd>(s: S, x: S::V, a: &mut S::V, plogp: &mut S::V) -> S::V {
 }
 
 /// The check of passes that do not validate (never read).
-pub const NO_CHECK: RowCheck = RowCheck {
-    lo: 0.0,
-    hi: 0.0,
-    max_log_prob: 0.0,
-};
+pub const NO_CHECK: RowCheck = RowCheck { lo: 0.0, hi: 0.0 };
 
 /// What a validating pass checks a point's rows against (the checks of `LogProbs::new`, with
-/// margin): every row's sum of probabilities in [lo, hi], no log-prob above `max_log_prob`
-/// (no valid row has one: the kernels' exp is exact only up to there), no NaN or `+inf`.
+/// margin): every row's sum of probabilities in [lo, hi]. NaN and `+inf` fail it: NaN passes
+/// through the kernels' exp into the row's sum, and log-probs above [`CHECK_LOG_PROB_HI`] are
+/// clamped to it, whose exp alone is more than any `hi`.
 #[derive(Debug, Clone, Copy)]
 pub struct RowCheck {
     /// Lowest accepted row sum.
     pub lo: f64,
     /// Highest accepted row sum.
     pub hi: f64,
-    /// Largest accepted log-prob.
-    pub max_log_prob: f32,
 }
 
-/// The raw log-probs a validating pass has seen: their sum (NaN or `+inf` when one of them
-/// was NaN or `+inf`) and their largest lane values.
-struct Seen<S: Simd> {
-    sum: S::V,
-    max: S::V,
-}
-
-impl<S: Simd> Seen<S> {
-    #[inline(always)]
-    fn new(s: S) -> Self {
-        Seen {
-            sum: s.splat(0.0),
-            max: s.splat(f32::NEG_INFINITY),
-        }
-    }
-
-    #[inline(always)]
-    fn add(&mut self, s: S, x: S::V) {
-        self.sum = s.add(self.sum, x);
-        // A NaN x leaves max as it was (NaN is the sum's to catch).
-        self.max = s.max(x, self.max);
-    }
-
-    /// Whether the values seen can belong to a valid point: `sum` (the lane sums of earlier
-    /// blocks) and this block's lanes finite or `-inf`, none above the check's bound.
-    #[inline(always)]
-    fn ok(&self, s: S, sum: f64, check: &RowCheck) -> bool {
-        let total = sum + s.reduce(self.sum);
-        let mut lanes = [0.0f32; 16];
-        s.store(self.max, &mut lanes);
-        !(total.is_nan() || total == f64::INFINITY)
-            && lanes[..S::LANES].iter().all(|&m| m <= check.max_log_prob)
-    }
-}
+/// The upper clamp of log-probs in a validating pass: above it the exp's scaling would wrap
+/// (a huge log-prob could come out small), and e^1 = 2.7 is above every row check's `hi`.
+const CHECK_LOG_PROB_HI: f32 = 1.0;
 
 /// The probabilities of `lp` from `from` on into `probs` (the part of a point that the phase
 /// kernels do not store).
 #[inline(always)]
 fn tail_probs(probs: &mut [f32], lp: &[f32], from: usize) {
     for (p, &x) in probs[from..lp.len()].iter_mut().zip(&lp[from..]) {
-        *p = f64::from(x.max(-87.0)).exp() as f32;
+        // Not f32::max, which would turn NaN into -87: NaN must reach the row's sum.
+        let x = if x < -87.0 { -87.0 } else { x };
+        *p = f64::from(x).exp() as f32;
     }
 }
 
@@ -381,8 +347,8 @@ fn rows_in_range_of<S: Simd, const WHOLE: usize>(
 /// The P phase accumulators of exp(lp) over vectors `block..end` of a point, and the vector
 /// of sum p lp; with `end` the last whole vector, the values after it too.
 ///
-/// With CHECK, the probabilities of the whole vectors are also stored into `probs` and the raw
-/// log-probs (tail included) noted in `seen`, for [`RowCheck`].
+/// The probabilities of the whole vectors are left in `probs`; with CHECK, log-probs above
+/// [`CHECK_LOG_PROB_HI`] are clamped to it there, for [`RowCheck`].
 #[inline(always)]
 fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
     s: S,
@@ -390,26 +356,50 @@ fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
     block: usize,
     end: usize,
     probs: &mut [f32],
-    seen: &mut Seen<S>,
 ) -> ([S::V; P], S::V) {
     let lanes = S::LANES;
     let zero = s.splat(0.0);
-    let mut acc = [zero; P];
-    let mut plogp = zero;
-    let mut q = block;
-    // Whole periods, then the vectors left (fewer than P).
-    while q < end {
-        for (j, a) in acc.iter_mut().enumerate().take(end - q) {
-            let at = (q + j) * lanes;
-            let x = s.load(&lp[at..]);
-            let e = phased_step(s, x, a, &mut plogp);
-            if CHECK {
-                s.store(e, &mut probs[at..]);
-                seen.add(s, x);
-            }
+    // First the probabilities of the whole vectors into `probs` (no accumulator is live, so the
+    // exp's constants stay in registers), then the sums over them (only the accumulators are
+    // live): one loop doing both spills accumulators to the stack, and their chains through
+    // memory cost more than the extra store and load.
+    let (values, out) = (
+        &lp[block * lanes..end * lanes],
+        &mut probs[block * lanes..end * lanes],
+    );
+    for (x, p) in values.chunks_exact(lanes).zip(out.chunks_exact_mut(lanes)) {
+        let mut x = clamp_log_prob(s, s.load(x));
+        if CHECK {
+            // x second, so that NaN passes.
+            x = s.min(s.splat(CHECK_LOG_PROB_HI), x);
         }
-        q += P;
+        s.store(exp_log_prob(s, x), p);
     }
+    let mut acc = [zero; P];
+    let mut plogp = [zero; P];
+    let period = P * lanes;
+    let mut lps = values.chunks_exact(period);
+    let mut ps = out.chunks_exact(period);
+    for (x, p) in lps.by_ref().zip(ps.by_ref()) {
+        for j in 0..P {
+            let e = s.load(&p[j * lanes..]);
+            acc[j] = s.add(acc[j], e);
+            plogp[j] = s.fma(e, clamp_log_prob(s, s.load(&x[j * lanes..])), plogp[j]);
+        }
+    }
+    let (x, p) = (lps.remainder(), ps.remainder());
+    for j in 0..x.len() / lanes {
+        let e = s.load(&p[j * lanes..]);
+        acc[j] = s.add(acc[j], e);
+        plogp[j] = s.fma(e, clamp_log_prob(s, s.load(&x[j * lanes..])), plogp[j]);
+    }
+    let mut plogp = {
+        let mut sum = plogp[0];
+        for &v in &plogp[1..] {
+            sum = s.add(sum, v);
+        }
+        sum
+    };
     let tail = lp.len() - end * lanes;
     if tail > 0 && tail < lanes {
         if end > 0 {
@@ -420,17 +410,11 @@ fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
             let x = s.load(&lp[lp.len() - lanes..]);
             let x = s.select(new, x, s.splat(f32::NEG_INFINITY));
             phased_step(s, x, &mut acc[P - 1], &mut plogp);
-            if CHECK {
-                seen.add(s, x);
-            }
         } else {
             // A point shorter than a vector, padded with -inf: accumulator 0's classes.
             let mut xs = [f32::NEG_INFINITY; 16];
             xs[..tail].copy_from_slice(lp);
             phased_step(s, s.load(&xs), &mut acc[0], &mut plogp);
-            if CHECK {
-                seen.add(s, s.load(&xs));
-            }
         }
     }
     (acc, plogp)
@@ -480,17 +464,9 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
             let lp = point_f32(point, &mut scratch.conv);
             scratch.col.fill(0.0);
             let mut plogp = 0.0;
-            let mut seen_sum = 0.0;
-            let mut seen_ok = true;
             for block in (0..vectors).step_by(PHASE_BLOCK * P) {
                 let end = (block + PHASE_BLOCK * P).min(vectors);
-                let mut seen = Seen::new(s);
-                let (acc, p) =
-                    phase_sums::<S, P, CHECK>(s, lp, block, end, &mut scratch.probs, &mut seen);
-                if CHECK {
-                    seen_ok &= seen.ok(s, seen_sum, check);
-                    seen_sum += s.reduce(seen.sum);
-                }
+                let (acc, p) = phase_sums::<S, P, CHECK>(s, lp, block, end, &mut scratch.probs);
                 plogp += s.reduce(p);
                 for (j, a) in acc.iter().enumerate() {
                     s.store(*a, &mut scratch.phases[j * lanes..]);
@@ -503,7 +479,7 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
             }
             if CHECK {
                 tail_probs(&mut scratch.probs, lp, vectors * lanes);
-                ok[i] = seen_ok && rows_in_range(s, &scratch.probs, len, c, check);
+                ok[i] = rows_in_range(s, &scratch.probs, len, c, check);
             }
             *o = (
                 entropy_of_col(s, &scratch.col, k, &mut scratch.col32),
@@ -522,13 +498,11 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
         let mut terms = [zero; 2 * GROUP];
         for (g, point) in group.chunks_exact(len).enumerate() {
             let lp = point_f32(point, &mut scratch.conv);
-            let mut seen = Seen::new(s);
             let probs = &mut scratch.probs;
-            let (acc, plogp) = phase_sums::<S, P, CHECK>(s, lp, 0, vectors, probs, &mut seen);
+            let (acc, plogp) = phase_sums::<S, P, CHECK>(s, lp, 0, vectors, probs);
             if CHECK {
                 tail_probs(probs, lp, vectors * lanes);
-                ok[first * GROUP + g] =
-                    seen.ok(s, 0.0, check) && rows_in_range(s, probs, len, c, check);
+                ok[first * GROUP + g] = rows_in_range(s, probs, len, c, check);
             }
             terms[g] = plogp;
             for (j, a) in acc.iter().enumerate() {

@@ -219,14 +219,12 @@ impl SimdBackend {
 }
 
 /// The bounds of the fast checks: row sums comfortably inside the tolerance (f32 arithmetic is
-/// off by far less than the margin, and rows near the edge go to the exact scalar check), and
-/// log-probs at most the tolerance (a row with a larger one sums to more than its bound).
+/// off by far less than the margin, and rows near the edge go to the exact scalar check).
 fn row_check<T: Element>() -> RowCheck {
     let tol = T::NORM_TOLERANCE * 0.9;
     RowCheck {
         lo: (-tol).exp(),
         hi: tol.exp(),
-        max_log_prob: T::NORM_TOLERANCE as f32,
     }
 }
 

@@ -246,8 +246,9 @@ mod validation {
                 2 => data[i] = f32::INFINITY,
                 // Off the tolerance by a lot, and at its edge (either side of 1e-4).
                 3 => data[i] += 0.5,
-                // Far above any log-prob (the kernels' exp is exact only up to the tolerance).
-                5 => data[i] = [30.0, 200.0, 1e30][at % 3],
+                // Far above any log-prob; an exp scaled by 2^n bit by bit wraps to a tiny
+                // probability at 280 (n = 404), so the row could pass as normalised.
+                5 => data[i] = [30.0, 200.0, 280.0, 1e30][at % 4],
                 6 => data[row..row + shape.c].iter_mut().for_each(|v| *v = f32::NEG_INFINITY),
                 7 => data[i] = f32::NEG_INFINITY,
                 _ => {
