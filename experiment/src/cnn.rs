@@ -46,9 +46,10 @@ pub struct GalCnn {
 /// Scratch of a training step, kept between steps.
 #[derive(Debug, Default)]
 pub struct Workspace {
-    cols1: Vec<f32>,
+    lanes: Vec<Lane>,
+    /// Images per lane.
+    per_lane: usize,
     a1: Vec<f32>,
-    cols2: Vec<f32>,
     a2: Vec<f32>,
     pooled: Vec<f32>,
     argmax: Vec<u32>,
@@ -57,10 +58,60 @@ pub struct Workspace {
     g_hidden: Vec<f32>,
     g_pooled: Vec<f32>,
     g_a2: Vec<f32>,
-    g_cols2: Vec<f32>,
     g_a1: Vec<f32>,
-    /// Gradients in the order of [`GalCnn::tensors`].
+    flipped: Vec<f32>,
+    /// Gradients in the order of [`GalCnn::tensor_lengths`].
     grads: [Vec<f32>; 8],
+}
+
+/// One thread's scratch of the trunk: im2col matrices, a padded gradient, and the gradients
+/// of conv1's and conv2's weights and biases over its images.
+#[derive(Debug, Default)]
+struct Lane {
+    cols1: Vec<f32>,
+    cols2: Vec<f32>,
+    padded: Vec<f32>,
+    grads: [Vec<f32>; 4],
+}
+
+/// Image sides through the trunk: input, after conv1, after conv2, after the pool.
+#[derive(Debug, Clone, Copy)]
+struct Sides {
+    input: usize,
+    conv1: usize,
+    conv2: usize,
+    pooled: usize,
+}
+
+impl Sides {
+    fn of(side: usize) -> Self {
+        let conv1 = side + 1 - KERNEL;
+        let conv2 = conv1 + 1 - KERNEL;
+        Sides {
+            input: side,
+            conv1,
+            conv2,
+            pooled: conv2 / 2,
+        }
+    }
+
+    /// (input, conv1, conv2, pooled) values of one image.
+    fn sizes(self) -> [usize; 4] {
+        [
+            self.input * self.input,
+            self.conv1 * self.conv1 * FILTERS,
+            self.conv2 * self.conv2 * FILTERS,
+            self.pooled * self.pooled * FILTERS,
+        ]
+    }
+
+    fn images(side: usize, channels: usize, batch: usize) -> Images {
+        Images {
+            batch,
+            side,
+            channels,
+        }
+    }
 }
 
 impl GalCnn {
@@ -145,54 +196,140 @@ impl GalCnn {
         out.extend_from_slice(&ws.pooled);
     }
 
+    /// The trunk of a batch, its images split across threads: a1, a2, pooled and argmax in
+    /// `ws`.
     fn forward_trunk(&self, images: &[f32], batch: usize, ws: &mut Workspace) {
-        let (s0, s1) = (self.side, self.side + 1 - KERNEL);
-        let s2 = s1 + 1 - KERNEL;
+        let sides = Sides::of(self.side);
+        let [s0, s1, s2, sp] = sides.sizes();
+        ws.a1.resize(batch * s1, 0.0);
+        ws.a2.resize(batch * s2, 0.0);
+        ws.pooled.resize(batch * sp, 0.0);
+        ws.argmax.resize(batch * sp, 0);
+        let per = batch.div_ceil(nn::threads()).max(1);
+        ws.per_lane = per;
+        ws.lanes.resize_with(batch.div_ceil(per), Lane::default);
+        let parts = images
+            .chunks(per * s0)
+            .zip(ws.a1.chunks_mut(per * s1))
+            .zip(ws.a2.chunks_mut(per * s2))
+            .zip(ws.pooled.chunks_mut(per * sp))
+            .zip(ws.argmax.chunks_mut(per * sp))
+            .zip(ws.lanes.iter_mut());
+        std::thread::scope(|scope| {
+            for (((((x, a1), a2), pooled), argmax), lane) in parts {
+                scope.spawn(move || self.trunk_part(x, (a1, a2), (pooled, argmax), lane));
+            }
+        });
+    }
+
+    /// The trunk of some images on this thread, conv by chunks of [`CHUNK`] images so that
+    /// the im2col matrices (1 MB an image for conv2 at 28x28) stay in cache.
+    fn trunk_part(
+        &self,
+        x: &[f32],
+        (a1, a2): (&mut [f32], &mut [f32]),
+        (pooled, argmax): (&mut [f32], &mut [u32]),
+        lane: &mut Lane,
+    ) {
+        let sides = Sides::of(self.side);
+        let [s0, s1, s2, _] = sides.sizes();
+        let (k1, k2) = (KERNEL * KERNEL, KERNEL * KERNEL * FILTERS);
         let p = &self.params;
-        let shape0 = Images {
-            batch,
-            side: s0,
-            channels: 1,
-        };
-        nn::im2col(images, shape0, KERNEL, &mut ws.cols1);
-        let rows1 = batch * s1 * s1;
-        ws.a1.resize(rows1 * FILTERS, 0.0);
-        let k1 = KERNEL * KERNEL;
-        nn::matmul(
-            &mut ws.a1,
-            Mat::new(&ws.cols1, rows1, k1),
-            Mat::new(&p[0], k1, FILTERS),
-            false,
-        );
-        nn::bias_relu(&mut ws.a1, &p[1]);
-        let shape1 = Images {
-            batch,
-            side: s1,
-            channels: FILTERS,
-        };
-        // conv2 by chunks of images, so that its im2col matrix (1 MB an image at 28x28) stays
-        // in cache between its writing and its use.
-        let k2 = k1 * FILTERS;
-        ws.a2.resize(batch * s2 * s2 * FILTERS, 0.0);
-        let a1_chunks = ws.a1.chunks(CHUNK * s1 * s1 * FILTERS);
-        for (a1, a2) in a1_chunks.zip(ws.a2.chunks_mut(CHUNK * s2 * s2 * FILTERS)) {
-            let images = a1.len() / (s1 * s1 * FILTERS);
-            nn::im2col(a1, shape1.with_batch(images), KERNEL, &mut ws.cols2);
-            let rows = images * s2 * s2;
+        let chunks = x.chunks(CHUNK * s0).zip(a1.chunks_mut(CHUNK * s1));
+        for ((x, a1), a2) in chunks.zip(a2.chunks_mut(CHUNK * s2)) {
+            let n = x.len() / s0;
+            nn::im2col(x, Sides::images(sides.input, 1, n), KERNEL, &mut lane.cols1);
+            let rows = n * sides.conv1 * sides.conv1;
+            let w1 = Mat::new(&p[0], k1, FILTERS);
+            nn::matmul(a1, Mat::new(&lane.cols1, rows, k1), w1, false, false);
+            nn::bias_relu(a1, &p[1]);
+            let shape = Sides::images(sides.conv1, FILTERS, n);
+            nn::im2col(a1, shape, KERNEL, &mut lane.cols2);
+            let rows = n * sides.conv2 * sides.conv2;
+            let w2 = Mat::new(&p[2], k2, FILTERS);
+            nn::matmul(a2, Mat::new(&lane.cols2, rows, k2), w2, false, false);
+            nn::bias_relu(a2, &p[3]);
+        }
+        let shape = Sides::images(sides.conv2, FILTERS, x.len() / s0);
+        nn::max_pool(a2, shape, pooled, argmax);
+    }
+
+    /// The trunk's gradients over some images on this thread, into `lane.grads`, from the
+    /// gradient of their pooled features; `g_a2` and `g_a1` are scratch of the activations'
+    /// sizes. conv2's input gradient is the full convolution of its output gradient
+    /// (zero-padded by K - 1) with the flipped kernel `flipped`: a product of the forward's
+    /// shape (inner dimension K K filters) instead of dY W^T (inner dimension 32) and its
+    /// col2im.
+    #[allow(clippy::too_many_arguments)]
+    fn trunk_backward_part(
+        &self,
+        x: &[f32],
+        (a1, a2, argmax): (&[f32], &[f32], &[u32]),
+        g_pooled: &[f32],
+        (g_a2, g_a1): (&mut [f32], &mut [f32]),
+        flipped: &[f32],
+        lane: &mut Lane,
+    ) {
+        let sides = Sides::of(self.side);
+        let [s0, s1, s2, _] = sides.sizes();
+        let (k1, k2) = (KERNEL * KERNEL, KERNEL * KERNEL * FILTERS);
+        let lengths = self.tensor_lengths();
+        for (g, &n) in lane.grads.iter_mut().zip(&lengths) {
+            g.clear();
+            g.resize(n, 0.0);
+        }
+        let [g_w1, g_b1, g_w2, g_b2] = &mut lane.grads;
+        nn::max_pool_backward(g_pooled, argmax, g_a2);
+        nn::relu_backward(g_a2, a2);
+        let wide = sides.conv2 + 2 * (KERNEL - 1);
+        let chunks = x
+            .chunks(CHUNK * s0)
+            .zip(a1.chunks(CHUNK * s1))
+            .zip(g_a2.chunks(CHUNK * s2))
+            .zip(g_a1.chunks_mut(CHUNK * s1));
+        for (((x, a1), g_a2), g_a1) in chunks {
+            let n = x.len() / s0;
+            let rows2 = n * sides.conv2 * sides.conv2;
+            nn::bias_grad(g_b2, g_a2);
+            nn::im2col(
+                a1,
+                Sides::images(sides.conv1, FILTERS, n),
+                KERNEL,
+                &mut lane.cols2,
+            );
+            let g_a2m = Mat::new(g_a2, rows2, FILTERS);
             nn::matmul(
-                a2,
-                Mat::new(&ws.cols2, rows, k2),
-                Mat::new(&p[2], k2, FILTERS),
+                g_w2,
+                Mat::new(&lane.cols2, rows2, k2).t(),
+                g_a2m,
+                true,
+                false,
+            );
+            let shape = Sides::images(sides.conv2, FILTERS, n);
+            nn::pad(g_a2, shape, KERNEL - 1, &mut lane.padded);
+            let shape = Sides::images(wide, FILTERS, n);
+            nn::im2col(&lane.padded, shape, KERNEL, &mut lane.cols2);
+            let rows1 = n * sides.conv1 * sides.conv1;
+            let flipped = Mat::new(flipped, k2, FILTERS);
+            nn::matmul(
+                g_a1,
+                Mat::new(&lane.cols2, rows1, k2),
+                flipped,
+                false,
+                false,
+            );
+            nn::relu_backward(g_a1, a1);
+            nn::bias_grad(g_b1, g_a1);
+            nn::im2col(x, Sides::images(sides.input, 1, n), KERNEL, &mut lane.cols1);
+            let g_a1m = Mat::new(g_a1, rows1, FILTERS);
+            nn::matmul(
+                g_w1,
+                Mat::new(&lane.cols1, rows1, k1).t(),
+                g_a1m,
+                true,
                 false,
             );
         }
-        nn::bias_relu(&mut ws.a2, &p[3]);
-        let shape2 = Images {
-            batch,
-            side: s2,
-            channels: FILTERS,
-        };
-        nn::max_pool(&ws.a2, shape2, &mut ws.pooled, &mut ws.argmax);
     }
 
     /// The mean cross-entropy of a batch of images against `labels`, with the dropout masks
@@ -206,8 +343,7 @@ impl GalCnn {
         ws: &mut Workspace,
     ) -> f64 {
         let batch = labels.len();
-        let (s1, features, c) = (self.side + 1 - KERNEL, self.features(), self.classes);
-        let s2 = s1 + 1 - KERNEL;
+        let (features, c) = (self.features(), self.classes);
         assert_eq!(images.len(), batch * self.side * self.side);
         assert_eq!(keep_features.len(), batch * features);
         assert_eq!(keep_hidden.len(), batch * HIDDEN);
@@ -224,6 +360,7 @@ impl GalCnn {
             Mat::new(&ws.pooled, batch, features),
             Mat::new(&p[4], HIDDEN, features).t(),
             false,
+            true,
         );
         nn::bias_relu(&mut ws.hidden, &p[5]);
         for (v, &k) in ws.hidden.iter_mut().zip(keep_hidden) {
@@ -235,6 +372,7 @@ impl GalCnn {
             Mat::new(&ws.hidden, batch, HIDDEN),
             Mat::new(&p[6], c, HIDDEN).t(),
             false,
+            true,
         );
         nn::add_bias(&mut ws.logits, &p[7]);
         let loss = nn::softmax_cross_entropy(&mut ws.logits, labels);
@@ -245,13 +383,14 @@ impl GalCnn {
             g.clear();
             g.resize(n, 0.0);
         }
-        let [g_w1, g_b1, g_w2, g_b2, g_d1, g_e1, g_d2, g_e2] = &mut ws.grads;
+        let [_, _, _, _, g_d1, g_e1, g_d2, g_e2] = &mut ws.grads;
         let g_logits = Mat::new(&ws.logits, batch, c);
         nn::matmul(
             g_d2,
             g_logits.t(),
             Mat::new(&ws.hidden, batch, HIDDEN),
             false,
+            true,
         );
         nn::bias_grad(g_e2, &ws.logits);
         ws.g_hidden.resize(batch * HIDDEN, 0.0);
@@ -260,6 +399,7 @@ impl GalCnn {
             g_logits,
             Mat::new(&p[6], c, HIDDEN),
             false,
+            true,
         );
         // Through the dropout (a zero scale zeroes the gradient) and the ReLU (hidden is
         // its output times the scale, zero where either is).
@@ -272,6 +412,7 @@ impl GalCnn {
             g_hidden.t(),
             Mat::new(&ws.pooled, batch, features),
             false,
+            true,
         );
         nn::bias_grad(g_e1, &ws.g_hidden);
         ws.g_pooled.resize(batch * features, 0.0);
@@ -280,46 +421,48 @@ impl GalCnn {
             g_hidden,
             Mat::new(&p[4], HIDDEN, features),
             false,
+            true,
         );
         for (g, &k) in ws.g_pooled.iter_mut().zip(keep_features) {
             *g *= k;
         }
-        // Trunk backward: pool, ReLU, conv2, ReLU, conv1.
+        // The trunk's backward pass, on the forward's split of the images.
+        let [s0, s1, s2, sp] = Sides::of(self.side).sizes();
         ws.g_a2.resize(ws.a2.len(), 0.0);
-        nn::max_pool_backward(&ws.g_pooled, &ws.argmax, &mut ws.g_a2);
-        nn::relu_backward(&mut ws.g_a2, &ws.a2);
-        nn::bias_grad(g_b2, &ws.g_a2);
-        // conv2's gradients by the forward pass's chunks, its im2col matrix computed again.
-        let k2 = KERNEL * KERNEL * FILTERS;
-        let shape1 = Images {
-            batch,
-            side: s1,
-            channels: FILTERS,
-        };
         ws.g_a1.resize(ws.a1.len(), 0.0);
-        let (in_len, out_len) = (CHUNK * s1 * s1 * FILTERS, CHUNK * s2 * s2 * FILTERS);
-        let chunks = ws.a1.chunks(in_len).zip(ws.g_a2.chunks(out_len));
-        for ((a1, g_a2), g_a1) in chunks.zip(ws.g_a1.chunks_mut(in_len)) {
-            let images = a1.len() / (s1 * s1 * FILTERS);
-            let shape = shape1.with_batch(images);
-            nn::im2col(a1, shape, KERNEL, &mut ws.cols2);
-            let rows = images * s2 * s2;
-            let g_a2 = Mat::new(g_a2, rows, FILTERS);
-            nn::matmul(g_w2, Mat::new(&ws.cols2, rows, k2).t(), g_a2, true);
-            ws.g_cols2.resize(rows * k2, 0.0);
-            nn::matmul(
-                &mut ws.g_cols2,
-                g_a2,
-                Mat::new(&p[2], k2, FILTERS).t(),
-                false,
-            );
-            nn::col2im(&ws.g_cols2, shape, KERNEL, g_a1);
+        nn::flip_kernel(&p[2], KERNEL, FILTERS, FILTERS, &mut ws.flipped);
+        let per = ws.per_lane;
+        let parts = images
+            .chunks(per * s0)
+            .zip(ws.a1.chunks(per * s1))
+            .zip(ws.a2.chunks(per * s2))
+            .zip(ws.argmax.chunks(per * sp))
+            .zip(ws.g_pooled.chunks(per * sp))
+            .zip(ws.g_a2.chunks_mut(per * s2))
+            .zip(ws.g_a1.chunks_mut(per * s1))
+            .zip(ws.lanes.iter_mut());
+        let flipped = &ws.flipped;
+        std::thread::scope(|scope| {
+            for (((((((x, a1), a2), argmax), g_pooled), g_a2), g_a1), lane) in parts {
+                scope.spawn(move || {
+                    self.trunk_backward_part(
+                        x,
+                        (a1, a2, argmax),
+                        g_pooled,
+                        (g_a2, g_a1),
+                        flipped,
+                        lane,
+                    )
+                });
+            }
+        });
+        for lane in &ws.lanes {
+            for (total, part) in ws.grads.iter_mut().zip(&lane.grads) {
+                for (t, &g) in total.iter_mut().zip(part) {
+                    *t += g;
+                }
+            }
         }
-        nn::relu_backward(&mut ws.g_a1, &ws.a1);
-        let (rows1, k1) = (batch * s1 * s1, KERNEL * KERNEL);
-        let g_a1 = Mat::new(&ws.g_a1, rows1, FILTERS);
-        nn::matmul(g_w1, Mat::new(&ws.cols1, rows1, k1).t(), g_a1, false);
-        nn::bias_grad(g_b1, &ws.g_a1);
         loss
     }
 
@@ -377,8 +520,9 @@ mod tests {
     /// 1e-2 crosses ReLU and pooling kinks; 1e-3 does not here).
     #[test]
     fn gradients_match_finite_differences() {
-        // More images than a chunk of conv2, so that the chunks' seams are crossed.
-        let (side, classes, batch) = (10, 3, CHUNK + 1);
+        // More images than two chunks of conv2, so that the seams of chunks and of threads are
+        // crossed.
+        let (side, classes, batch) = (10, 3, 2 * CHUNK + 3);
         let mut net = GalCnn::new(side, classes, normals(3)).unwrap();
         // Non-zero biases, so that the bias gradients are exercised through live ReLUs.
         for i in [1, 3, 5, 7] {

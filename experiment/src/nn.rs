@@ -1,6 +1,6 @@
 //! The layers' batch operations on row-major f32 buffers, images channels-last
-//! (batch x height x width x channels): matrix products through `gemm`, im2col and its adjoint,
-//! 2x2 max-pooling, ReLU, log-softmax cross-entropy, and Adam.
+//! (batch x height x width x channels): matrix products through `gemm`, im2col, zero-padding and
+//! kernel flipping (for input gradients as full convolutions), 2x2 max-pooling, ReLU, log-softmax cross-entropy, and Adam.
 
 /// A row-major matrix, or the transpose of one, over a slice.
 #[derive(Debug, Clone, Copy)]
@@ -48,11 +48,12 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// c = a b, or c += a b with `accumulate`; c is row-major `a.rows x b.cols`, on all cores.
+/// c = a b, or c += a b with `accumulate`; c is row-major `a.rows x b.cols`; on all cores with
+/// `parallel`, else on the calling thread.
 ///
 /// # Panics
 /// If the shapes do not match.
-pub fn matmul(c: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+pub fn matmul(c: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool, parallel: bool) {
     assert_eq!(a.cols, b.rows, "inner dimensions");
     assert_eq!(c.len(), a.rows * b.cols, "output size");
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -60,7 +61,11 @@ pub fn matmul(c: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
         return;
     }
     let ((a_cs, a_rs), (b_cs, b_rs)) = (a.strides(), b.strides());
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(threads())
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: FFI-like boundary: every index (i, p) < (m, k) of a, (p, j) < (k, n) of b and
     // (i, j) of c lies inside its slice by the asserts and `Mat::new`'s; c is not aliased.
     unsafe {
@@ -83,9 +88,14 @@ pub fn matmul(c: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(threads),
+            parallelism,
         )
     }
+}
+
+/// The machine's cores.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |t| t.get())
 }
 
 /// The size of an image batch, channels-last.
@@ -141,24 +151,39 @@ pub fn im2col(x: &[f32], shape: Images, k: usize, cols: &mut Vec<f32>) {
     }
 }
 
-/// The adjoint of [`im2col`]: `dx` = the sum of each patch gradient into its input pixels.
-pub fn col2im(dcols: &[f32], shape: Images, k: usize, dx: &mut [f32]) {
-    assert_eq!(dx.len(), shape.len());
-    let Images { side, channels, .. } = shape;
-    let out = side + 1 - k;
-    let run = k * channels;
-    assert_eq!(dcols.len(), shape.batch * out * out * k * run);
-    dx.fill(0.0);
-    let mut rows = dcols.chunks_exact(k * run);
-    for image in dx.chunks_exact_mut(side * side * channels) {
-        for y in 0..out {
-            for x0 in 0..out {
-                let row = rows.next().expect("one row per output pixel");
-                for (dy, patch) in row.chunks_exact(run).enumerate() {
-                    let at = ((y + dy) * side + x0) * channels;
-                    for (d, &g) in image[at..at + run].iter_mut().zip(patch) {
-                        *d += g;
-                    }
+/// `x` zero-padded by `by` pixels on every side, into `out`.
+pub fn pad(x: &[f32], shape: Images, by: usize, out: &mut Vec<f32>) {
+    assert_eq!(x.len(), shape.len());
+    let (side, c) = (shape.side, shape.channels);
+    let wide = side + 2 * by;
+    out.clear();
+    out.resize(shape.batch * wide * wide * c, 0.0);
+    for (image, padded) in x
+        .chunks_exact(side * side * c)
+        .zip(out.chunks_exact_mut(wide * wide * c))
+    {
+        for (y, row) in image.chunks_exact(side * c).enumerate() {
+            let at = ((y + by) * wide + by) * c;
+            padded[at..at + side * c].copy_from_slice(row);
+        }
+    }
+}
+
+/// The weights of a `k x k` convolution (a (dy, dx, in) x out matrix, as [`im2col`]'s
+/// products use) turned into those of its adjoint: the kernel flipped in space, inputs and
+/// outputs swapped, a (dy, dx, out) x in matrix. The full convolution of an output gradient,
+/// zero-padded by k - 1, with them is the input gradient.
+pub fn flip_kernel(w: &[f32], k: usize, inputs: usize, outputs: usize, flipped: &mut Vec<f32>) {
+    assert_eq!(w.len(), k * k * inputs * outputs);
+    flipped.clear();
+    flipped.resize(w.len(), 0.0);
+    for dy in 0..k {
+        for dx in 0..k {
+            for i in 0..inputs {
+                for o in 0..outputs {
+                    let from = ((dy * k + dx) * inputs + i) * outputs + o;
+                    let to = (((k - 1 - dy) * k + (k - 1 - dx)) * outputs + o) * inputs + i;
+                    flipped[to] = w[from];
                 }
             }
         }
@@ -201,9 +226,10 @@ pub fn bias_grad(db: &mut [f32], grad: &[f32]) {
     }
 }
 
-/// 2x2 max-pooling, stride 2 (a last odd row or column is dropped, as torch does), with the
-/// index into `x` of each output's maximum (the first one on ties).
-pub fn max_pool(x: &[f32], shape: Images, y: &mut Vec<f32>, argmax: &mut Vec<u32>) {
+/// 2x2 max-pooling, stride 2 (a last odd row or column is dropped, as torch does), into `y`
+/// (batch x side/2 x side/2 x channels), with the index into `x` of each output's maximum
+/// (the first one on ties).
+pub fn max_pool(x: &[f32], shape: Images, y: &mut [f32], argmax: &mut [u32]) {
     assert_eq!(x.len(), shape.len());
     assert!(u32::try_from(x.len()).is_ok(), "batch too large to index");
     let Images {
@@ -212,8 +238,9 @@ pub fn max_pool(x: &[f32], shape: Images, y: &mut Vec<f32>, argmax: &mut Vec<u32
         channels: c,
     } = shape;
     let half = side / 2;
-    y.clear();
-    argmax.clear();
+    assert_eq!(y.len(), batch * half * half * c);
+    assert_eq!(argmax.len(), y.len());
+    let mut out = y.iter_mut().zip(argmax.iter_mut());
     for b in 0..batch {
         for py in 0..half {
             for px in 0..half {
@@ -227,9 +254,10 @@ pub fn max_pool(x: &[f32], shape: Images, y: &mut Vec<f32>, argmax: &mut Vec<u32
                             best = i;
                         }
                     }
-                    y.push(x[best]);
+                    let (v, arg) = out.next().expect("sized above");
+                    *v = x[best];
                     // Checked above: every index fits.
-                    argmax.push(best as u32);
+                    *arg = best as u32;
                 }
             }
         }
@@ -336,36 +364,44 @@ mod tests {
         ];
         for (a, b) in pairs {
             let mut c = vec![1.0f32; m * n];
-            matmul(&mut c, a, b, false);
+            matmul(&mut c, a, b, false, true);
             assert_eq!(c, want);
-            matmul(&mut c, a, b, true);
+            matmul(&mut c, a, b, true, false);
             let twice: Vec<f32> = want.iter().map(|v| 2.0 * v).collect();
             assert_eq!(c, twice);
         }
     }
 
-    /// <im2col(x), g> = <x, col2im(g)> for arbitrary x and g: the two are adjoint.
+    /// im2col's rows are the patches, in (dy, dx, channel) order; padding places the image
+    /// in the middle; flipping maps weight (dy, dx, in, out) to (k-1-dy, k-1-dx, out, in).
     #[test]
-    fn col2im_is_im2col_adjoint() {
+    fn im2col_pad_and_flip_place_values() {
         let shape = Images {
             batch: 2,
             side: 6,
             channels: 3,
         };
-        let x: Vec<f32> = (0..shape.len()).map(|i| ((i * 7) % 13) as f32).collect();
+        let x: Vec<f32> = (0..shape.len()).map(|i| i as f32).collect();
         let mut cols = Vec::new();
         im2col(&x, shape, 3, &mut cols);
         assert_eq!(cols.len(), 2 * 4 * 4 * 27);
-        let g: Vec<f32> = (0..cols.len()).map(|i| ((i * 5) % 11) as f32).collect();
-        let mut dx = vec![0.0; x.len()];
-        col2im(&g, shape, 3, &mut dx);
-        let lhs: f64 = cols.iter().zip(&g).map(|(a, b)| f64::from(a * b)).sum();
-        let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| f64::from(a * b)).sum();
-        assert_eq!(lhs, rhs);
         // The patch of output pixel (1, 2) of image 1 starts at input (1, 2), channel 0.
         let row = &cols[(16 + 4 + 2) * 27..][..27];
         assert_eq!(row[0], x[((36 + 6) + 2) * 3]);
         assert_eq!(row[26], x[((36 + 3 * 6) + 4) * 3 + 2]);
+        let mut padded = Vec::new();
+        pad(&x, shape, 2, &mut padded);
+        assert_eq!(padded.len(), 2 * 10 * 10 * 3);
+        assert_eq!(padded[((100 + 2 * 10) + 2) * 3 + 1], x[36 * 3 + 1]);
+        assert_eq!(padded.iter().sum::<f32>(), x.iter().sum::<f32>());
+        let w: Vec<f32> = (0..3 * 3 * 2 * 5).map(|i| i as f32).collect();
+        let mut f = Vec::new();
+        flip_kernel(&w, 3, 2, 5, &mut f);
+        for (dy, dx, i, o) in [(0, 1, 1, 4), (2, 0, 0, 3), (1, 1, 1, 0)] {
+            let from = ((dy * 3 + dx) * 2 + i) * 5 + o;
+            let to = (((2 - dy) * 3 + (2 - dx)) * 5 + o) * 2 + i;
+            assert_eq!(f[to], w[from]);
+        }
     }
 
     /// Max-pooling picks each window's maximum and routes gradients back to it.
@@ -377,9 +413,8 @@ mod tests {
             channels: 2,
         };
         let x: Vec<f32> = (0..50).map(|i| ((i * 17) % 23) as f32).collect();
-        let (mut y, mut arg) = (Vec::new(), Vec::new());
+        let (mut y, mut arg) = (vec![0.0; 8], vec![0; 8]);
         max_pool(&x, shape, &mut y, &mut arg);
-        assert_eq!(y.len(), 2 * 2 * 2);
         for (i, &v) in y.iter().enumerate() {
             let (py, px, c) = (i / 4, i / 2 % 2, i % 2);
             let window = [(0, 0), (0, 1), (1, 0), (1, 1)]
