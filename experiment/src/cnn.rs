@@ -332,25 +332,16 @@ impl GalCnn {
         }
     }
 
-    /// The mean cross-entropy of a batch of images against `labels`, with the dropout masks
-    /// given as kept-unit scales (0 or 1 / (1 - rate)): `keep_features` batch x features,
-    /// `keep_hidden` batch x hidden. The gradients are left in `ws`, for [`GalCnn::apply`].
-    pub fn loss_and_gradients(
+    /// The head's forward pass on the trunk's output in `ws.pooled` (masked there in place):
+    /// dropout, dense, ReLU, dropout, dense, into `ws.hidden` and `ws.logits`.
+    fn head_logits(
         &self,
-        images: &[f32],
-        labels: &[usize],
+        batch: usize,
         (keep_features, keep_hidden): (&[f32], &[f32]),
         ws: &mut Workspace,
-    ) -> f64 {
-        let batch = labels.len();
+    ) {
         let (features, c) = (self.features(), self.classes);
-        assert_eq!(images.len(), batch * self.side * self.side);
-        assert_eq!(keep_features.len(), batch * features);
-        assert_eq!(keep_hidden.len(), batch * HIDDEN);
-        assert!(labels.iter().all(|&y| y < c), "labels below {c}");
-        self.forward_trunk(images, batch, ws);
         let p = &self.params;
-        // Head forward: dropout, dense, ReLU, dropout, dense.
         for (v, &k) in ws.pooled.iter_mut().zip(keep_features) {
             *v *= k;
         }
@@ -375,6 +366,27 @@ impl GalCnn {
             true,
         );
         nn::add_bias(&mut ws.logits, &p[7]);
+    }
+
+    /// The mean cross-entropy of a batch of images against `labels`, with the dropout masks
+    /// given as kept-unit scales (0 or 1 / (1 - rate)): `keep_features` batch x features,
+    /// `keep_hidden` batch x hidden. The gradients are left in `ws`, for [`GalCnn::apply`].
+    pub fn loss_and_gradients(
+        &self,
+        images: &[f32],
+        labels: &[usize],
+        (keep_features, keep_hidden): (&[f32], &[f32]),
+        ws: &mut Workspace,
+    ) -> f64 {
+        let batch = labels.len();
+        let (features, c) = (self.features(), self.classes);
+        assert_eq!(images.len(), batch * self.side * self.side);
+        assert_eq!(keep_features.len(), batch * features);
+        assert_eq!(keep_hidden.len(), batch * HIDDEN);
+        assert!(labels.iter().all(|&y| y < c), "labels below {c}");
+        self.forward_trunk(images, batch, ws);
+        self.head_logits(batch, (keep_features, keep_hidden), ws);
+        let p = &self.params;
         let loss = nn::softmax_cross_entropy(&mut ws.logits, labels);
 
         // Backward, into ws.grads in the parameters' order.
@@ -594,5 +606,74 @@ mod tests {
         let mut out = Vec::new();
         net.trunk(&images, &mut ws, &mut out);
         assert_eq!(out.len(), batch * net.features());
+    }
+
+    /// The trunk's features through bald-core's MC-dropout head (the scalar f64 oracle) give,
+    /// for every MC sample, the training graph's log-probs under that sample's masks: the head
+    /// that the pool's inference runs K times is the one trained, dropout scaling included.
+    #[test]
+    fn the_head_is_bald_cores_mc_dropout_head() {
+        use bald_core::{DenseLayer, McDropoutHead, Scalar};
+        let (side, classes, batch, k, seed) = (10, 3, 4, 5, 7);
+        let mut net = GalCnn::new(side, classes, normals(11)).unwrap();
+        for i in [1, 3, 5, 7] {
+            net.params[i]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, b)| *b = 0.05 * (j % 3) as f32);
+        }
+        let mut draw = normals(12);
+        let images: Vec<f32> = (0..batch * side * side).map(|_| draw()).collect();
+        let mut ws = Workspace::default();
+        let mut features = Vec::new();
+        net.trunk(&images, &mut ws, &mut features);
+        let [(w1, b1), (w2, b2)] = net.head();
+        let layers = [
+            DenseLayer {
+                weight: w1,
+                bias: b1,
+                inputs: net.features(),
+                outputs: HIDDEN,
+                dropout: 0.25,
+            },
+            DenseLayer {
+                weight: w2,
+                bias: b2,
+                inputs: HIDDEN,
+                outputs: classes,
+                dropout: 0.5,
+            },
+        ];
+        let head = McDropoutHead::new(&layers).unwrap();
+        let want: Vec<f64> =
+            bald_core::owned::mc_dropout_forward(&Scalar, &head, &features, batch, k, seed)
+                .unwrap();
+        for sample in 0..k {
+            // One mask per sample, the same for every point (consistent MC dropout).
+            let keep = |l: usize| -> Vec<f32> {
+                let scale = 1.0 / (1.0 - layers[l].dropout);
+                let mask: Vec<f32> = layers[l]
+                    .kept_inputs(seed, l as u32, sample as u32)
+                    .map(|kept| if kept { scale } else { 0.0 })
+                    .collect();
+                mask.repeat(batch)
+            };
+            let (keep_f, keep_h) = (keep(0), keep(1));
+            assert!(keep_f.contains(&0.0) && keep_h.contains(&0.0));
+            net.trunk(&images, &mut ws, &mut features);
+            net.head_logits(batch, (&keep_f, &keep_h), &mut ws);
+            for (point, z) in ws.logits.chunks_exact(classes).enumerate() {
+                let max = z.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+                for (c, &zc) in z.iter().enumerate() {
+                    let got = f64::from(zc - lse);
+                    let w = want[(point * k + sample) * classes + c];
+                    assert!(
+                        (got - w).abs() < 1e-4,
+                        "point {point} sample {sample}: {got} vs {w}"
+                    );
+                }
+            }
+        }
     }
 }
