@@ -52,7 +52,7 @@ pub struct Workspace {
     a1: Vec<f32>,
     a2: Vec<f32>,
     pooled: Vec<f32>,
-    argmax: Vec<u32>,
+    argmax: Vec<usize>,
     hidden: Vec<f32>,
     logits: Vec<f32>,
     g_hidden: Vec<f32>,
@@ -228,7 +228,7 @@ impl GalCnn {
         &self,
         x: &[f32],
         (a1, a2): (&mut [f32], &mut [f32]),
-        (pooled, argmax): (&mut [f32], &mut [u32]),
+        (pooled, argmax): (&mut [f32], &mut [usize]),
         lane: &mut Lane,
     ) {
         let sides = Sides::of(self.side);
@@ -264,7 +264,7 @@ impl GalCnn {
     fn trunk_backward_part(
         &self,
         x: &[f32],
-        (a1, a2, argmax): (&[f32], &[f32], &[u32]),
+        (a1, a2, argmax): (&[f32], &[f32], &[usize]),
         g_pooled: &[f32],
         (g_a2, g_a1): (&mut [f32], &mut [f32]),
         flipped: &[f32],
@@ -396,44 +396,26 @@ impl GalCnn {
             g.resize(n, 0.0);
         }
         let [_, _, _, _, g_d1, g_e1, g_d2, g_e2] = &mut ws.grads;
-        let g_logits = Mat::new(&ws.logits, batch, c);
-        nn::matmul(
-            g_d2,
-            g_logits.t(),
-            Mat::new(&ws.hidden, batch, HIDDEN),
-            false,
-            true,
-        );
-        nn::bias_grad(g_e2, &ws.logits);
-        ws.g_hidden.resize(batch * HIDDEN, 0.0);
-        nn::matmul(
+        let output = Mat::new(&p[6], c, HIDDEN);
+        nn::dense_backward(
+            &ws.logits,
+            &ws.hidden,
+            output,
+            (g_d2, g_e2),
             &mut ws.g_hidden,
-            g_logits,
-            Mat::new(&p[6], c, HIDDEN),
-            false,
-            true,
         );
         // Through the dropout (a zero scale zeroes the gradient) and the ReLU (hidden is
         // its output times the scale, zero where either is).
         for ((g, &k), &h) in ws.g_hidden.iter_mut().zip(keep_hidden).zip(&ws.hidden) {
             *g = if h > 0.0 { *g * k } else { 0.0 };
         }
-        let g_hidden = Mat::new(&ws.g_hidden, batch, HIDDEN);
-        nn::matmul(
-            g_d1,
-            g_hidden.t(),
-            Mat::new(&ws.pooled, batch, features),
-            false,
-            true,
-        );
-        nn::bias_grad(g_e1, &ws.g_hidden);
-        ws.g_pooled.resize(batch * features, 0.0);
-        nn::matmul(
+        let hidden = Mat::new(&p[4], HIDDEN, features);
+        nn::dense_backward(
+            &ws.g_hidden,
+            &ws.pooled,
+            hidden,
+            (g_d1, g_e1),
             &mut ws.g_pooled,
-            g_hidden,
-            Mat::new(&p[4], HIDDEN, features),
-            false,
-            true,
         );
         for (g, &k) in ws.g_pooled.iter_mut().zip(keep_features) {
             *g *= k;
@@ -653,7 +635,11 @@ mod tests {
             let keep = |l: usize| -> Vec<f32> {
                 let scale = 1.0 / (1.0 - layers[l].dropout);
                 let mask: Vec<f32> = layers[l]
-                    .kept_inputs(seed, l as u32, sample as u32)
+                    .kept_inputs(
+                        seed,
+                        u32::try_from(l).unwrap(),
+                        u32::try_from(sample).unwrap(),
+                    )
                     .map(|kept| if kept { scale } else { 0.0 })
                     .collect();
                 mask.repeat(batch)

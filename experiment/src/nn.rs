@@ -93,6 +93,26 @@ pub fn matmul(c: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool, parallel:
     }
 }
 
+/// The backward pass of a dense layer y = x W^T + b (W in torch's out x in layout) from the
+/// gradient of y (rows of `out`): the weight and bias gradients into `g_w` and `g_b`
+/// (overwritten), the input gradient into `g_x` (resized to x's size).
+pub fn dense_backward(
+    g_y: &[f32],
+    x: &[f32],
+    w: Mat<'_>,
+    (g_w, g_b): (&mut [f32], &mut [f32]),
+    g_x: &mut Vec<f32>,
+) {
+    let (outputs, inputs) = (w.rows, w.cols);
+    let rows = x.len() / inputs.max(1);
+    let g_y = Mat::new(g_y, rows, outputs);
+    matmul(g_w, g_y.t(), Mat::new(x, rows, inputs), false, true);
+    g_b.fill(0.0);
+    bias_grad(g_b, g_y.data);
+    g_x.resize(rows * inputs, 0.0);
+    matmul(g_x, g_y, w, false, true);
+}
+
 /// The machine's cores.
 pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |t| t.get())
@@ -229,9 +249,8 @@ pub fn bias_grad(db: &mut [f32], grad: &[f32]) {
 /// 2x2 max-pooling, stride 2 (a last odd row or column is dropped, as torch does), into `y`
 /// (batch x side/2 x side/2 x channels), with the index into `x` of each output's maximum
 /// (the first one on ties).
-pub fn max_pool(x: &[f32], shape: Images, y: &mut [f32], argmax: &mut [u32]) {
+pub fn max_pool(x: &[f32], shape: Images, y: &mut [f32], argmax: &mut [usize]) {
     assert_eq!(x.len(), shape.len());
-    assert!(u32::try_from(x.len()).is_ok(), "batch too large to index");
     let Images {
         batch,
         side,
@@ -256,8 +275,7 @@ pub fn max_pool(x: &[f32], shape: Images, y: &mut [f32], argmax: &mut [u32]) {
                     }
                     let (v, arg) = out.next().expect("sized above");
                     *v = x[best];
-                    // Checked above: every index fits.
-                    *arg = best as u32;
+                    *arg = best;
                 }
             }
         }
@@ -265,10 +283,10 @@ pub fn max_pool(x: &[f32], shape: Images, y: &mut [f32], argmax: &mut [u32]) {
 }
 
 /// The adjoint of [`max_pool`]: each output's gradient to its maximum, zero elsewhere.
-pub fn max_pool_backward(grad: &[f32], argmax: &[u32], dx: &mut [f32]) {
+pub fn max_pool_backward(grad: &[f32], argmax: &[usize], dx: &mut [f32]) {
     dx.fill(0.0);
     for (&g, &i) in grad.iter().zip(argmax) {
-        dx[i as usize] += g;
+        dx[i] += g;
     }
 }
 
@@ -420,7 +438,7 @@ mod tests {
             let window = [(0, 0), (0, 1), (1, 0), (1, 1)]
                 .map(|(dy, dx)| x[((2 * py + dy) * 5 + 2 * px + dx) * 2 + c]);
             assert_eq!(v, window.iter().fold(f32::MIN, |a, &b| a.max(b)));
-            assert_eq!(x[arg[i] as usize], v);
+            assert_eq!(x[arg[i]], v);
         }
         let mut dx = vec![1.0; 50];
         max_pool_backward(&[1.0; 8], &arg, &mut dx);
