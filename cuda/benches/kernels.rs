@@ -34,7 +34,7 @@ fn gpu() -> Option<CudaBackend> {
 
 fn limits(c: &mut Criterion) {
     let Some(gpu) = gpu() else { return };
-    let gbs = gpu.copy_bandwidth_gbs(1 << 30).unwrap();
+    let gbs = bald_cuda::testing::copy_bandwidth_gbs(&gpu, 1 << 30).unwrap();
     println!("limits: device-to-device copy of 1 GiB, {gbs:.0} GB/s (read + write counted)");
     let _ = c;
 }

@@ -167,32 +167,8 @@ impl CudaBackend {
         self.device.module_images()
     }
 
-    /// Device-to-device copy bandwidth in GB/s (bytes read plus bytes written, per second) over
-    /// buffers of `bytes`: the memory bound the benchmarks compare the score pass against.
-    #[doc(hidden)]
-    pub fn copy_bandwidth_gbs(&self, bytes: usize) -> Result<f64, CudaError> {
-        let stream = &self.device.stream;
-        let len = bytes / 4;
-        let src = self.zeros::<f32>(len, "copy buffers")?;
-        let mut dst = self.zeros::<f32>(len, "copy buffers")?;
-        let reps = 10;
-        let mut elapsed = 0.0;
-        for rep in 0..=reps {
-            let start = std::time::Instant::now();
-            stream
-                .memcpy_dtod(&src, &mut dst)
-                .map_err(driver("copying on the device"))?;
-            self.device.sync()?;
-            // The first copy warms up and is not counted.
-            if rep > 0 {
-                elapsed += start.elapsed().as_secs_f64();
-            }
-        }
-        Ok(2.0 * (len * 4 * reps) as f64 / elapsed / 1e9)
-    }
-
     /// A zeroed device buffer of `len` elements (at least one); `what` names it in the error.
-    fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+    pub(crate) fn zeros<T: DeviceRepr + ValidAsZeroBits>(
         &self,
         len: usize,
         what: &str,

@@ -1,11 +1,14 @@
-//! Hooks for the device tests (`tests/device.rs`) into what the API cannot reach: the
-//! device argmax on any values, and a kernel that faults. Not part of the API.
+//! Hooks for the device tests (`tests/device.rs`) and the device report (`benches/report.rs`)
+//! into what the API cannot reach: the device argmax on any values, a kernel that faults, and
+//! kernel times by CUDA events. Not part of the API.
 
-use bald_kernels::ScoreKind;
+use bald_core::{Element, JointProbs};
+use bald_kernels::{Module, ScoreKind};
 
+use crate::error::driver;
 use crate::greedy::{argmax, ArgmaxBuffers};
 use crate::pool::DeviceData;
-use crate::{CudaBackend, CudaError};
+use crate::{CudaBackend, CudaError, CudaPool};
 
 /// The device argmax of `values` (ties to the lower index): (index, value), or `None` when
 /// every value is NaN.
@@ -19,8 +22,10 @@ pub fn argmax_of(be: &CudaBackend, values: &[f64]) -> Result<Option<(usize, f64)
     argmax(be, &vals, &mut bufs)
 }
 
-/// Launches the f32 scores kernel over 1000 x 10 x 10 values on a buffer of 4, then
-/// synchronises: the error of a kernel that reads past its buffer. It leaves the context
+/// Launches the f32 scores kernel over 1000 points of 2^20 x 10 values on a buffer of 4, then
+/// synchronises: the error of a kernel that reads past its buffer. The points lie 40 MB apart,
+/// so the reads leave any mapped memory on a GPU too (a read a few KB past a small buffer
+/// stays inside the driver's 2 MB page and does not fault there). It leaves the context
 /// unusable, so a test calls it in a process of its own.
 pub fn overrun_scores(be: &CudaBackend) -> Result<(), CudaError> {
     let data = DeviceData::F32(be.zeros::<f32>(4, "data")?);
@@ -29,7 +34,7 @@ pub fn overrun_scores(be: &CudaBackend) -> Result<(), CudaError> {
     be.launch_scores(
         &data,
         1000,
-        10,
+        1 << 20,
         10,
         kind,
         &mut out.slice_mut(..),
@@ -37,4 +42,138 @@ pub fn overrun_scores(be: &CudaBackend) -> Result<(), CudaError> {
         None,
     )?;
     be.device.sync()
+}
+
+/// Milliseconds of GPU time, by CUDA events on the backend's stream, of each of `reps` calls
+/// of `launch` after one warm-up call: kernel time alone, with no host copies in it.
+fn time_launches(
+    be: &CudaBackend,
+    reps: usize,
+    mut launch: impl FnMut() -> Result<(), CudaError>,
+) -> Result<Vec<f64>, CudaError> {
+    let stream = &be.device.stream;
+    let timing = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+    let event = || {
+        stream
+            .record_event(timing)
+            .map_err(driver("recording an event"))
+    };
+    launch()?;
+    let mut ms = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = event()?;
+        launch()?;
+        let end = event()?;
+        let t = start.elapsed_ms(&end).map_err(driver("reading an event"))?;
+        ms.push(f64::from(t));
+    }
+    be.device.sync()?;
+    Ok(ms)
+}
+
+/// Kernel milliseconds of the one-pass score kernel (entropy and conditional entropy, hence
+/// BALD) over a resident pool, `reps` times after a warm-up.
+pub fn time_entropies<T: Element>(
+    be: &CudaBackend,
+    pool: &CudaPool<'_, T>,
+    reps: usize,
+) -> Result<Vec<f64>, CudaError> {
+    let shape = pool.host.shape();
+    let guard = pool.lock();
+    let data = &resident(&guard)?.data;
+    let mut h = be.uninit::<f64>(shape.n, "entropies")?;
+    let mut eh = be.uninit::<f64>(shape.n, "entropies")?;
+    time_launches(be, reps, || {
+        let kind = ScoreKind::Entropies;
+        let (mut hv, mut ehv) = (h.slice_mut(..), eh.slice_mut(..));
+        be.launch_scores(
+            data,
+            shape.n,
+            shape.k,
+            shape.c,
+            kind,
+            &mut hv,
+            Some(&mut ehv),
+            None,
+        )
+    })
+}
+
+/// Kernel milliseconds of the joint-entropy kernel of every point of a resident pool against
+/// `joint`, `reps` times after a warm-up (the joint's upload not included).
+pub fn time_joint<T: Element>(
+    be: &CudaBackend,
+    pool: &CudaPool<'_, T>,
+    joint: &JointProbs<'_>,
+    reps: usize,
+) -> Result<Vec<f64>, CudaError> {
+    let shape = pool.host.shape();
+    let guard = pool.lock();
+    let data = &resident(&guard)?.data;
+    let at = be
+        .device
+        .stream
+        .clone_htod(&crate::transpose_f32(joint.a, joint.m, joint.k))
+        .map_err(driver("uploading the joint"))?;
+    let mut out = be.uninit::<f64>(shape.n, "joint entropies")?;
+    time_launches(be, reps, || {
+        let mut view = out.slice_mut(..);
+        let (k, c, m) = (shape.k, shape.c, joint.m);
+        be.launch_joint(
+            data,
+            None,
+            shape.n,
+            k,
+            c,
+            &at,
+            None,
+            m,
+            joint.weight,
+            &mut view,
+        )
+    })
+}
+
+/// Device-to-device copy bandwidth in GB/s (bytes read plus bytes written, per second, by
+/// CUDA events; the median of 10 copies after a warm-up) over buffers of `bytes`: the memory
+/// bound the score pass is measured against.
+pub fn copy_bandwidth_gbs(be: &CudaBackend, bytes: usize) -> Result<f64, CudaError> {
+    let len = bytes / 4;
+    let src = be.zeros::<f32>(len, "copy buffers")?;
+    let mut dst = be.zeros::<f32>(len, "copy buffers")?;
+    let stream = &be.device.stream;
+    let mut ms = time_launches(be, 10, || {
+        stream
+            .memcpy_dtod(&src, &mut dst)
+            .map_err(driver("copying on the device"))
+    })?;
+    ms.sort_by(f64::total_cmp);
+    Ok(2.0 * (len * 4) as f64 / (ms[ms.len() / 2] / 1e3) / 1e9)
+}
+
+/// The device copy of a resident pool, or an error naming why there is none.
+fn resident(guard: &Option<crate::pool::Resident>) -> Result<&crate::pool::Resident, CudaError> {
+    guard.as_ref().ok_or(CudaError::Unsupported {
+        what: "kernel timing",
+        reason: "the pool is not resident on the device".into(),
+    })
+}
+
+/// Compiles every module for the device's architecture and loads its PTX (not its CUBIN)
+/// into the driver: `Ok` for each module whose PTX the driver's JIT accepts, the driver's
+/// error for the others. The backend loads the CUBIN first; this checks the fallback.
+pub fn load_every_ptx(be: &CudaBackend) -> Vec<(Module, Result<(), CudaError>)> {
+    Module::ALL
+        .iter()
+        .map(|&module| {
+            let loaded = crate::device::compile(module, &be.device.arch).and_then(|c| {
+                be.device
+                    .ctx
+                    .load_module(cudarc::nvrtc::Ptx::from_binary(c.ptx))
+                    .map(drop)
+                    .map_err(driver(format!("loading the PTX of {}", module.name())))
+            });
+            (module, loaded)
+        })
+        .collect()
 }

@@ -168,4 +168,4 @@ pub const JOINT_THREADS: u32 = 256;
 /// Candidates per block of the `joint_entropy_*` kernels (`JOINT_NB`).
 pub const JOINT_CANDIDATES_PER_BLOCK: u32 = 4;
 /// Output tile (rows, outputs) of `dense_f32` (`DENSE_TM`, `DENSE_TN`); 256 threads per block.
-pub const DENSE_TILE: (u32, u32) = (64, 64);
+pub const DENSE_TILE: (u32, u32) = (128, 128);

@@ -36,6 +36,11 @@ impl Dataset {
         self.y.len()
     }
 
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
     /// Image `i`'s features.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.x[i * self.dim..(i + 1) * self.dim]

@@ -4,7 +4,7 @@
 //! K consistent MC-dropout passes over the pool on the chosen backend, and acquires a batch
 //! with each strategy, until the label budget.
 
-mod data;
+pub mod data;
 mod mlp;
 mod plot;
 mod rng;
