@@ -18,6 +18,12 @@ pub trait Element: Copy + Send + Sync + core::fmt::Debug + PartialOrd + 'static 
     /// The slice as its concrete type, so that backends can skip conversions or upload the
     /// raw storage (f16/bf16 bits) to a device.
     fn as_slice(s: &[Self]) -> ElementSlice<'_>;
+    /// The slice as f32s when this type is f32 (else `None`), so that a backend can write f32
+    /// results into it without a staging buffer.
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = s;
+        None
+    }
 }
 
 /// A slice of one of the supported element types, as its concrete type.
@@ -64,6 +70,9 @@ impl Element for f32 {
     }
     fn as_slice(s: &[f32]) -> ElementSlice<'_> {
         ElementSlice::F32(s)
+    }
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
     }
 }
 

@@ -237,6 +237,23 @@ fn measure_head(gpu: &CudaBackend, scale: impl Fn(usize) -> usize, row: &mut imp
     }
     times.remove(0);
     let s = median(times);
+    // Its transfers and buffers apart: features up, log-probs down, one activation buffer.
+    let mut features = x;
+    let [_, up, _] = testing::time_transfers(gpu, &mut features).unwrap();
+    let mut lp = vec![0.0f32; n * k * 10];
+    let [_, _, down] = testing::time_transfers(gpu, &mut lp).unwrap();
+    let mut act = vec![0.0f32; n * k * 128];
+    let [alloc, _, _] = testing::time_transfers(gpu, &mut act).unwrap();
+    row(format!(
+        "head transfers: features up {:.1} ms ({:.1} GB/s), log-probs down {:.1} ms ({:.1} GB/s), \
+         allocating one {:.1} GB activation buffer {:.1} ms",
+        up * 1e3,
+        (features.len() * 4) as f64 / up / 1e9,
+        down * 1e3,
+        (lp.len() * 4) as f64 / down / 1e9,
+        (act.len() * 4) as f64 / 1e9,
+        alloc * 1e3
+    ));
     row(format!(
         "head 3872-128-10 N{n} K{k}: {:.1} ms host to host (features up, log-probs down), {:.1} TFLOP/s",
         s * 1e3,

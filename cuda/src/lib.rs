@@ -612,7 +612,9 @@ impl Backend for CudaBackend {
             self.uninit::<f32>(mul(rows_cap, width)?, "activations")?,
             self.uninit::<f32>(mul(rows_cap, width)?, "activations")?,
         ];
-        let mut host = vec![0.0f32; mul(rows_cap, c)?];
+        // A staging buffer only for outputs that are not f32.
+        let direct = O::as_f32_mut(&mut []).is_some();
+        let mut staging = vec![0.0f32; if direct { 0 } else { mul(rows_cap, c)? }];
         for start in (0..n).step_by(chunk) {
             let points = chunk.min(n - start);
             let rows = points * k;
@@ -679,18 +681,28 @@ impl Backend for CudaBackend {
                         b.arg(&mut *last).arg(&rows64).arg(&c32);
                     })
             }?;
-            let host = &mut host[..rows * c];
-            self.download(last, host, "log-probs")?;
-            if host.iter().any(|v| !v.is_finite()) {
+            // f32 output: straight into the caller's slice; else through a staging buffer.
+            let dst = &mut out[start * k * c..(start + points) * k * c];
+            let finite = match O::as_f32_mut(dst) {
+                Some(dst) => {
+                    self.download(last, dst, "log-probs")?;
+                    dst.iter().all(|v| v.is_finite())
+                }
+                None => {
+                    let host = &mut staging[..rows * c];
+                    self.download(last, host, "log-probs")?;
+                    for (o, &v) in dst.iter_mut().zip(host.iter()) {
+                        *o = O::from_f64(f64::from(v));
+                    }
+                    host.iter().all(|v| v.is_finite())
+                }
+            };
+            if !finite {
                 return Err(bald_core::Error::InvalidParameter {
                     name: "weight",
                     reason: "activations overflow for this input",
                 }
                 .into());
-            }
-            let dst = &mut out[start * k * c..(start + points) * k * c];
-            for (o, &v) in dst.iter_mut().zip(host.iter()) {
-                *o = O::from_f64(f64::from(v));
             }
         }
         Ok(())

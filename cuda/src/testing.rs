@@ -151,6 +151,25 @@ pub fn copy_bandwidth_gbs(be: &CudaBackend, bytes: usize) -> Result<f64, CudaErr
     Ok(2.0 * (len * 4) as f64 / (ms[ms.len() / 2] / 1e3) / 1e9)
 }
 
+/// Seconds of the allocation of a device buffer of `host.len()` floats, of a copy of `host`
+/// (pageable memory) into it, and of the copy back: the head's transfers, timed apart.
+pub fn time_transfers(be: &CudaBackend, host: &mut [f32]) -> Result<[f64; 3], CudaError> {
+    let t = std::time::Instant::now();
+    let mut dev = be.uninit::<f32>(host.len(), "transfer buffer")?;
+    be.device.sync()?;
+    let alloc = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    be.device
+        .stream
+        .memcpy_htod(&*host, &mut dev)
+        .map_err(driver("uploading"))?;
+    be.device.sync()?;
+    let up = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    be.download(&dev, host, "the transfer buffer")?;
+    Ok([alloc, up, t.elapsed().as_secs_f64()])
+}
+
 /// The device copy of a resident pool, or an error naming why there is none.
 fn resident(guard: &Option<crate::pool::Resident>) -> Result<&crate::pool::Resident, CudaError> {
     guard.as_ref().ok_or(CudaError::Unsupported {

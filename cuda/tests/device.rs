@@ -138,6 +138,9 @@ proptest! {
             prop_assert!((f64::from(got[i]) - want[i]).abs() <= budget::HEAD_LOG_PROB * (1.0 + want[i].abs()),
                 "{i}: {} vs {}", got[i], want[i]);
         }
+        // Other output types go through a staging buffer: the same f32 values, widened.
+        let wide: Vec<f64> = mc_dropout_forward(gpu, &head, &x, n, k, seed).unwrap();
+        prop_assert!(wide.iter().zip(&got).all(|(&a, &b)| a == f64::from(b)));
     }
 
     #[test]
