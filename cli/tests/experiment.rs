@@ -108,6 +108,38 @@ fn a_tiny_experiment_writes_sane_outputs() {
     assert!(svg.contains("stroke-dasharray"), "threshold lines");
 }
 
+/// `--model cnn`: Gal et al.'s CNN, its trunk once per image and its head on the backend; the
+/// saved pools say which model made them.
+#[test]
+fn the_cnn_runs_rounds_and_names_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let pools = dir.path().join("pools");
+    let o = experiment(
+        &out,
+        &[
+            "--model",
+            "cnn",
+            "--strategies",
+            "bald,batchbald",
+            "--budget",
+            "30",
+            "--save-pools",
+            pools.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("with the CNN"), "{table}");
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 4, "20 and 30 labels for 2 strategies");
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r.3)));
+    let facts = std::fs::read_to_string(pools.join("bald-seed0-round000.json")).unwrap();
+    let facts: serde_json::Value = serde_json::from_str(&facts).unwrap();
+    assert_eq!(facts["model"]["kind"], "cnn");
+    assert_eq!(facts["k"], 4);
+}
+
 #[test]
 fn saved_pools_reproduce_each_rounds_picks() {
     let dir = tempfile::tempdir().unwrap();

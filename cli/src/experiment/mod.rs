@@ -4,6 +4,7 @@
 //! K consistent MC-dropout passes over the pool on the chosen backend, and acquires a batch
 //! with each strategy, until the label budget.
 
+mod cnn;
 pub mod data;
 mod mlp;
 mod plot;
@@ -16,13 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bald_core::owned::mc_dropout_forward;
-use bald_core::{Backend, Greedy, Hooks, McDropoutHead, Plain, Shape};
-use clap::Args;
+use bald_core::{Backend, DenseLayer, Greedy, Hooks, McDropoutHead, Plain, Shape};
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::acquire::{acquire_on, count, non_negative, GreedyArg, Params, Strategy};
 use crate::backends::{dispatch, BackendChoice, OnBackend};
 use crate::npy::{self, NpyData};
+use cnn::Cnn;
 use data::Dataset;
 use mlp::{Mlp, TrainConfig};
 
@@ -38,6 +40,11 @@ pub struct ExperimentArgs {
         default_value = "random,entropy,bald,var-ratios-mode,mean-std,batchbald,power-bald"
     )]
     pub strategies: Vec<Strategy>,
+    /// The Bayesian model: `mlp` (pixels -> --hidden -> classes) or `cnn` (Gal et al.'s
+    /// network: two 4x4 convolutions of 32, max-pool, dropout 0.25, dense 128, dropout 0.5,
+    /// dense C; its trunk runs once per image, its head K times on the backend).
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
     /// Repetitions with seeds 0, 1, ... (splits, initial labels, training, MC masks).
     #[arg(long, default_value = "1", value_parser = count, allow_negative_numbers = true)]
     pub seeds: usize,
@@ -71,10 +78,11 @@ pub struct ExperimentArgs {
     /// Hidden layer width of the MLP (pixels -> hidden -> classes).
     #[arg(long, default_value = "128", value_parser = count, allow_negative_numbers = true)]
     pub hidden: usize,
-    /// Dropout rate before the first layer, in [0, 1).
+    /// Dropout rate before the first layer, in [0, 1) (MLP).
     #[arg(long, default_value_t = 0.25)]
     pub input_dropout: f32,
-    /// Dropout rate before the output layer, in [0, 1).
+    /// Dropout rate before the output layer, in [0, 1) (MLP; the CNN has Gal et al.'s 0.25
+    /// and 0.5).
     #[arg(long, default_value_t = 0.5)]
     pub hidden_dropout: f32,
     /// Samples drawn per training epoch.
@@ -111,6 +119,78 @@ pub struct ExperimentArgs {
     /// Folder for curves.csv (one line per round, written as it ends), curves.svg and table.md.
     #[arg(long, default_value = "bald-experiment")]
     pub out: PathBuf,
+}
+
+/// The experiment's models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// Dense layers on the pixels.
+    Mlp,
+    /// Gal et al.'s Bayesian CNN.
+    Cnn,
+}
+
+impl ModelKind {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Cnn => "cnn",
+        }
+    }
+}
+
+/// A round's model: trained on the labelled images, then run as features (once per image)
+/// and an MC-dropout head (K times, on the backend).
+enum Model {
+    Mlp(Mlp),
+    Cnn(Cnn),
+}
+
+impl Model {
+    fn new(a: &ExperimentArgs, data: &Dataset, seed: u64) -> Result<Self, String> {
+        Ok(match a.model {
+            ModelKind::Mlp => Model::Mlp(Mlp::new(
+                &[data.dim, a.hidden, data.classes],
+                &[a.input_dropout, a.hidden_dropout],
+                seed,
+            )),
+            ModelKind::Cnn => Model::Cnn(Cnn::new(data, seed)?),
+        })
+    }
+
+    fn train(
+        &mut self,
+        data: &Dataset,
+        train: &[usize],
+        val: &[usize],
+        cfg: TrainConfig,
+        seed: u64,
+    ) {
+        match self {
+            Model::Mlp(m) => {
+                m.train(data, train, val, cfg, seed);
+            }
+            Model::Cnn(m) => {
+                m.train(data, train, val, cfg, seed);
+            }
+        }
+    }
+
+    /// The head's inputs for the images `idx`: the pixels (MLP) or the trunk's features (CNN).
+    fn features(&self, data: &Dataset, idx: &[usize]) -> Vec<f32> {
+        match self {
+            Model::Mlp(_) => gather(data, idx),
+            Model::Cnn(m) => m.features(data, idx),
+        }
+    }
+
+    fn head(&self) -> Vec<DenseLayer<'_>> {
+        match self {
+            Model::Mlp(m) => m.head(),
+            Model::Cnn(m) => m.head(),
+        }
+    }
 }
 
 /// One learning curve.
@@ -222,7 +302,6 @@ impl OnBackend for Job<'_> {
                 a.initial_per_class,
             )?;
             let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed64);
-            let test_x = gather(&data, &splits.test);
             for &strategy in &a.strategies {
                 bar.set_message(format!("{} seed {seed}", strategy.name()));
                 let mut labelled = splits.initial.clone();
@@ -234,12 +313,9 @@ impl OnBackend for Job<'_> {
                 };
                 for round in 0u64.. {
                     let round_seed = seed64.wrapping_mul(1_000_003).wrapping_add(round);
-                    let mut model = Mlp::new(
-                        &[data.dim, a.hidden, classes],
-                        &[a.input_dropout, a.hidden_dropout],
-                        round_seed,
-                    );
+                    let mut model = Model::new(a, &data, round_seed)?;
                     model.train(&data, &labelled, &splits.validation, cfg, round_seed);
+                    let test_x = model.features(&data, &splits.test);
                     let layers = model.head();
                     let head = McDropoutHead::new(&layers).map_err(|e| e.to_string())?;
                     let test_lp: Vec<f32> = mc_dropout_forward(
@@ -264,7 +340,7 @@ impl OnBackend for Job<'_> {
                     let mut seconds = String::new();
                     if !done && !INTERRUPTED.load(Ordering::Relaxed) {
                         let start = Instant::now();
-                        let pool_x = gather(&data, &pool);
+                        let pool_x = model.features(&data, &pool);
                         let lp: Vec<f32> = mc_dropout_forward(
                             backend,
                             &head,
@@ -367,11 +443,19 @@ impl SavedPool<'_> {
             "round": self.round,
             "seed": self.seed,
             "strategy": self.strategy.name(),
-            "model": {
-                "kind": "mlp",
-                "layers": [a.hidden, shape.c],
-                "input_dropout": a.input_dropout,
-                "hidden_dropout": a.hidden_dropout,
+            "model": match a.model {
+                ModelKind::Mlp => serde_json::json!({
+                    "kind": "mlp",
+                    "layers": [a.hidden, shape.c],
+                    "input_dropout": a.input_dropout,
+                    "hidden_dropout": a.hidden_dropout,
+                }),
+                ModelKind::Cnn => serde_json::json!({
+                    "kind": "cnn",
+                    "layers": ["conv 32@4x4", "conv 32@4x4", "max-pool 2x2", 128, shape.c],
+                    "input_dropout": 0.25,
+                    "hidden_dropout": 0.5,
+                }),
             },
             "labelled": self.labelled,
             "repeated": a.repeated,
@@ -427,7 +511,8 @@ fn percent(t: f64) -> String {
 fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) -> String {
     let initial = curves.iter().filter_map(|c| c.points.first()).map(|p| p.0);
     let mut s = format!(
-        "Active learning on {dataset}, {} seed(s), {} initial labels, {} per round, budget {}, K = {}, backend {backend}\n\n",
+        "Active learning on {dataset} with the {}, {} seed(s), {} initial labels, {} per round, budget {}, K = {}, backend {backend}\n\n",
+        args.model.name().to_uppercase(),
         args.seeds,
         initial.min().unwrap_or(0),
         args.acquire,
