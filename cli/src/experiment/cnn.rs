@@ -10,7 +10,7 @@ use bald_experiment::cnn::{GalCnn, Workspace};
 use bald_experiment::nn::Adam;
 
 use super::data::Dataset;
-use super::mlp::TrainConfig;
+use super::mlp::{fit, TrainConfig};
 use super::rng::Rng;
 
 /// The head's dropout rates, before the first and the second dense layer (Gal et al.).
@@ -121,26 +121,14 @@ impl Cnn {
         let mut rng = Rng::new(seed, 4);
         let mut adam = Adam::new(cfg.lr, cfg.weight_decay, &self.net.tensor_lengths());
         let mut ws = Workspace::default();
-        let mut best = (self.accuracy(data, val), self.net.clone());
-        let mut since_best = 0;
-        let mut order: Vec<usize> = train.to_vec();
-        let mut cursor = order.len();
-        let mut epochs = 0;
         let (features, hidden) = (self.net.features(), self.net.hidden());
-        for _ in 0..cfg.max_epochs {
-            epochs += 1;
-            let mut seen = 0;
-            while seen < cfg.epoch_samples && !order.is_empty() {
-                let mut batch = Vec::with_capacity(cfg.batch);
-                while batch.len() < cfg.batch.min(cfg.epoch_samples - seen) {
-                    if cursor == order.len() {
-                        rng.shuffle(&mut order);
-                        cursor = 0;
-                    }
-                    batch.push(order[cursor]);
-                    cursor += 1;
-                }
-                seen += batch.len();
+        fit(
+            self,
+            (train, val),
+            cfg,
+            &mut rng,
+            |m| m.accuracy(data, val),
+            |m, batch, rng| {
                 let images: Vec<f32> = batch
                     .iter()
                     .flat_map(|&i| data.row(i).iter().copied())
@@ -160,28 +148,11 @@ impl Cnn {
                 };
                 let keep_f = mask(batch.len() * features, DROPOUTS[0]);
                 let keep_h = mask(batch.len() * hidden, DROPOUTS[1]);
-                self.net
+                m.net
                     .loss_and_gradients(&images, &labels, (&keep_f, &keep_h), &mut ws);
-                self.net.apply(&mut adam, &ws);
-            }
-            if val.is_empty() {
-                continue;
-            }
-            let acc = self.accuracy(data, val);
-            if acc > best.0 {
-                best = (acc, self.net.clone());
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if since_best >= cfg.patience {
-                    break;
-                }
-            }
-        }
-        if !val.is_empty() {
-            self.net = best.1;
-        }
-        epochs
+                m.net.apply(&mut adam, &ws);
+            },
+        )
     }
 }
 

@@ -35,6 +35,59 @@ pub struct TrainConfig {
     pub patience: usize,
 }
 
+/// The training loop both models share: mini-batches of `cfg.batch` drawn from `train`
+/// (`epoch_samples` per epoch, reshuffled when used up) handed to `step`, and early stopping
+/// on `val` by `accuracy` (best weights kept); with no validation points, exactly
+/// `max_epochs` epochs and the last weights. Returns the epochs run.
+pub(super) fn fit<M: Clone>(
+    model: &mut M,
+    (train, val): (&[usize], &[usize]),
+    cfg: TrainConfig,
+    rng: &mut Rng,
+    accuracy: impl Fn(&M) -> f64,
+    mut step: impl FnMut(&mut M, &[usize], &mut Rng),
+) -> usize {
+    let mut best = (accuracy(model), model.clone());
+    let mut since_best = 0;
+    let mut order: Vec<usize> = train.to_vec();
+    let mut cursor = order.len();
+    let mut epochs = 0;
+    for _ in 0..cfg.max_epochs {
+        epochs += 1;
+        let mut seen = 0;
+        while seen < cfg.epoch_samples && !order.is_empty() {
+            let mut batch = Vec::with_capacity(cfg.batch);
+            while batch.len() < cfg.batch.min(cfg.epoch_samples - seen) {
+                if cursor == order.len() {
+                    rng.shuffle(&mut order);
+                    cursor = 0;
+                }
+                batch.push(order[cursor]);
+                cursor += 1;
+            }
+            seen += batch.len();
+            step(model, &batch, rng);
+        }
+        if val.is_empty() {
+            continue;
+        }
+        let acc = accuracy(model);
+        if acc > best.0 {
+            best = (acc, model.clone());
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience {
+                break;
+            }
+        }
+    }
+    if !val.is_empty() {
+        *model = best.1;
+    }
+    epochs
+}
+
 /// The model.
 #[derive(Debug, Clone)]
 pub struct Mlp {
@@ -171,48 +224,19 @@ impl Mlp {
             .iter()
             .map(|l| (Moments::new(l.w.len()), Moments::new(l.b.len())))
             .collect();
-        let mut best = (self.accuracy(data, val), self.layers.clone());
-        let mut since_best = 0;
         let mut step = 0i32;
-        let mut order: Vec<usize> = train.to_vec();
-        let mut cursor = order.len();
-        let mut epochs = 0;
-        for _ in 0..cfg.max_epochs {
-            epochs += 1;
-            let mut seen = 0;
-            while seen < cfg.epoch_samples {
-                let mut batch = Vec::with_capacity(cfg.batch);
-                while batch.len() < cfg.batch.min(cfg.epoch_samples - seen) {
-                    if cursor == order.len() {
-                        rng.shuffle(&mut order);
-                        cursor = 0;
-                    }
-                    batch.push(order[cursor]);
-                    cursor += 1;
-                }
-                seen += batch.len();
+        fit(
+            self,
+            (train, val),
+            cfg,
+            &mut rng,
+            |m| m.accuracy(data, val),
+            |m, batch, rng| {
                 step += 1;
-                let grads = self.gradients(data, &batch, &mut rng);
-                self.adam(&grads, &mut moments, cfg, step);
-            }
-            if val.is_empty() {
-                continue;
-            }
-            let acc = self.accuracy(data, val);
-            if acc > best.0 {
-                best = (acc, self.layers.clone());
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if since_best >= cfg.patience {
-                    break;
-                }
-            }
-        }
-        if !val.is_empty() {
-            self.layers = best.1;
-        }
-        epochs
+                let grads = m.gradients(data, batch, rng);
+                m.adam(&grads, &mut moments, cfg, step);
+            },
+        )
     }
 
     /// Gradients of the mean cross-entropy over `batch`, with fresh dropout masks.
