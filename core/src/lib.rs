@@ -52,7 +52,7 @@ pub use head::{
     McDropoutHead,
 };
 pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
-pub use lazy::{lazy_workspace_len, sampled_widening, LazyGreedy};
+pub use lazy::{lazy_workspace_len, pick_joint, sampled_widening, LazyGreedy};
 pub use logprobs::{logits_to_log_probs, probs_to_log_probs, LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
 pub use scores::{

@@ -195,6 +195,78 @@ proptest! {
     }
 }
 
+/// Lazy greedy's pairwise bound: after the first pick, each candidate's bound is its gain
+/// given that pick, which at step 1 is its exact gain. So step 1 takes only its first block
+/// (the scalar backend's 16 candidates) however many copies of the pick there are. With the
+/// bounds of the last evaluation alone, the 40 copies' stale bounds (their BALD score, above
+/// every gain) would all be evaluated: 48 in two blocks.
+#[test]
+fn bounds_after_the_first_pick_are_exact_gains() {
+    let members =
+        |rows: [[f64; 3]; 4]| -> Vec<f64> { rows.iter().flatten().map(|p| p.ln()).collect() };
+    let sure = [
+        [0.9, 0.05, 0.05],
+        [0.05, 0.9, 0.05],
+        [0.05, 0.05, 0.9],
+        [0.9, 0.05, 0.05],
+    ];
+    let split = [
+        [0.8, 0.1, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.8, 0.1, 0.1],
+        [0.1, 0.8, 0.1],
+    ];
+    let mild = [
+        [0.6, 0.2, 0.2],
+        [0.2, 0.2, 0.6],
+        [0.2, 0.6, 0.2],
+        [0.2, 0.6, 0.2],
+    ];
+    let agree = [[0.7, 0.2, 0.1]; 4];
+    let points: Vec<_> = std::iter::repeat_n(sure, 41)
+        .chain([split, mild, agree])
+        .collect();
+    let data: Vec<f64> = points.iter().flat_map(|&p| members(p)).collect();
+    let lp = LogProbs::new(&data, Shape::new(points.len(), 4, 3)).unwrap();
+    let full = BatchBald {
+        batch_size: 3,
+        num_samples: usize::MAX,
+        seed: 0,
+        greedy: Greedy::Full,
+    };
+    let mut evaluations = Vec::new();
+    let mut on_pick = |p: Pick| {
+        evaluations.push(p.evaluations);
+        ControlFlow::Continue(())
+    };
+    let mut hooks = Hooks {
+        exclude: &[],
+        on_pick: Some(&mut on_pick),
+        entropies: None,
+    };
+    let lazy = batchbald_with(
+        &Scalar,
+        &lp,
+        BatchBald {
+            greedy: Greedy::Lazy,
+            ..full
+        },
+        &mut hooks,
+    );
+    let want = batchbald(&Scalar, &lp, full).unwrap();
+    assert_eq!(lazy.unwrap(), want);
+    assert_eq!(want.indices[0], 0);
+    assert!(
+        want.indices[1] > 40,
+        "a copy adds nothing: {:?}",
+        want.indices
+    );
+    assert_eq!(
+        evaluations[1], 16,
+        "evaluations per step: {evaluations:?}, {want:?}"
+    );
+}
+
 #[test]
 fn sampled_joint_entropy_agrees_with_exact() {
     let mut data: Vec<f64> = (0..6 * 5 * 3)

@@ -640,8 +640,17 @@ fn point_score<S: Simd, T: Element>(
     }
 }
 
+/// Rows of the joint per tile of the joint-entropy kernel, in vectors: two, so that a class
+/// block of five (AVX2) keeps ten independent FMA chains in flight, enough to cover the FMA
+/// latency, where one vector's five chains left the FMA units idle half the time.
+const TILE_VECTORS: usize = 2;
+
+/// The padding of the joint's rows: a whole tile at the widest ISA (16 lanes).
+pub const JOINT_ROW_PAD: usize = 16 * TILE_VECTORS;
+
 /// The batch side of the joint-entropy step in f32, transposed for the kernel: `at` is
-/// K x `mp` (M padded to a multiple of 16 with zero rows), `scale` the per-row s_m (padded 0).
+/// K x `mp` (M padded to a multiple of [`JOINT_ROW_PAD`] with zero rows), `scale` the per-row
+/// s_m (padded 0).
 pub struct JointF32 {
     /// a^T, K x mp.
     pub at: Vec<f32>,
@@ -655,13 +664,14 @@ pub struct JointF32 {
     pub scaled: bool,
 }
 
-/// Class blocks of at most this many classes share one pass over a^T: the accumulators, a^T's
-/// vector and a broadcast must fit in the ISA's registers (16 below 16 lanes, 32 with them).
+/// Class blocks of at most this many classes share one pass over a^T: the accumulators
+/// ([`TILE_VECTORS`] per class), a^T's vectors and a broadcast must fit in the ISA's registers
+/// (16 below 16 lanes, 32 with them).
 fn max_class_block(lanes: usize) -> usize {
     if lanes >= 16 {
         12
     } else {
-        8
+        6
     }
 }
 
@@ -712,7 +722,7 @@ fn joint_entropy_with<S: Simd, const SCALED: bool>(
 }
 
 /// sum over all rows m and classes start..start+CB of x (ln x + s_m) (s_m only when SCALED),
-/// vectorised over m.
+/// vectorised over m, [`TILE_VECTORS`] vectors of rows at a time.
 #[inline(always)]
 fn class_block<S: Simd, const CB: usize, const SCALED: bool>(
     (s, joint, probs, k, c, start): (S, &JointF32, &[f32], usize, usize, usize),
@@ -720,35 +730,42 @@ fn class_block<S: Simd, const CB: usize, const SCALED: bool>(
     let lanes = S::LANES;
     let tiny = s.splat(f32::MIN_POSITIVE);
     let mut total = 0.0;
-    let mut blocks_sum = s.splat(0.0);
-    for (block, mb) in (0..joint.mp).step_by(lanes).enumerate() {
-        let mut acc = [s.splat(0.0); CB];
+    let mut tiles_sum = s.splat(0.0);
+    for (tile, mb) in (0..joint.mp).step_by(TILE_VECTORS * lanes).enumerate() {
+        let mut acc = [[s.splat(0.0); CB]; TILE_VECTORS];
         for kk in 0..k {
-            let a = s.load(&joint.at[kk * joint.mp + mb..]);
-            let p = &probs[kk * c + start..kk * c + start + CB];
+            let row = &joint.at[kk * joint.mp + mb..][..TILE_VECTORS * lanes];
+            let a: [S::V; TILE_VECTORS] = core::array::from_fn(|v| s.load(&row[v * lanes..]));
+            let p = &probs[kk * c + start..][..CB];
             for j in 0..CB {
-                acc[j] = s.fma(a, s.splat(p[j]), acc[j]);
+                let pj = s.splat(p[j]);
+                for (acc_v, &a_v) in acc.iter_mut().zip(&a) {
+                    acc_v[j] = s.fma(a_v, pj, acc_v[j]);
+                }
             }
         }
         let mut sum = s.splat(0.0);
-        for x in acc {
-            // x = 0 gives 0 * (ln(tiny) + s) = 0: 0 ln 0 = 0 without a select.
-            let l = ln_normal(s, s.max(x, tiny));
-            let l = if SCALED {
-                s.add(l, s.load(&joint.scale[mb..]))
+        for (v, acc_v) in acc.iter().enumerate() {
+            let scale = if SCALED {
+                s.load(&joint.scale[mb + v * lanes..])
             } else {
-                l
+                s.splat(0.0)
             };
-            sum = s.fma(x, l, sum);
+            for &x in acc_v {
+                // x = 0 gives 0 * (ln(tiny) + s) = 0: 0 ln 0 = 0 without a select.
+                let l = ln_normal(s, s.max(x, tiny));
+                let l = if SCALED { s.add(l, scale) } else { l };
+                sum = s.fma(x, l, sum);
+            }
         }
-        // Blocks' sums stay independent; their total is folded into f64 every 16 blocks.
-        blocks_sum = s.add(blocks_sum, sum);
-        if block % 16 == 15 {
-            total += s.reduce(blocks_sum);
-            blocks_sum = s.splat(0.0);
+        // Tiles' sums stay independent; their total is folded into f64 every 8 tiles.
+        tiles_sum = s.add(tiles_sum, sum);
+        if tile % 8 == 7 {
+            total += s.reduce(tiles_sum);
+            tiles_sum = s.splat(0.0);
         }
     }
-    total + s.reduce(blocks_sum)
+    total + s.reduce(tiles_sum)
 }
 
 /// out[r, o] = act(sum_j x[r, j] wt[j, o] + b[o]) for a block of rows of `x` (row stride

@@ -28,7 +28,7 @@ use bald_core::{
 
 use isa::dispatch;
 pub use isa::Isa;
-use kernels::{JointF32, RowCheck, ScoreScratch};
+use kernels::{JointF32, RowCheck, ScoreScratch, JOINT_ROW_PAD};
 
 /// The SIMD CPU backend.
 #[derive(Debug, Clone, Copy)]
@@ -399,7 +399,7 @@ impl Backend for SimdBackend {
         let shape = pool.shape();
         check_joint_args(shape, joint, candidates, out.len(), workspace.len())?;
         let (k, c) = (shape.k, shape.c);
-        let mp = joint.m.div_ceil(16) * 16;
+        let mp = joint.m.div_ceil(JOINT_ROW_PAD) * JOINT_ROW_PAD;
         let mut at = vec![0.0f32; k * mp];
         for m in 0..joint.m {
             for kk in 0..k {

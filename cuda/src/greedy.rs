@@ -5,8 +5,8 @@
 use bald_core::joint::dynamic_joint_rows;
 use bald_core::rng::key_of;
 use bald_core::{
-    exclude_candidates, lazy_workspace_len, Backend, BatchBald, Element, Greedy, Hooks, LazyGreedy,
-    Pick,
+    exclude_candidates, lazy_workspace_len, pick_joint, Backend, BatchBald, Element, Greedy, Hooks,
+    LazyGreedy, Pick,
 };
 use bald_kernels::{Kernel, ScoreKind};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
@@ -134,6 +134,7 @@ pub(crate) fn run<T: Element>(
         mul(mul(rows_cap, k)?, 8)?,      // sampled log-likelihoods
         mul(mul(mul(kept, k)?, c)?, 8)?, // the chosen points' log-probs
         mul(b, 4)?,                      // the chosen indices
+        mul(mul(k, c)?, 4)?,             // the newest pick's joint (lazy's pairwise bounds)
         ArgmaxBuffers::bytes(n),
     ];
     let fixed = sizes
@@ -152,6 +153,8 @@ pub(crate) fn run<T: Element>(
     let mut log_lik = be.uninit::<f64>(rows_cap * k, "the joint")?;
     let mut chosen_lp = be.uninit::<f64>(kept * k * c, "chosen points")?;
     let mut chosen = be.uninit::<u32>(b, "chosen points")?;
+    let mut pair_at = be.uninit::<f32>(k * c, "the joint")?;
+    let mut pair_a = vec![0.0f64; k * c];
     let mut argmax_bufs = ArgmaxBuffers::new(be, n)?;
 
     // Entropies into h with the conditional ones: BALD bounds lazy's first gains.
@@ -359,6 +362,28 @@ pub(crate) fn run<T: Element>(
         };
         out_indices[t] = best;
         out_scores[t] = score;
+        if let Some(lazy) = lazy.as_mut().filter(|_| t + 1 < b) {
+            // bald-core's pairwise bounds (BatchBald::greedy): the pick's joint, transposed.
+            let h_pick = pick_joint(host.point(best), k, c, &mut pair_a);
+            let pair32: Vec<f32> = (0..k * c)
+                .map(|i| pair_a[(i % c) * k + i / c] as f32)
+                .collect();
+            stream
+                .memcpy_htod(&pair32, &mut pair_at)
+                .map_err(up("the joint"))?;
+            lazy.tighten(&mut block_idx, &mut block_h, |candidates, gains| {
+                let len = candidates.len();
+                let mut view = h.slice_mut(..len);
+                be.with_candidates(&pass, candidates, |data, idx| {
+                    be.launch_joint(data, idx, len, k, c, &pair_at, None, c, 1.0, &mut view)
+                })?;
+                be.download(&h, gains, "joint entropies")?;
+                for (g, &i) in gains.iter_mut().zip(candidates) {
+                    *g -= h_pick + host_cond[i];
+                }
+                Ok::<(), CudaError>(())
+            })?;
+        }
         hooks.picked(Pick {
             done: t + 1,
             total: b,
