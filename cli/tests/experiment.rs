@@ -205,6 +205,79 @@ fn saved_pools_reproduce_each_rounds_picks() {
     }
 }
 
+/// `--pool-subset` scores a random subset of the pool each round, `--deterministic` one
+/// forward pass without dropout: the saved pools show both (N = the subset, K = 1), the picks
+/// are in the subset, no image is labelled twice, and `bald acquire` on a saved pool picks the
+/// same.
+#[test]
+fn pool_subsets_and_deterministic_acquisition() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let pools = dir.path().join("pools");
+    let o = experiment(
+        &out,
+        &[
+            "--strategies",
+            "entropy,var-ratios",
+            "--budget",
+            "50",
+            "--pool-subset",
+            "200",
+            "--deterministic",
+            "--save-pools",
+            pools.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("scoring 200 random pool images"), "{table}");
+    assert!(table.contains("--deterministic"), "{table}");
+    for strategy in ["entropy", "var-ratios"] {
+        let mut subsets = Vec::new();
+        let mut labelled = std::collections::HashSet::new();
+        for round in 0..3 {
+            let stem = pools.join(format!("{strategy}-seed0-round{round:03}"));
+            let facts: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(stem.with_extension("json")).unwrap())
+                    .unwrap();
+            assert_eq!(
+                (facts["n"].as_u64(), facts["k"].as_u64()),
+                (Some(200), Some(1))
+            );
+            assert_eq!(facts["deterministic"], true);
+            assert_eq!(facts["pool_subset"], 200);
+            let subset: Vec<u64> = facts["pool_indices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            let distinct: std::collections::HashSet<_> = subset.iter().collect();
+            assert_eq!(distinct.len(), 200);
+            for p in facts["picks"].as_array().unwrap() {
+                let image = subset[p.as_u64().unwrap() as usize];
+                assert!(labelled.insert(image), "{image} labelled twice");
+            }
+            subsets.push(subset);
+            let npy = stem.with_extension("npy");
+            let again = bald(&[
+                "acquire",
+                npy.to_str().unwrap(),
+                "--strategy",
+                strategy,
+                "--batch-size",
+                "10",
+                "--backend",
+                "cpu",
+            ]);
+            assert!(again.status.success(), "{}", stderr(&again));
+            let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+            assert_eq!(v["indices"], facts["picks"], "{strategy} round {round}");
+        }
+        assert_ne!(subsets[0], subsets[1], "a fresh subset each round");
+    }
+}
+
 #[test]
 fn argument_mistakes_are_one_line_errors_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,6 +295,15 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
         (&["--thresholds", "0.9,1.5"], "--thresholds"),
         (&["--input-dropout", "1"], "--input-dropout"),
         (&["--data", "/no/such/folder"], "no such file or folder"),
+        (&["--pool-subset", "0"], "--pool-subset must be at least 1"),
+        (
+            &["--deterministic", "--strategies", "entropy,bald"],
+            "bald needs MC",
+        ),
+        (
+            &["--deterministic", "--strategies", "var-ratios-mode"],
+            "is var-ratios",
+        ),
     ] {
         let mut all = vec!["experiment", "--out", o];
         all.extend_from_slice(args);

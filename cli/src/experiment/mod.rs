@@ -27,6 +27,7 @@ use crate::npy::{self, NpyData};
 use cnn::Cnn;
 use data::Dataset;
 use mlp::{Mlp, TrainConfig};
+use rng::Rng;
 
 /// `bald experiment` arguments. With none, a one-seed run to 150 labels on MNIST-5k
 /// (a few minutes at most on 2 cores).
@@ -107,6 +108,16 @@ pub struct ExperimentArgs {
     /// the picks, and the acquisition's parameters: `bald acquire` with them picks the same).
     #[arg(long, value_name = "DIR")]
     pub save_pools: Option<PathBuf>,
+    /// Each acquisition scores a fresh random subset of this many pool images (Gal et al.'s
+    /// code scores 2000), drawn per round from the seed; default: the whole pool.
+    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
+    pub pool_subset: Option<usize>,
+    /// Acquire from one forward pass with dropout off (Gal et al.'s experiment 2: the
+    /// importance of model uncertainty), not K MC-dropout samples; test accuracy stays MC
+    /// dropout. For the strategies that read a single prediction: entropy, var-ratios, margin,
+    /// least-confidence, random.
+    #[arg(long)]
+    pub deterministic: bool,
     /// PowerBALD's inverse temperature (>= 0).
     #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
@@ -185,11 +196,19 @@ impl Model {
         }
     }
 
-    fn head(&self) -> Vec<DenseLayer<'_>> {
-        match self {
+    /// The MC-dropout head, or with `dropout` false the same layers with dropout off.
+    fn head(&self, dropout: bool) -> Vec<DenseLayer<'_>> {
+        let layers = match self {
             Model::Mlp(m) => m.head(),
             Model::Cnn(m) => m.head(),
+        };
+        if dropout {
+            return layers;
         }
+        layers
+            .into_iter()
+            .map(|l| DenseLayer { dropout: 0.0, ..l })
+            .collect()
     }
 }
 
@@ -316,7 +335,7 @@ impl OnBackend for Job<'_> {
                     let mut model = Model::new(a, &data, round_seed)?;
                     model.train(&data, &labelled, &splits.validation, cfg, round_seed);
                     let test_x = model.features(&data, &splits.test);
-                    let layers = model.head();
+                    let layers = model.head(true);
                     let head = McDropoutHead::new(&layers).map_err(|e| e.to_string())?;
                     let test_lp: Vec<f32> = mc_dropout_forward(
                         backend,
@@ -340,17 +359,36 @@ impl OnBackend for Job<'_> {
                     let mut seconds = String::new();
                     if !done && !INTERRUPTED.load(Ordering::Relaxed) {
                         let start = Instant::now();
-                        let pool_x = model.features(&data, &pool);
-                        let lp: Vec<f32> = mc_dropout_forward(
-                            backend,
-                            &head,
-                            &pool_x,
-                            pool.len(),
-                            a.k,
-                            round_seed,
-                        )
-                        .map_err(e)?;
-                        let shape = Shape::new(pool.len(), a.k, classes);
+                        // Pool positions scored this round, and their data-set indices.
+                        let subset = pool_subset(pool.len(), a.pool_subset, round_seed);
+                        let scored: Vec<usize> = subset.iter().map(|&p| pool[p]).collect();
+                        let pool_x = model.features(&data, &scored);
+                        let (lp, k) = if a.deterministic {
+                            let layers = model.head(false);
+                            let one = McDropoutHead::new(&layers).map_err(|e| e.to_string())?;
+                            let lp: Vec<f32> = mc_dropout_forward(
+                                backend,
+                                &one,
+                                &pool_x,
+                                scored.len(),
+                                1,
+                                round_seed,
+                            )
+                            .map_err(e)?;
+                            (lp, 1)
+                        } else {
+                            let lp: Vec<f32> = mc_dropout_forward(
+                                backend,
+                                &head,
+                                &pool_x,
+                                scored.len(),
+                                a.k,
+                                round_seed,
+                            )
+                            .map_err(e)?;
+                            (lp, a.k)
+                        };
+                        let shape = Shape::new(scored.len(), k, classes);
                         let valid = backend.validate(&lp, shape).map_err(e)?;
                         let prepared = backend.prepare(valid).map_err(e)?;
                         let params = Params {
@@ -374,7 +412,7 @@ impl OnBackend for Job<'_> {
                                 seed,
                                 round,
                                 labelled: labels,
-                                pool: &pool,
+                                pool: &scored,
                                 picks: &acquired.batch.indices,
                                 acquire_seed: round_seed,
                                 args: a,
@@ -383,8 +421,8 @@ impl OnBackend for Job<'_> {
                         }
                         let mut picked = vec![false; pool.len()];
                         for &i in &acquired.batch.indices {
-                            picked[i] = true;
-                            labelled.push(pool[i]);
+                            picked[subset[i]] = true;
+                            labelled.push(scored[i]);
                         }
                         pool = pool
                             .iter()
@@ -411,6 +449,24 @@ impl OnBackend for Job<'_> {
         bar.finish_and_clear();
         Ok(curves)
     }
+}
+
+/// The pool positions a round scores: `size` of the `len` drawn without replacement from
+/// `seed` (a partial Fisher-Yates shuffle), in pool order; all of them without a size or when
+/// it covers the pool.
+fn pool_subset(len: usize, size: Option<usize>, seed: u64) -> Vec<usize> {
+    let mut positions: Vec<usize> = (0..len).collect();
+    let Some(size) = size.filter(|&s| s < len) else {
+        return positions;
+    };
+    let mut rng = Rng::new(seed, 6);
+    for i in 0..size {
+        let j = i + rng.below(len - i);
+        positions.swap(i, j);
+    }
+    positions.truncate(size);
+    positions.sort_unstable();
+    positions
 }
 
 /// One round's pool, for `--save-pools`.
@@ -459,6 +515,8 @@ impl SavedPool<'_> {
             },
             "labelled": self.labelled,
             "repeated": a.repeated,
+            "pool_subset": a.pool_subset,
+            "deterministic": a.deterministic,
             "n": shape.n,
             "k": shape.k,
             "c": shape.c,
@@ -519,6 +577,18 @@ fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) 
         args.budget,
         args.k
     );
+    if let Some(n) = args.pool_subset {
+        s.insert_str(
+            s.len() - 2,
+            &format!(", each acquisition scoring {n} random pool images"),
+        );
+    }
+    if args.deterministic {
+        s.insert_str(
+            s.len() - 2,
+            ", acquisition from one forward pass without dropout (--deterministic)",
+        );
+    }
     let heads: Vec<String> = args
         .thresholds
         .iter()
@@ -611,6 +681,22 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
     }
     if let Some(t) = args.thresholds.iter().find(|t| !(**t > 0.0 && **t <= 1.0)) {
         return Err(format!("--thresholds must be in (0, 1], not {}", Plain(*t)));
+    }
+    if args.pool_subset == Some(0) {
+        return Err("--pool-subset must be at least 1".into());
+    }
+    if args.deterministic {
+        if let Some(s) = args
+            .strategies
+            .iter()
+            .find(|s| s.needs_two_samples() || **s == Strategy::VarRatiosMode)
+        {
+            return Err(format!(
+                "--strategies {} needs MC samples, and --deterministic acquires from one \
+                 forward pass without dropout (its variation ratio is var-ratios)",
+                s.name()
+            ));
+        }
     }
     if args.k == 1 {
         if let Some(s) = args.strategies.iter().find(|s| s.needs_two_samples()) {
@@ -732,6 +818,23 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_subsets_are_seeded_distinct_and_clamped() {
+        let a = pool_subset(1000, Some(100), 7);
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]) && a[99] < 1000);
+        assert_eq!(a, pool_subset(1000, Some(100), 7));
+        assert_ne!(a, pool_subset(1000, Some(100), 8));
+        // Every position is as likely: the subsets' mean position is near the middle.
+        let mean = (0..200u64)
+            .flat_map(|seed| pool_subset(1000, Some(10), seed))
+            .sum::<usize>() as f64
+            / 2000.0;
+        assert!((mean - 499.5).abs() < 30.0, "{mean}");
+        assert_eq!(pool_subset(50, Some(100), 7), (0..50).collect::<Vec<_>>());
+        assert_eq!(pool_subset(50, None, 7), (0..50).collect::<Vec<_>>());
+    }
 
     #[test]
     fn median_treats_unreached_as_infinite() {
