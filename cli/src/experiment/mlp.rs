@@ -27,18 +27,21 @@ pub struct TrainConfig {
     /// Mini-batch size.
     pub batch: usize,
     /// Samples drawn per epoch (with reshuffles), so that tiny labelled sets still get enough
-    /// steps, as the BatchBALD code's fixed-length sampler does.
+    /// steps, as the BatchBALD code's fixed-length sampler does; 0: one pass over the
+    /// labelled set (Gal et al.'s epoch).
     pub epoch_samples: usize,
     /// At most this many epochs.
     pub max_epochs: usize,
-    /// Stop after this many epochs without a better validation accuracy (best weights kept).
+    /// Stop after this many epochs without a better validation accuracy (best weights kept);
+    /// 0: no early stopping (last weights kept).
     pub patience: usize,
 }
 
 /// The training loop both models share: mini-batches of `cfg.batch` drawn from `train`
-/// (`epoch_samples` per epoch, reshuffled when used up) handed to `step`, and early stopping
-/// on `val` by `accuracy` (best weights kept); with no validation points, exactly
-/// `max_epochs` epochs and the last weights. Returns the epochs run.
+/// (`epoch_samples` per epoch, or one pass when 0, reshuffled when used up) handed to `step`,
+/// and early stopping on `val` by `accuracy` (best weights kept); with no validation points
+/// or a patience of 0, exactly `max_epochs` epochs and the last weights. Returns the epochs
+/// run.
 pub(super) fn fit<M: Clone>(
     model: &mut M,
     (train, val): (&[usize], &[usize]),
@@ -47,7 +50,16 @@ pub(super) fn fit<M: Clone>(
     accuracy: impl Fn(&M) -> f64,
     mut step: impl FnMut(&mut M, &[usize], &mut Rng),
 ) -> usize {
-    let mut best = (accuracy(model), model.clone());
+    let early_stopping = !val.is_empty() && cfg.patience > 0;
+    let per_epoch = match cfg.epoch_samples {
+        0 => train.len(),
+        n => n,
+    };
+    let mut best = if early_stopping {
+        Some((accuracy(model), model.clone()))
+    } else {
+        None
+    };
     let mut since_best = 0;
     let mut order: Vec<usize> = train.to_vec();
     let mut cursor = order.len();
@@ -55,9 +67,9 @@ pub(super) fn fit<M: Clone>(
     for _ in 0..cfg.max_epochs {
         epochs += 1;
         let mut seen = 0;
-        while seen < cfg.epoch_samples && !order.is_empty() {
+        while seen < per_epoch && !order.is_empty() {
             let mut batch = Vec::with_capacity(cfg.batch);
-            while batch.len() < cfg.batch.min(cfg.epoch_samples - seen) {
+            while batch.len() < cfg.batch.min(per_epoch - seen) {
                 if cursor == order.len() {
                     rng.shuffle(&mut order);
                     cursor = 0;
@@ -68,12 +80,12 @@ pub(super) fn fit<M: Clone>(
             seen += batch.len();
             step(model, &batch, rng);
         }
-        if val.is_empty() {
+        let Some(best) = best.as_mut() else {
             continue;
-        }
+        };
         let acc = accuracy(model);
         if acc > best.0 {
-            best = (acc, model.clone());
+            *best = (acc, model.clone());
             since_best = 0;
         } else {
             since_best += 1;
@@ -82,8 +94,8 @@ pub(super) fn fit<M: Clone>(
             }
         }
     }
-    if !val.is_empty() {
-        *model = best.1;
+    if let Some((_, weights)) = best {
+        *model = weights;
     }
     epochs
 }
@@ -374,6 +386,51 @@ impl Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The loop's epochs: a model that records its batches, best after the first epoch.
+    #[test]
+    fn fit_runs_passes_fixed_epochs_and_early_stopping() {
+        let train: Vec<usize> = (0..10).collect();
+        let run = |epoch_samples, patience, val: &[usize]| {
+            let cfg = TrainConfig {
+                lr: 0.0,
+                weight_decay: 0.0,
+                batch: 4,
+                epoch_samples,
+                max_epochs: 5,
+                patience,
+            };
+            let mut model: Vec<Vec<usize>> = Vec::new();
+            let accuracy = |m: &Vec<Vec<usize>>| if m.len() == 3 { 1.0 } else { 0.5 };
+            let epochs = fit(
+                &mut model,
+                (&train, val),
+                cfg,
+                &mut Rng::new(0, 0),
+                accuracy,
+                |m, batch, _| m.push(batch.to_vec()),
+            );
+            (epochs, model)
+        };
+        // 0: an epoch is one pass over the labelled set, batches 4, 4, 2; with patience 0 all
+        // 5 epochs run and the last weights stay.
+        let (epochs, model) = run(0, 0, &[0]);
+        assert_eq!(epochs, 5);
+        assert_eq!(model.len(), 15);
+        let lens: Vec<usize> = model.iter().map(Vec::len).collect();
+        assert_eq!(lens[..3], [4, 4, 2]);
+        let mut first: Vec<usize> = model[..3].concat();
+        first.sort_unstable();
+        assert_eq!(first, train, "one pass sees each point once");
+        // 25 samples an epoch: 7 batches.
+        assert_eq!(run(25, 0, &[0]).1.len(), 35);
+        // Patience 2: epochs 2 and 3 are no better, so it stops after 3 and keeps epoch 1's
+        // weights (3 batches).
+        let (epochs, model) = run(0, 2, &[0]);
+        assert_eq!((epochs, model.len()), (3, 3));
+        // No validation points: no early stopping.
+        assert_eq!(run(0, 2, &[]).0, 5);
+    }
 
     /// Finite differences agree with the backward pass (dropout off).
     #[test]

@@ -86,15 +86,23 @@ pub struct ExperimentArgs {
     /// and 0.5).
     #[arg(long, default_value_t = 0.5)]
     pub hidden_dropout: f32,
-    /// Samples drawn per training epoch.
-    #[arg(long, default_value = "1024", value_parser = count, allow_negative_numbers = true)]
-    pub epoch_samples: usize,
-    /// Most training epochs per round (at least 1).
-    #[arg(long, default_value = "30", value_parser = count, allow_negative_numbers = true)]
-    pub max_epochs: usize,
-    /// Early stopping: epochs without a better validation accuracy.
-    #[arg(long, default_value = "3", value_parser = count, allow_negative_numbers = true)]
-    pub patience: usize,
+    /// Training mini-batch size [default: 128 for the CNN (Gal et al.), 64 for the MLP].
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
+    pub batch_size: Option<usize>,
+    /// Samples drawn per training epoch (reshuffled when the labelled set is used up); 0: one
+    /// pass over the labelled set, Gal et al.'s epoch [default: 0 for the CNN, 1024 for the
+    /// MLP, as the BatchBALD code's fixed-length sampler].
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
+    pub epoch_samples: Option<usize>,
+    /// Most training epochs per round, at least 1 [default: 50 for the CNN (Gal et al.), 30
+    /// for the MLP].
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
+    pub max_epochs: Option<usize>,
+    /// Early stopping: epochs without a better validation accuracy, the best weights kept; 0:
+    /// none, every round trains for --max-epochs and keeps the last weights [default: 0 for
+    /// the CNN (Gal et al. train a fixed 50 epochs), 3 for the MLP].
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
+    pub patience: Option<usize>,
     /// BatchBALD: exact joint entropy while C^t <= this, sampled beyond.
     #[arg(long, default_value = "1000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
@@ -130,6 +138,24 @@ pub struct ExperimentArgs {
     /// Folder for curves.csv (one line per round, written as it ends), curves.svg and table.md.
     #[arg(long, default_value = "bald-experiment")]
     pub out: PathBuf,
+}
+
+impl ExperimentArgs {
+    /// The training settings, each the model's default where not given.
+    pub fn train_config(&self) -> TrainConfig {
+        let cnn = self.model == ModelKind::Cnn;
+        let pick = |given: Option<usize>, cnn_default, mlp_default| {
+            given.unwrap_or(if cnn { cnn_default } else { mlp_default })
+        };
+        TrainConfig {
+            lr: 1e-3,
+            weight_decay: 5e-4,
+            batch: pick(self.batch_size, 128, 64),
+            epoch_samples: pick(self.epoch_samples, 0, 1024),
+            max_epochs: pick(self.max_epochs, 50, 30),
+            patience: pick(self.patience, 0, 3),
+        }
+    }
 }
 
 /// The experiment's models.
@@ -301,14 +327,7 @@ impl OnBackend for Job<'_> {
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
         );
-        let cfg = TrainConfig {
-            lr: 1e-3,
-            weight_decay: 5e-4,
-            batch: 64,
-            epoch_samples: a.epoch_samples,
-            max_epochs: a.max_epochs,
-            patience: a.patience,
-        };
+        let cfg = a.train_config();
         let e = |e: B::Error| e.to_string();
         let mut curves = Vec::new();
         'seeds: for seed in 0..a.seeds {
@@ -577,6 +596,23 @@ fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) 
         args.budget,
         args.k
     );
+    let cfg = args.train_config();
+    s.insert_str(
+        s.len() - 2,
+        &format!(
+            ", trained from scratch each round (Adam, batch {}, up to {} epochs of {}, {})",
+            cfg.batch,
+            cfg.max_epochs,
+            match cfg.epoch_samples {
+                0 => "one pass over the labelled set".to_string(),
+                n => format!("{n} samples"),
+            },
+            match (cfg.patience, args.validation) {
+                (0, _) | (_, 0) => "no early stopping".to_string(),
+                (p, v) => format!("early stopping on {v} validation images, patience {p}"),
+            }
+        ),
+    );
     if let Some(n) = args.pool_subset {
         s.insert_str(
             s.len() - 2,
@@ -656,8 +692,8 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
         ("--repeated", args.repeated),
         ("--initial-per-class", args.initial_per_class),
         ("--hidden", args.hidden),
-        ("--epoch-samples", args.epoch_samples),
-        ("--max-epochs", args.max_epochs),
+        ("--batch-size", args.train_config().batch),
+        ("--max-epochs", args.train_config().max_epochs),
         ("--test-per-class", args.test_per_class),
     ];
     if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
@@ -818,6 +854,34 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ExperimentArgs,
+    }
+
+    /// The CNN trains as Gal et al. (batch 128, 50 epochs of one pass, no early stopping), the
+    /// MLP as the BatchBALD code; each setting given wins.
+    #[test]
+    fn training_defaults_follow_the_model() {
+        let cfg = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["bald"], args].concat()).unwrap();
+            let c = cli.args.train_config();
+            (c.batch, c.epoch_samples, c.max_epochs, c.patience)
+        };
+        assert_eq!(cfg(&["--model", "cnn"]), (128, 0, 50, 0));
+        assert_eq!(cfg(&[]), (64, 1024, 30, 3));
+        assert_eq!(
+            cfg(&["--model", "cnn", "--batch-size", "32", "--patience", "4"]),
+            (32, 0, 50, 4)
+        );
+        assert_eq!(
+            cfg(&["--epoch-samples", "0", "--max-epochs", "9"]),
+            (64, 0, 9, 3)
+        );
+    }
 
     #[test]
     fn pool_subsets_are_seeded_distinct_and_clamped() {
