@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use bald_cli::acquire::{self, AcquireArgs};
+#[cfg(feature = "experiment")]
 use bald_cli::experiment::{self, ExperimentArgs};
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,7 @@ enum Command {
     /// The active-learning experiment of Gal et al. (2017) and the BatchBALD paper on embedded
     /// MNIST-5k (or IDX data): learning curves (CSV, SVG) and the labels each strategy needs
     /// to reach each accuracy threshold.
+    #[cfg(feature = "experiment")]
     Experiment(ExperimentArgs),
 }
 
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Acquire(args) => acquire::run(args).map(|text| (text, args.output.is_none())),
+        #[cfg(feature = "experiment")]
         Command::Experiment(args) => experiment::run(args).map(|text| (text, true)),
     };
     match result {
