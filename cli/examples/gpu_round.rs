@@ -8,11 +8,11 @@
 
 use std::time::Instant;
 
-use bald_cli::experiment::data::{embedded, repeat_pool};
 use bald_core::owned::{batchbald, mc_dropout_forward};
 use bald_core::{Backend, BatchBald, DenseLayer, Greedy, McDropoutHead, Shape};
 use bald_cuda::CudaBackend;
 use bald_experiment::cnn::{GalCnn, Workspace};
+use bald_experiment::data::{embedded, repeat_pool};
 use bald_experiment::nn::Adam;
 
 fn main() {

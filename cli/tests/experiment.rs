@@ -57,6 +57,13 @@ fn rows(out: &Path) -> Vec<(String, u64, usize, f64)> {
 }
 
 #[test]
+fn experiment_has_help() {
+    let o = bald(&["experiment", "--help"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
+}
+
+#[test]
 fn a_tiny_experiment_writes_sane_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
@@ -351,7 +358,7 @@ fn no_validation_trains_for_max_epochs() {
 /// Writes IDX files holding the embedded MNIST-5k's images of `classes` only.
 fn idx_subset(dir: &Path, images: &str, labels: &str, classes: u8) {
     use std::io::Read;
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiment/data");
     let gunzip = |name: &str| {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(std::fs::File::open(data.join(name)).unwrap())
@@ -380,7 +387,7 @@ fn idx_subset(dir: &Path, images: &str, labels: &str, classes: u8) {
 #[test]
 fn experiment_reads_a_users_idx_data() {
     let dir = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiment/data");
     std::fs::copy(
         data.join("mnist5k-images-idx3-ubyte.gz"),
         dir.path().join("train-images-idx3-ubyte.gz"),

@@ -1,5 +1,7 @@
-//! bald-experiment: the training stack of the active-learning experiment, in a crate of its
-//! own so that `bald acquire`, the Python package and the kernels crates never compile it.
+//! bald-experiment: the training stack of the active-learning experiment (data, models,
+//! trainers, plots), in a crate of its own so that `bald acquire`, the Python package and the
+//! kernels crates never compile it. `bald experiment` (bald-cli's `experiment` feature, on by
+//! default) runs the loop over it.
 //!
 //! [`cnn::GalCnn`] is the Bayesian CNN of Gal et al. (2017), trained on batches with im2col and
 //! the `gemm` crate's sgemm, each thread running the trunk of its share of the batch. The
@@ -11,4 +13,8 @@
 #![warn(missing_docs)]
 
 pub mod cnn;
+pub mod data;
+pub mod mlp;
 pub mod nn;
+pub mod plot;
+pub mod rng;

@@ -9,9 +9,9 @@ use bald_core::{DenseLayer, McDropoutHead, Scalar};
 use bald_experiment::cnn::{GalCnn, Workspace};
 use bald_experiment::nn::Adam;
 
-use super::data::Dataset;
-use super::mlp::{fit, TrainConfig};
-use super::rng::Rng;
+use bald_experiment::data::Dataset;
+use bald_experiment::mlp::{fit, TrainConfig};
+use bald_experiment::rng::Rng;
 
 /// The head's dropout rates, before the first and the second dense layer (Gal et al.).
 const DROPOUTS: [f32; 2] = [0.25, 0.5];

@@ -5,10 +5,6 @@
 //! with each strategy, until the label budget.
 
 mod cnn;
-pub mod data;
-mod mlp;
-mod plot;
-mod rng;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -24,10 +20,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::acquire::{acquire_on, count, non_negative, GreedyArg, Params, Strategy};
 use crate::backends::{dispatch, BackendChoice, OnBackend};
 use crate::npy::{self, NpyData};
+use bald_experiment::data::{self, Dataset};
+use bald_experiment::mlp::{Mlp, TrainConfig};
+use bald_experiment::plot;
+use bald_experiment::rng::Rng;
 use cnn::Cnn;
-use data::Dataset;
-use mlp::{Mlp, TrainConfig};
-use rng::Rng;
 
 /// `bald experiment` arguments. With none, a one-seed run to 150 labels on MNIST-5k
 /// (a few minutes at most on 2 cores).

@@ -4,8 +4,8 @@
 
 use bald_core::DenseLayer;
 
-use super::data::Dataset;
-use super::rng::Rng;
+use crate::data::Dataset;
+use crate::rng::Rng;
 
 /// One dense layer, torch layout (outputs x inputs).
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub struct TrainConfig {
 /// and early stopping on `val` by `accuracy` (best weights kept); with no validation points
 /// or a patience of 0, exactly `max_epochs` epochs and the last weights. Returns the epochs
 /// run.
-pub(super) fn fit<M: Clone>(
+pub fn fit<M: Clone>(
     model: &mut M,
     (train, val): (&[usize], &[usize]),
     cfg: TrainConfig,

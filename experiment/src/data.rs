@@ -4,12 +4,12 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// MNIST-5k: 5000 images (500 per class) in the original IDX layout, gzip (provenance in
-/// `cli/data/README.md`).
-const MNIST5K_IMAGES: &[u8] = include_bytes!("../../data/mnist5k-images-idx3-ubyte.gz");
-const MNIST5K_LABELS: &[u8] = include_bytes!("../../data/mnist5k-labels-idx1-ubyte.gz");
+/// `experiment/data/README.md`).
+const MNIST5K_IMAGES: &[u8] = include_bytes!("../data/mnist5k-images-idx3-ubyte.gz");
+const MNIST5K_LABELS: &[u8] = include_bytes!("../data/mnist5k-labels-idx1-ubyte.gz");
 
 /// Normalisation of torchvision's MNIST examples: (x / 255 - mean) / std.
 const MEAN: f32 = 0.1307;
