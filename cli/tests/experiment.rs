@@ -113,6 +113,25 @@ fn a_tiny_experiment_writes_sane_outputs() {
     assert_eq!(svg.matches("<polyline").count(), 3);
     assert!(svg.contains("<polygon"), "a band across seeds");
     assert!(svg.contains("stroke-dasharray"), "threshold lines");
+
+    // Seed 1 alone, from --first-seed, gives seed 1's curves of the run above.
+    let alone = dir.path().join("alone");
+    let o = experiment(
+        &alone,
+        &[
+            "--strategies",
+            "random,bald,batchbald",
+            "--budget",
+            "40",
+            "--first-seed",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seed1: Vec<_> = rows.iter().filter(|r| r.1 == 1).cloned().collect();
+    assert_eq!(crate::rows(&alone), seed1);
+    let table = std::fs::read_to_string(alone.join("table.md")).unwrap();
+    assert!(table.contains("1 seed(s) from seed 1"), "{table}");
 }
 
 /// `--model cnn`: Gal et al.'s CNN, its trunk once per image and its head on the backend; the
@@ -303,6 +322,10 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
         (&["--input-dropout", "1"], "--input-dropout"),
         (&["--data", "/no/such/folder"], "no such file or folder"),
         (&["--pool-subset", "0"], "--pool-subset must be at least 1"),
+        (
+            &["--first-seed", "18446744073709551615", "--seeds", "2"],
+            "--first-seed + --seeds - 1 must fit",
+        ),
         (
             &["--deterministic", "--strategies", "entropy,bald"],
             "bald needs MC",

@@ -46,6 +46,11 @@ pub struct ExperimentArgs {
     /// Repetitions with seeds 0, 1, ... (splits, initial labels, training, MC masks).
     #[arg(long, default_value = "1", value_parser = count, allow_negative_numbers = true)]
     pub seeds: usize,
+    /// The first seed: the runs use seeds first-seed .. first-seed + seeds - 1. A seed's
+    /// curves do not depend on the other seeds or strategies in the run, so a long
+    /// reproduction can be split across runs.
+    #[arg(long, default_value = "0")]
+    pub first_seed: u64,
     /// Stop when this many points are labelled (at least the initial labels).
     #[arg(long, default_value = "150", value_parser = count, allow_negative_numbers = true)]
     pub budget: usize,
@@ -327,16 +332,16 @@ impl OnBackend for Job<'_> {
         let cfg = a.train_config();
         let e = |e: B::Error| e.to_string();
         let mut curves = Vec::new();
-        'seeds: for seed in 0..a.seeds {
-            let seed64 = seed as u64;
+        // `check` made sure that the last seed fits in a u64.
+        'seeds: for seed in (a.first_seed..).take(a.seeds) {
             let splits = data::split(
                 self.data,
-                seed64,
+                seed,
                 a.test_per_class,
                 a.validation,
                 a.initial_per_class,
             )?;
-            let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed64);
+            let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed);
             for &strategy in &a.strategies {
                 bar.set_message(format!("{} seed {seed}", strategy.name()));
                 let mut labelled = splits.initial.clone();
@@ -347,7 +352,7 @@ impl OnBackend for Job<'_> {
                     round_seconds: Vec::new(),
                 };
                 for round in 0u64.. {
-                    let round_seed = seed64.wrapping_mul(1_000_003).wrapping_add(round);
+                    let round_seed = seed.wrapping_mul(1_000_003).wrapping_add(round);
                     let mut model = Model::new(a, &data, round_seed)?;
                     model.train(&data, &labelled, &splits.validation, cfg, round_seed);
                     let test_x = model.features(&data, &splits.test);
@@ -488,7 +493,7 @@ fn pool_subset(len: usize, size: Option<usize>, seed: u64) -> Vec<usize> {
 /// One round's pool, for `--save-pools`.
 struct SavedPool<'a> {
     strategy: Strategy,
-    seed: usize,
+    seed: u64,
     round: u64,
     labelled: usize,
     /// Data-set indices of the pool points, in pool order.
@@ -584,10 +589,13 @@ fn percent(t: f64) -> String {
 /// accuracy, time per acquisition round.
 fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) -> String {
     let initial = curves.iter().filter_map(|c| c.points.first()).map(|p| p.0);
+    let seeds = match args.first_seed {
+        0 => format!("{} seed(s)", args.seeds),
+        first => format!("{} seed(s) from seed {first}", args.seeds),
+    };
     let mut s = format!(
-        "Active learning on {dataset} with the {}, {} seed(s), {} initial labels, {} per round, budget {}, K = {}, backend {backend}\n\n",
+        "Active learning on {dataset} with the {}, {seeds}, {} initial labels, {} per round, budget {}, K = {}, backend {backend}\n\n",
         args.model.name().to_uppercase(),
-        args.seeds,
         initial.min().unwrap_or(0),
         args.acquire,
         args.budget,
@@ -714,6 +722,13 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
     }
     if let Some(t) = args.thresholds.iter().find(|t| !(**t > 0.0 && **t <= 1.0)) {
         return Err(format!("--thresholds must be in (0, 1], not {}", Plain(*t)));
+    }
+    if u64::try_from(args.seeds - 1)
+        .ok()
+        .and_then(|n| args.first_seed.checked_add(n))
+        .is_none()
+    {
+        return Err("--first-seed + --seeds - 1 must fit in 64 bits".into());
     }
     if args.pool_subset == Some(0) {
         return Err("--pool-subset must be at least 1".into());
