@@ -1,7 +1,7 @@
 //! `bald experiment` as a user runs it: tiny runs, their outputs, a user's IDX data, every
 //! argument mistake, and Ctrl-C.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -132,6 +132,62 @@ fn a_tiny_experiment_writes_sane_outputs() {
     assert_eq!(crate::rows(&alone), seed1);
     let table = std::fs::read_to_string(alone.join("table.md")).unwrap();
     assert!(table.contains("1 seed(s) from seed 1"), "{table}");
+
+    // --from-curves puts the two runs back together: seed 0 taken from the first run's file,
+    // then merged with the run of seed 1 alone, gives the first run's curves and plot.
+    let from = |out: &Path, files: &[&PathBuf], seeds: &str| {
+        let files: Vec<String> = files
+            .iter()
+            .map(|f| f.join("curves.csv").display().to_string())
+            .collect();
+        experiment(
+            out,
+            &[
+                "--strategies",
+                "random,bald,batchbald",
+                "--budget",
+                "40",
+                "--thresholds",
+                "0.3,0.99",
+                "--seeds",
+                seeds,
+                "--from-curves",
+                &files.join(","),
+            ],
+        )
+    };
+    let seed0 = dir.path().join("seed0");
+    let o = from(&seed0, &[&out], "1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(crate::rows(&seed0).iter().all(|r| r.1 == 0));
+    let merged = dir.path().join("merged");
+    let o = from(&merged, &[&seed0, &alone], "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    // The same rows (their seconds are each run's own).
+    assert_eq!(crate::rows(&merged), crate::rows(&out));
+    assert_eq!(text(&merged, "curves.svg"), svg);
+    // The table's rows agree up to the final accuracy (its times are from 4-decimal seconds).
+    let cells = |t: String| -> Vec<Vec<String>> {
+        t.lines()
+            .filter(|l| l.starts_with("| "))
+            .map(|l| l.split('|').take(5).map(str::to_string).collect())
+            .collect()
+    };
+    assert_eq!(
+        cells(text(&merged, "table.md")),
+        cells(text(&out, "table.md"))
+    );
+    // A curve twice, or missing, is a one-line error.
+    for (files, seeds, want) in [
+        (&[&out, &alone][..], "2", "random seed 1 is in"),
+        (&[&alone][..], "2", "no curve of random seed 0"),
+    ] {
+        let o = from(&dir.path().join("bad"), files, seeds);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+    }
 }
 
 /// `--model cnn`: Gal et al.'s CNN, its trunk once per image and its head on the backend; the

@@ -51,6 +51,12 @@ pub struct ExperimentArgs {
     /// reproduction can be split across runs.
     #[arg(long, default_value = "0")]
     pub first_seed: u64,
+    /// Train nothing: make the table and plot from the curves.csv files of earlier runs
+    /// (comma-separated), which must hold each curve of --strategies and the seeds once in all.
+    /// The other arguments say what those runs were (model, budget, K, thresholds...). With
+    /// --first-seed, the way to put a reproduction split across runs back together.
+    #[arg(long, value_delimiter = ',', value_name = "CSV")]
+    pub from_curves: Vec<PathBuf>,
     /// Stop when this many points are labelled (at least the initial labels).
     #[arg(long, default_value = "150", value_parser = count, allow_negative_numbers = true)]
     pub budget: usize,
@@ -760,6 +766,89 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The curves of `--from-curves`, in a run's order (seeds, then strategies), each from exactly
+/// one row group of the files.
+fn read_curves(args: &ExperimentArgs) -> Result<Vec<Curve>, String> {
+    let seeds: Vec<u64> = (args.first_seed..).take(args.seeds).collect();
+    let slot = |strategy: Strategy, seed: u64| {
+        let s = args.strategies.iter().position(|&x| x == strategy)?;
+        let i = seeds.iter().position(|&x| x == seed)?;
+        Some(i * args.strategies.len() + s)
+    };
+    let mut found: Vec<Option<(Curve, &Path)>> = Vec::new();
+    found.resize_with(seeds.len() * args.strategies.len(), || None);
+    for path in &args.from_curves {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut lines = text.lines().enumerate();
+        if lines.next().map(|(_, l)| l) != Some(CurveLog::HEADER.trim_end()) {
+            return Err(format!(
+                "{} is not a bald experiment curves.csv (its first line is not {})",
+                path.display(),
+                CurveLog::HEADER.trim_end()
+            ));
+        }
+        // Rows of one curve are consecutive; a curve seen in an earlier group or file is twice.
+        let mut current: Option<usize> = None;
+        for (i, line) in lines {
+            let bad = |what: &str| format!("{} line {}: {what}: {line}", path.display(), i + 1);
+            let f: Vec<&str> = line.split(',').collect();
+            let [name, seed, labels, acc, seconds] = f[..] else {
+                return Err(bad("not 5 fields"));
+            };
+            let strategy = Strategy::from_str(name, false).map_err(|_| bad("no such strategy"))?;
+            let seed: u64 = seed.parse().map_err(|_| bad("bad seed"))?;
+            let labels: usize = labels.parse().map_err(|_| bad("bad label count"))?;
+            let acc: f64 = acc.parse().map_err(|_| bad("bad accuracy"))?;
+            let seconds: Option<f64> = match seconds {
+                "" => None,
+                s => Some(s.parse().map_err(|_| bad("bad seconds"))?),
+            };
+            let Some(at) = slot(strategy, seed) else {
+                continue;
+            };
+            if current != Some(at) {
+                if let Some((_, other)) = &found[at] {
+                    return Err(format!(
+                        "{} seed {seed} is in {} and again in {}",
+                        strategy.name(),
+                        other.display(),
+                        path.display()
+                    ));
+                }
+                let curve = Curve {
+                    strategy,
+                    points: Vec::new(),
+                    round_seconds: Vec::new(),
+                };
+                found[at] = Some((curve, path));
+                current = Some(at);
+            }
+            let (curve, _) = found[at].as_mut().expect("just set");
+            curve.points.push((labels, acc));
+            curve.round_seconds.extend(seconds);
+        }
+    }
+    found
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.map(|(c, _)| c).ok_or_else(|| {
+                format!(
+                    "no curve of {} seed {} in {}",
+                    args.strategies[i % args.strategies.len()].name(),
+                    seeds[i / args.strategies.len()],
+                    args.from_curves
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
 /// Runs `bald experiment`: writes `curves.csv` as rounds end, then the table and plot (also on
 /// Ctrl-C, with the rounds done); returns the table and where the files are.
 pub fn run(args: &ExperimentArgs) -> Result<String, String> {
@@ -790,6 +879,11 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         data.rows_cols.1,
         data.classes
     );
+    // Read before the log is created: --out may be where one of the files is.
+    let saved = match args.from_curves.is_empty() {
+        true => None,
+        false => Some(read_curves(args)?),
+    };
     let mut log = CurveLog::create(&args.out)?;
     if let Some(dir) = &args.save_pools {
         std::fs::create_dir_all(dir)
@@ -802,12 +896,27 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         }
         eprintln!("\nbald: interrupted: finishing the round, then writing the table and plot");
     });
-    let job = Job {
-        args,
-        data: &data,
-        log: &mut log,
+    let (curves, backend) = if let Some(curves) = saved {
+        for (i, c) in curves.iter().enumerate() {
+            let seed = args.first_seed + (i / args.strategies.len()) as u64;
+            for (j, &(labels, acc)) in c.points.iter().enumerate() {
+                let seconds = c.round_seconds.get(j).map(|s| format!("{s:.4}"));
+                log.append(&format!(
+                    "{},{seed},{labels},{acc},{}\n",
+                    c.strategy.name(),
+                    seconds.unwrap_or_default()
+                ))?;
+            }
+        }
+        (curves, "of the runs (from their curves)")
+    } else {
+        let job = Job {
+            args,
+            data: &data,
+            log: &mut log,
+        };
+        dispatch(args.backend, job)?
     };
-    let (curves, backend) = dispatch(args.backend, job)?;
     let series: Vec<plot::Series> = args
         .strategies
         .iter()
