@@ -434,8 +434,9 @@ fn no_validation_trains_for_max_epochs() {
     assert!(acc > 0.3, "accuracy {acc}");
 }
 
-/// Writes IDX files holding the embedded MNIST-5k's images of `classes` only.
-fn idx_subset(dir: &Path, images: &str, labels: &str, classes: u8) {
+/// Writes IDX files holding the embedded MNIST-5k's images of `classes` only, `limit` of
+/// them evenly spaced (the data is in class order).
+fn idx_subset(dir: &Path, images: &str, labels: &str, classes: u8, limit: usize) {
     use std::io::Read;
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiment/data");
     let gunzip = |name: &str| {
@@ -449,7 +450,13 @@ fn idx_subset(dir: &Path, images: &str, labels: &str, classes: u8) {
         gunzip("mnist5k-images-idx3-ubyte.gz"),
         gunzip("mnist5k-labels-idx1-ubyte.gz"),
     );
-    let keep: Vec<usize> = (0..5000).filter(|&i| lab[8 + i] < classes).collect();
+    let all: Vec<usize> = (0..5000).filter(|&i| lab[8 + i] < classes).collect();
+    let keep: Vec<usize> = all
+        .iter()
+        .copied()
+        .step_by((all.len() / limit).max(1))
+        .take(limit)
+        .collect();
     let n = (keep.len() as u32).to_be_bytes();
     let mut new_img = img[..16].to_vec();
     new_img[4..8].copy_from_slice(&n);
@@ -501,6 +508,15 @@ fn experiment_reads_a_users_idx_data() {
         "train-images.idx3-ubyte",
         "train-labels.idx1-ubyte",
         3,
+        5000,
+    );
+    // A test set of its own, whole: 37 images, so every accuracy is a multiple of 1/37.
+    idx_subset(
+        kaggle.path(),
+        "t10k-images.idx3-ubyte",
+        "t10k-labels.idx1-ubyte",
+        3,
+        37,
     );
     for path in [
         kaggle.path().to_path_buf(),
@@ -521,7 +537,23 @@ fn experiment_reads_a_users_idx_data() {
         let table = String::from_utf8_lossy(&o.stdout);
         assert!(table.contains("3 classes"), "{table}");
         assert!(table.contains("6 initial labels"), "{table}");
+        assert!(table.contains("test set: the 37 images of"), "{table}");
+        for r in rows(&out) {
+            let hits = r.3 * 37.0;
+            assert!((hits - hits.round()).abs() < 1e-9, "{r:?}");
+        }
     }
+    // A test set of other classes than the training data's is refused.
+    idx_subset(
+        kaggle.path(),
+        "t10k-images.idx3-ubyte",
+        "t10k-labels.idx1-ubyte",
+        4,
+        2000,
+    );
+    let o = experiment(&out, &["--data", kaggle.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("in 4 classes"), "{}", stderr(&o));
     let missing = bald(&["experiment", "--data", out.to_str().unwrap()]);
     assert!(!missing.status.success());
     assert!(

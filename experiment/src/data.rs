@@ -2,7 +2,7 @@
 //! form (Repeated-MNIST), and the experiment's splits.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::rng::Rng;
 
@@ -56,6 +56,18 @@ pub fn embedded() -> Result<Dataset, String> {
 /// Kaggle's (a dot before `idx`), each plain or `.gz`.
 const IMAGE_NAMES: [&str; 2] = ["train-images-idx3-ubyte", "train-images.idx3-ubyte"];
 
+/// The same for the test set.
+const TEST_IMAGE_NAMES: [&str; 2] = ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"];
+
+/// The first of `names` (each plain or `.gz`) that is a file in `dir`.
+fn find(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names
+        .iter()
+        .flat_map(|n| [n.to_string(), format!("{n}.gz")])
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
 /// A user's IDX data: `path` is a folder holding `train-images-idx3-ubyte` and
 /// `train-labels-idx1-ubyte` (or Kaggle's `train-images.idx3-ubyte`, plain or `.gz`), or the
 /// images file itself, with the labels file beside it (`images` replaced by `labels`,
@@ -65,20 +77,34 @@ pub fn from_path(path: &Path) -> Result<Dataset, String> {
         return Err(format!("{}: no such file or folder", path.display()));
     }
     let images = if path.is_dir() {
-        IMAGE_NAMES
-            .iter()
-            .flat_map(|n| [n.to_string(), format!("{n}.gz")])
-            .map(|n| path.join(n))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                format!(
-                    "{}: no train-images-idx3-ubyte or train-images.idx3-ubyte (plain or .gz)",
-                    path.display()
-                )
-            })?
+        find(path, &IMAGE_NAMES).ok_or_else(|| {
+            format!(
+                "{}: no train-images-idx3-ubyte or train-images.idx3-ubyte (plain or .gz)",
+                path.display()
+            )
+        })?
     } else {
         path.to_path_buf()
     };
+    images_and_labels(&images)
+}
+
+/// The test set beside a user's training data (`path` as [`from_path`] takes it): the
+/// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` of MNIST (or Kaggle's
+/// `t10k-images.idx3-ubyte`, plain or `.gz`) in the same folder, with the images file's path.
+/// `None` when there is none.
+pub fn test_set_beside(path: &Path) -> Result<Option<(Dataset, PathBuf)>, String> {
+    let dir = match path.is_dir() {
+        true => path,
+        false => path.parent().unwrap_or(Path::new(".")),
+    };
+    find(dir, &TEST_IMAGE_NAMES)
+        .map(|images| Ok((images_and_labels(&images)?, images)))
+        .transpose()
+}
+
+/// The images file `images` and the labels file beside it.
+fn images_and_labels(images: &Path) -> Result<Dataset, String> {
     let name = images
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -92,7 +118,7 @@ pub fn from_path(path: &Path) -> Result<Dataset, String> {
     }
     let labels = images.with_file_name(&label_name);
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    from_idx(&read(&images)?, &read(&labels)?)
+    from_idx(&read(images)?, &read(&labels)?)
 }
 
 fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>, String> {

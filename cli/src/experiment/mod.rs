@@ -71,10 +71,14 @@ pub struct ExperimentArgs {
     pub repeated: usize,
     /// IDX data instead of the embedded MNIST-5k: a folder holding train-images-idx3-ubyte
     /// and train-labels-idx1-ubyte (or Kaggle's train-images.idx3-ubyte; plain or .gz), or the
-    /// images file itself with its labels file beside it. Any number of classes.
+    /// images file itself with its labels file beside it. Any number of classes. MNIST's test
+    /// files (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, or Kaggle's names) beside them
+    /// are the test set.
     #[arg(long, visible_alias = "mnist-dir", value_name = "PATH")]
     pub data: Option<PathBuf>,
-    /// Test images per class (balanced test split).
+    /// Test images per class (balanced test split), when the data has no test set of its own
+    /// (with --data, MNIST's t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte beside the
+    /// training files are the test set, whole: the paper's 10,000 images).
     #[arg(long, default_value = "100", value_parser = count, allow_negative_numbers = true)]
     pub test_per_class: usize,
     /// Validation images for early stopping; 0: no early stopping, every round trains for
@@ -292,6 +296,8 @@ impl CurveLog {
 struct Job<'a> {
     args: &'a ExperimentArgs,
     data: &'a Dataset,
+    /// The data's own test set (MNIST's t10k files), used whole instead of a split.
+    test: Option<&'a Dataset>,
     log: &'a mut CurveLog,
 }
 
@@ -343,11 +349,19 @@ impl OnBackend for Job<'_> {
             let splits = data::split(
                 self.data,
                 seed,
-                a.test_per_class,
+                if self.test.is_some() {
+                    0
+                } else {
+                    a.test_per_class
+                },
                 a.validation,
                 a.initial_per_class,
             )?;
             let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed);
+            let (test_data, test) = match self.test {
+                Some(t) => (t, (0..t.len()).collect()),
+                None => (&data, splits.test.clone()),
+            };
             for &strategy in &a.strategies {
                 bar.set_message(format!("{} seed {seed}", strategy.name()));
                 let mut labelled = splits.initial.clone();
@@ -361,24 +375,14 @@ impl OnBackend for Job<'_> {
                     let round_seed = seed.wrapping_mul(1_000_003).wrapping_add(round);
                     let mut model = Model::new(a, &data, round_seed)?;
                     model.train(&data, &labelled, &splits.validation, cfg, round_seed);
-                    let test_x = model.features(&data, &splits.test);
+                    let test_x = model.features(test_data, &test);
                     let layers = model.head(true);
                     let head = McDropoutHead::new(&layers).map_err(|e| e.to_string())?;
-                    let test_lp: Vec<f32> = mc_dropout_forward(
-                        backend,
-                        &head,
-                        &test_x,
-                        splits.test.len(),
-                        a.k,
-                        round_seed,
-                    )
-                    .map_err(e)?;
-                    let acc = mc_accuracy(
-                        &test_lp,
-                        a.k,
-                        classes,
-                        splits.test.iter().map(|&i| data.y[i]),
-                    );
+                    let test_lp: Vec<f32> =
+                        mc_dropout_forward(backend, &head, &test_x, test.len(), a.k, round_seed)
+                            .map_err(e)?;
+                    let acc =
+                        mc_accuracy(&test_lp, a.k, classes, test.iter().map(|&i| test_data.y[i]));
                     let labels = labelled.len();
                     curve.points.push((labels, acc));
                     bar.inc(1);
@@ -860,6 +864,25 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         ),
         None => (data::embedded()?, "MNIST-5k".to_string()),
     };
+    let test = match &args.data {
+        Some(path) => data::test_set_beside(path)?,
+        None => None,
+    };
+    if let Some((t, file)) = &test {
+        if t.rows_cols != data.rows_cols || t.classes > data.classes {
+            return Err(format!(
+                "{}: {} images of {}x{} in {} classes, against the training data's {}x{} in {}",
+                file.display(),
+                t.len(),
+                t.rows_cols.0,
+                t.rows_cols.1,
+                t.classes,
+                data.rows_cols.0,
+                data.rows_cols.1,
+                data.classes
+            ));
+        }
+    }
     let initial = args.initial_per_class * data.classes;
     if args.budget < initial {
         return Err(format!(
@@ -873,11 +896,15 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         (r, true) => format!("{name}, each pool image {r} times with noise"),
     };
     let name = format!(
-        "{name} ({} images of {}x{}, {} classes)",
+        "{name} ({} images of {}x{}, {} classes{})",
         data.len(),
         data.rows_cols.0,
         data.rows_cols.1,
-        data.classes
+        data.classes,
+        match &test {
+            Some((t, file)) => format!("; test set: the {} images of {}", t.len(), file.display()),
+            None => String::new(),
+        }
     );
     // Read before the log is created: --out may be where one of the files is.
     let saved = match args.from_curves.is_empty() {
@@ -913,6 +940,7 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         let job = Job {
             args,
             data: &data,
+            test: test.as_ref().map(|(t, _)| t),
             log: &mut log,
         };
         dispatch(args.backend, job)?
