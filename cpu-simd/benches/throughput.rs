@@ -70,16 +70,14 @@ fn score_group(c: &mut Criterion) {
             });
         }
         // The same pass validating the input as it goes (what `bald acquire --strategy bald`
-        // runs), beside the entropies alone above.
-        let best = SimdBackend::new();
+        // runs), beside the entropies alone above, on every ISA.
         let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
-        let name = format!("{}+validation", best.isa().name());
-        g.bench_function(BenchmarkId::new(name, &id), |bench| {
-            bench.iter(|| {
-                best.validate_entropies(&data, shape, &mut h, &mut eh)
-                    .unwrap()
-            })
-        });
+        for b in simd_backends() {
+            let name = format!("{}+validation", b.isa().name());
+            g.bench_function(BenchmarkId::new(name, &id), |bench| {
+                bench.iter(|| b.validate_entropies(&data, shape, &mut h, &mut eh).unwrap())
+            });
+        }
     }
     g.finish();
 }

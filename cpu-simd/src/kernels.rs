@@ -58,7 +58,8 @@ pub fn exp_and_plogp<S: Simd>(s: S, lp: &[f32], p: &mut [f32]) -> f64 {
 
 /// Per-thread scratch of the score kernel.
 pub struct ScoreScratch {
-    /// K x C probabilities, then 16 zeros of slack for whole-vector reads past the end.
+    /// K x C probabilities (of a group of [`GROUP`] points when that is at most
+    /// [`GROUPED_VALUES`]), then 16 zeros of slack for whole-vector reads past the end.
     pub probs: Vec<f32>,
     /// f32 column sums of the current block of rows (C rounded up to 16).
     pub col32: Vec<f32>,
@@ -76,7 +77,7 @@ impl ScoreScratch {
     /// Scratch for points of K x C.
     pub fn new(k: usize, c: usize) -> Self {
         ScoreScratch {
-            probs: vec![0.0; k * c + 16],
+            probs: vec![0.0; (k * c).max((GROUP * k * c).min(GROUPED_VALUES)) + 16],
             col32: vec![0.0; c.div_ceil(16) * 16],
             col: vec![0.0; c],
             col2: vec![0.0; c],
@@ -236,6 +237,10 @@ fn gcd(a: usize, b: usize) -> usize {
     a
 }
 
+/// Validating, the probabilities of a group's points are kept side by side up to this many
+/// values (16 KiB, within L1 beside the rest); longer points are checked one by one.
+const GROUPED_VALUES: usize = 4096;
+
 /// Periods of the phase accumulators summed in f32 before a fold into f64.
 const PHASE_BLOCK: usize = 16;
 
@@ -276,14 +281,31 @@ pub struct RowCheck {
 const CHECK_LOG_PROB_HI: f32 = 1.0;
 
 /// The probabilities of `lp` from `from` on into `probs` (the part of a point that the phase
-/// kernels do not store).
+/// kernels do not store), clamped as [`phase_sums`] clamps them with CHECK: one vector over
+/// the point's last L values, which writes the L - (len - from) before `from` again with the
+/// same bits, or a point shorter than a vector padded with -inf.
 #[inline(always)]
-fn tail_probs(probs: &mut [f32], lp: &[f32], from: usize) {
-    for (p, &x) in probs[from..lp.len()].iter_mut().zip(&lp[from..]) {
-        // Not f32::max, which would turn NaN into -87: NaN must reach the row's sum.
-        let x = if x < -87.0 { -87.0 } else { x };
-        *p = f64::from(x).exp() as f32;
+fn tail_probs<S: Simd>(s: S, probs: &mut [f32], lp: &[f32], from: usize) {
+    let (lanes, len) = (S::LANES, lp.len());
+    if from < len && len >= lanes {
+        let p = checked_probs(s, s.load(&lp[len - lanes..]));
+        s.store(p, &mut probs[len - lanes..]);
+    } else if from < len {
+        let mut xs = [f32::NEG_INFINITY; 16];
+        xs[..len].copy_from_slice(lp);
+        let mut ps = [0.0f32; 16];
+        s.store(checked_probs(s, s.load(&xs)), &mut ps);
+        probs[..len].copy_from_slice(&ps[..len]);
     }
+}
+
+/// e^x with x clamped as a validating pass clamps it (see [`CHECK_LOG_PROB_HI`]). (A function,
+/// not a closure: closures are compiled without the caller's target features.)
+#[inline(always)]
+fn checked_probs<S: Simd>(s: S, x: S::V) -> S::V {
+    // x second in the min and max, so that NaN passes to the row's sum.
+    let x = s.min(s.splat(CHECK_LOG_PROB_HI), clamp_log_prob(s, x));
+    exp_log_prob(s, x)
 }
 
 /// Whether every row of `probs` (K x C = `len` values, a point's probabilities, then at least
@@ -368,12 +390,12 @@ fn phase_sums<S: Simd, const P: usize, const CHECK: bool>(
         &mut probs[block * lanes..end * lanes],
     );
     for (x, p) in values.chunks_exact(lanes).zip(out.chunks_exact_mut(lanes)) {
-        let mut x = clamp_log_prob(s, s.load(x));
-        if CHECK {
-            // x second, so that NaN passes.
-            x = s.min(s.splat(CHECK_LOG_PROB_HI), x);
-        }
-        s.store(exp_log_prob(s, x), p);
+        let e = if CHECK {
+            checked_probs(s, s.load(x))
+        } else {
+            exp_log_prob(s, clamp_log_prob(s, s.load(x)))
+        };
+        s.store(e, p);
     }
     let mut acc = [zero; P];
     let mut plogp = [zero; P];
@@ -478,7 +500,7 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
                 fold_into(&mut scratch.col, &scratch.col32);
             }
             if CHECK {
-                tail_probs(&mut scratch.probs, lp, vectors * lanes);
+                tail_probs(s, &mut scratch.probs, lp, vectors * lanes);
                 ok[i] = rows_in_range(s, &scratch.probs, len, c, check);
             }
             *o = (
@@ -489,6 +511,7 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
         return;
     }
     let zero = s.splat(0.0);
+    let grouped = CHECK && GROUP * len <= GROUPED_VALUES;
     for (first, (outs, group)) in out
         .chunks_mut(GROUP)
         .zip(points.chunks(GROUP * len))
@@ -498,15 +521,31 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
         let mut terms = [zero; 2 * GROUP];
         for (g, point) in group.chunks_exact(len).enumerate() {
             let lp = point_f32(point, &mut scratch.conv);
-            let probs = &mut scratch.probs;
+            // Short points' probabilities side by side, so that the group's rows are checked
+            // at once; longer ones each in the same place, where they stay in L1.
+            let probs = &mut scratch.probs[if grouped { g * len } else { 0 }..];
             let (acc, plogp) = phase_sums::<S, P, CHECK>(s, lp, 0, vectors, probs);
             if CHECK {
-                tail_probs(probs, lp, vectors * lanes);
-                ok[first * GROUP + g] = rows_in_range(s, probs, len, c, check);
+                tail_probs(s, probs, lp, vectors * lanes);
+                if !grouped {
+                    ok[first * GROUP + g] = rows_in_range(s, probs, len, c, check);
+                }
             }
             terms[g] = plogp;
             for (j, a) in acc.iter().enumerate() {
                 s.store(*a, &mut scratch.phases[g * stride + j * lanes..]);
+            }
+        }
+        if grouped {
+            // The group's rows in vectors of L across its points (K = 20 at L = 16: 10
+            // transposes for 8 points, not 16); a refused group point by point.
+            let flags = &mut ok[first * GROUP..first * GROUP + outs.len()];
+            if rows_in_range(s, &scratch.probs, flags.len() * len, c, check) {
+                flags.fill(true);
+            } else {
+                for (g, flag) in flags.iter_mut().enumerate() {
+                    *flag = rows_in_range(s, &scratch.probs[g * len..], len, c, check);
+                }
             }
         }
         for g in 0..outs.len() {
