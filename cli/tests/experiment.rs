@@ -1,6 +1,9 @@
 //! `bald experiment` as a user runs it: tiny runs, their outputs, a user's IDX data, every
 //! argument mistake, and Ctrl-C.
 
+#[path = "../../cuda/tests/skip/mod.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -54,6 +57,85 @@ fn rows(out: &Path) -> Vec<(String, u64, usize, f64)> {
             )
         })
         .collect()
+}
+
+/// `--model cnn` on every backend: the head's K MC samples (bald-core's head on the backend,
+/// the trunk on the CPU) give pools within the head's budget of the CPU backend's, the same
+/// picks and the same curves (accuracies within one of the 60 test images). CUDA when a device
+/// (or CI's emulation) is there.
+#[test]
+fn the_cnn_agrees_across_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    idx_subset(
+        &data,
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        3,
+        300,
+    );
+    let run = |backend: &str| {
+        let out = dir.path().join(backend);
+        let pools = dir.path().join(format!("pools-{backend}"));
+        let o = bald(&[
+            "experiment",
+            "--out",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            "cnn",
+            "--strategies",
+            "bald",
+            "--budget",
+            "16",
+            "--test-per-class",
+            "20",
+            "--k",
+            "4",
+            "--max-epochs",
+            "2",
+            "--backend",
+            backend,
+            "--save-pools",
+            pools.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        let saved = |ext: &str| std::fs::read(pools.join(format!("bald-seed0-round000.{ext}")));
+        let npy = bald_cli::npy::parse(&saved("npy").unwrap()).unwrap();
+        let bald_cli::npy::NpyData::F32(lp) = npy.data else {
+            panic!("the saved pool is float32")
+        };
+        let facts: serde_json::Value = serde_json::from_slice(&saved("json").unwrap()).unwrap();
+        (rows(&out), lp, facts["picks"].clone())
+    };
+    let (rows_cpu, lp_cpu, picks_cpu) = run("cpu");
+    let mut backends = vec!["scalar"];
+    if bald_cuda::CudaBackend::new(0).is_ok() {
+        backends.push("cuda");
+    } else {
+        skip::skipped("the CNN experiment on CUDA: no usable GPU");
+    }
+    for backend in backends {
+        let (rows, lp, picks) = run(backend);
+        assert_eq!(lp.len(), lp_cpu.len(), "{backend}");
+        let worst = lp
+            .iter()
+            .zip(&lp_cpu)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4, "{backend}: pools differ by {worst}");
+        assert_eq!(picks, picks_cpu, "{backend}");
+        assert_eq!(rows.len(), rows_cpu.len(), "{backend}");
+        for (a, b) in rows.iter().zip(&rows_cpu) {
+            assert_eq!(a.2, b.2, "{backend}");
+            assert!(
+                (a.3 - b.3).abs() < 1.5 / 60.0,
+                "{backend}: {a:?} against {b:?}"
+            );
+        }
+    }
 }
 
 #[test]
