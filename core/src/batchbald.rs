@@ -268,8 +268,8 @@ impl BatchBald {
                 Some(lazy) => {
                     let shared: f64 = chosen.iter().map(|&i| cond[i]).sum();
                     if joint.regime() == Regime::Sampled {
-                        let view = joint.view();
-                        lazy.start_sampled_step(view.batch_entropy() - shared, shape.c, view.m);
+                        let h_batch = joint.view().batch_entropy();
+                        lazy.start_sampled_step(h_batch - shared, shape.c, joint.samples());
                     }
                     let mut block = backend.lazy_block(shape).clamp(1, MAX_LAZY_BLOCK);
                     let mut buf = [0usize; MAX_LAZY_BLOCK];

@@ -18,6 +18,12 @@
 //!   (1/M) sum_m sum_c -p(y_m, c) ln p(y_m, c) / q_m is computed with rows scaled by 1/q_m:
 //!   a[m, k] = P(y_m | w_k) / (K q_m), s_m = ln q_m, weight = 1/M. The products P are formed
 //!   in log space, so long batches never underflow.
+//!
+//! Sampled configurations repeat: the chosen points are the pool's most uncertain, but each
+//! has a few likely classes, so M draws of t of them hold far fewer than M distinct
+//! configurations. Identical rows are merged into one, scaled by their count w (a[m, k] times
+//! w, s_m - ln w: -w x (ln(w x) + s_m - ln w) = w (-x (ln x + s_m))), which gives the same
+//! estimate with fewer rows for every backend's joint step to evaluate.
 
 use crate::element::Element;
 use crate::error::{check_len, mul, Error};
@@ -178,7 +184,7 @@ fn samples_per_component(k: usize, num_samples: usize) -> usize {
 
 /// f64s a [`DynamicJoint`] for up to `max_points` chosen points needs: the joint and its row
 /// scales, and in the sampled regime each configuration's log-likelihoods under every
-/// component.
+/// component and two f64s a row to merge repeated configurations.
 pub fn dynamic_joint_workspace_len(
     shape: Shape,
     max_points: usize,
@@ -186,8 +192,11 @@ pub fn dynamic_joint_workspace_len(
 ) -> Result<usize, Error> {
     shape.elements()?;
     let rows = dynamic_joint_rows(shape, max_points, num_samples)?;
-    mul(rows, 2 * shape.k + 1)
+    mul(rows, ROW_F64S * shape.k + 3)
 }
+
+/// f64s a row of a [`DynamicJoint`] takes per MC sample: its coefficients and log-likelihoods.
+const ROW_F64S: usize = 2;
 
 /// The joint of the points chosen so far, exact while C^t <= num_samples, sampled beyond
 /// (as batchbald_redux's `DynamicJointEntropy`).
@@ -197,8 +206,15 @@ pub struct DynamicJoint<'w> {
     log_scale: &'w mut [f64],
     /// Sampled regime: log P(y_m | w_k) of each configuration's chosen points so far, M x K.
     log_lik: &'w mut [f64],
+    /// Sampled regime: the configurations in the order that groups identical ones (indices
+    /// as f64s), then each configuration's count (0 for a repeat of an earlier one).
+    order: &'w mut [f64],
+    count: &'w mut [f64],
     shape: Shape,
+    /// Rows of the joint (distinct configurations in the sampled regime).
     rows: usize,
+    /// Configurations M (the exact regime's rows, or those sampled).
+    samples: usize,
     chosen: usize,
     max_points: usize,
     num_samples: usize,
@@ -224,17 +240,22 @@ impl<'w> DynamicJoint<'w> {
                 actual: workspace.len(),
             });
         }
-        let rows_cap = need / (2 * shape.k + 1);
+        let rows_cap = need / (ROW_F64S * shape.k + 3);
         let (a, rest) = workspace.split_at_mut(rows_cap * shape.k);
         let (log_lik, rest) = rest.split_at_mut(rows_cap * shape.k);
-        let log_scale = &mut rest[..rows_cap];
+        let (log_scale, rest) = rest.split_at_mut(rows_cap);
+        let (order, rest) = rest.split_at_mut(rows_cap);
+        let count = &mut rest[..rows_cap];
         a[..shape.k].fill(1.0 / shape.k as f64);
         Ok(DynamicJoint {
             a,
             log_scale,
             log_lik,
+            order,
+            count,
             shape,
             rows: 1,
+            samples: 1,
             chosen: 0,
             max_points,
             num_samples,
@@ -246,6 +267,12 @@ impl<'w> DynamicJoint<'w> {
     /// The regime of the current joint.
     pub fn regime(&self) -> Regime {
         self.regime
+    }
+
+    /// The configurations M behind the joint: C^t in the exact regime, the number drawn in the
+    /// sampled one (where the joint's rows, [`JointProbs::m`], are the distinct ones).
+    pub fn samples(&self) -> usize {
+        self.samples
     }
 
     /// Adds the newest chosen point: `chosen` lists every chosen point so far, oldest first,
@@ -299,6 +326,7 @@ impl<'w> DynamicJoint<'w> {
             }
         }
         self.rows = rows;
+        self.samples = rows;
     }
 
     /// The sampled regime: M = S K configurations of the chosen points, S drawn from each
@@ -334,15 +362,65 @@ impl<'w> DynamicJoint<'w> {
                     *l += point[s * c + class].to_f64();
                 }
             }
-            let log_q = log_sum_exp(log_lik.iter().copied()) - libm::log(k as f64);
-            for (a, &l) in self.a[m * k..(m + 1) * k].iter_mut().zip(log_lik.iter()) {
-                *a = libm::exp(l - log_q) / k as f64;
-            }
-            self.log_scale[m] = log_q;
         }
-        self.rows = rows;
+        self.merge_repeats(rows);
+        self.samples = rows;
         self.regime = Regime::Sampled;
         Ok(())
+    }
+
+    /// The joint of the `samples` configurations in `log_lik`, a row per distinct one, in the
+    /// order of their first occurrence, scaled by its count (module docs). Configurations are
+    /// identical when their log-likelihoods are, bit for bit: the same classes give the same
+    /// sums, and different classes with the same values give the same row anyway.
+    fn merge_repeats(&mut self, samples: usize) {
+        let k = self.shape.k;
+        let log_lik = &*self.log_lik;
+        let row = |m: usize| &log_lik[m * k..(m + 1) * k];
+        let order = &mut self.order[..samples];
+        for (m, o) in order.iter_mut().enumerate() {
+            *o = m as f64;
+        }
+        // Lexicographic on the rows (IEEE total order), then by index: a total order, so the
+        // grouping does not depend on the sort's algorithm.
+        order.sort_unstable_by(|&x, &y| {
+            let (x, y) = (x as usize, y as usize);
+            row(x)
+                .iter()
+                .zip(row(y))
+                .map(|(a, b)| a.total_cmp(b))
+                .find(|o| o.is_ne())
+                .unwrap_or(core::cmp::Ordering::Equal)
+                .then(x.cmp(&y))
+        });
+        let count = &mut self.count[..samples];
+        count.fill(0.0);
+        let mut first = order[0] as usize;
+        for &o in order.iter() {
+            let m = o as usize;
+            let same = row(m)
+                .iter()
+                .zip(row(first))
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            if !same {
+                first = m;
+            }
+            count[first] += 1.0;
+        }
+        let mut rows = 0;
+        for (m, &w) in count.iter().enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let l = row(m);
+            let log_q = log_sum_exp(l.iter().copied()) - libm::log(k as f64);
+            for (a, &l) in self.a[rows * k..(rows + 1) * k].iter_mut().zip(l) {
+                *a = w * libm::exp(l - log_q) / k as f64;
+            }
+            self.log_scale[rows] = log_q - libm::log(w);
+            rows += 1;
+        }
+        self.rows = rows;
     }
 
     /// The current joint in the backends' form.
@@ -359,7 +437,7 @@ impl<'w> DynamicJoint<'w> {
             Regime::Sampled => JointProbs {
                 a: &self.a[..self.rows * k],
                 log_scale: Some(&self.log_scale[..self.rows]),
-                weight: 1.0 / self.rows as f64,
+                weight: 1.0 / self.samples as f64,
                 m: self.rows,
                 k,
             },

@@ -267,6 +267,98 @@ fn bounds_after_the_first_pick_are_exact_gains() {
     );
 }
 
+/// The sampled joint merges repeated configurations into one row scaled by its count: the
+/// estimate is the one over all M draws, written out here from the same Philox draws, to
+/// rounding; and on a pool whose chosen points have few likely classes, far fewer rows.
+#[test]
+fn merged_sampled_rows_give_the_estimate_over_every_draw() {
+    use bald_core::joint::{dynamic_joint_workspace_len, DynamicJoint};
+    use bald_core::rng::{key_of, philox4x32_10, unit_f64, Domain};
+    let (n, k, c) = (7, 6, 4);
+    // Points 0-4 sure of one class or split between two; 5-6 spread out.
+    let mut data = Vec::new();
+    for i in 0..n {
+        for kk in 0..k {
+            let mut row = [1e-4f64; 4];
+            match i {
+                0 | 1 => row[i % c] = 1.0,
+                2..=4 => {
+                    row[i % c] = 0.6 + 0.05 * kk as f64;
+                    row[(i + 1) % c] = 0.4;
+                }
+                _ => row = [0.4, 0.3, 0.2 + 0.01 * kk as f64, 0.1],
+            }
+            let total: f64 = row.iter().sum();
+            data.extend(row.iter().map(|p| (p / total).ln()));
+        }
+    }
+    let lp = LogProbs::new(&data, Shape::new(n, k, c)).unwrap();
+    let chosen = [0, 1, 2, 3, 4];
+    let (num_samples, seed) = (600, 9);
+    let len = dynamic_joint_workspace_len(lp.shape(), chosen.len(), num_samples).unwrap();
+    let mut ws = vec![0.0; len];
+    let mut joint =
+        DynamicJoint::new(&mut ws, lp.shape(), chosen.len(), num_samples, seed).unwrap();
+    for t in 0..chosen.len() {
+        joint.add(&lp, &chosen[..=t]).unwrap();
+    }
+    assert_eq!(joint.regime(), Regime::Sampled);
+    let m = joint.samples();
+    assert_eq!(m, num_samples);
+    let view = joint.view();
+    assert!(
+        view.m <= 2 * 2 * 2,
+        "{} rows for 8 likely configurations",
+        view.m
+    );
+    // Every draw, as the sampled regime makes it: configuration r's class of chosen point i
+    // from component r / (M / K), with Philox counter (r, i, 0, JointSample).
+    let p = |i: usize, kk: usize, class: usize| lp.point(i)[kk * c + class].exp();
+    let per = m / k;
+    let mut lik = vec![vec![1.0f64; k]; m];
+    for (r, lik) in lik.iter_mut().enumerate() {
+        for (i, &point) in chosen.iter().enumerate() {
+            let w = philox4x32_10(
+                [r as u32, i as u32, 0, Domain::JointSample as u32],
+                key_of(seed),
+            );
+            let u = unit_f64(w[0], w[1]);
+            let total: f64 = (0..c).map(|cl| p(point, r / per, cl)).sum();
+            let (mut cum, mut class) = (0.0, c - 1);
+            for cl in 0..c {
+                cum += p(point, r / per, cl);
+                if cum > u * total {
+                    class = cl;
+                    break;
+                }
+            }
+            for (kk, l) in lik.iter_mut().enumerate() {
+                *l *= p(point, kk, class);
+            }
+        }
+    }
+    for cand in [5, 6] {
+        let probs: Vec<f64> = lp.point(cand).iter().map(|l| l.exp()).collect();
+        let mut want = 0.0;
+        for lik in &lik {
+            let q = lik.iter().sum::<f64>() / k as f64;
+            for class in 0..c {
+                let x = (0..k)
+                    .map(|kk| lik[kk] * probs[kk * c + class])
+                    .sum::<f64>()
+                    / k as f64;
+                want -= x * x.ln() / q;
+            }
+        }
+        want /= m as f64;
+        let got = view.entropy_of(&probs, c);
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs(),
+            "candidate {cand}: {got} vs {want}"
+        );
+    }
+}
+
 #[test]
 fn sampled_joint_entropy_agrees_with_exact() {
     let mut data: Vec<f64> = (0..6 * 5 * 3)
