@@ -369,58 +369,16 @@ impl<'w> DynamicJoint<'w> {
         Ok(())
     }
 
-    /// The joint of the `samples` configurations in `log_lik`, a row per distinct one, in the
-    /// order of their first occurrence, scaled by its count (module docs). Configurations are
-    /// identical when their log-likelihoods are, bit for bit: the same classes give the same
-    /// sums, and different classes with the same values give the same row anyway.
+    /// [`merge_repeated_rows`] of the first `samples` configurations, into the joint.
     fn merge_repeats(&mut self, samples: usize) {
         let k = self.shape.k;
-        let log_lik = &*self.log_lik;
-        let row = |m: usize| &log_lik[m * k..(m + 1) * k];
-        let order = &mut self.order[..samples];
-        for (m, o) in order.iter_mut().enumerate() {
-            *o = m as f64;
-        }
-        // Lexicographic on the rows (IEEE total order), then by index: a total order, so the
-        // grouping does not depend on the sort's algorithm.
-        order.sort_unstable_by(|&x, &y| {
-            let (x, y) = (x as usize, y as usize);
-            row(x)
-                .iter()
-                .zip(row(y))
-                .map(|(a, b)| a.total_cmp(b))
-                .find(|o| o.is_ne())
-                .unwrap_or(core::cmp::Ordering::Equal)
-                .then(x.cmp(&y))
-        });
-        let count = &mut self.count[..samples];
-        count.fill(0.0);
-        let mut first = order[0] as usize;
-        for &o in order.iter() {
-            let m = o as usize;
-            let same = row(m)
-                .iter()
-                .zip(row(first))
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            if !same {
-                first = m;
-            }
-            count[first] += 1.0;
-        }
-        let mut rows = 0;
-        for (m, &w) in count.iter().enumerate() {
-            if w == 0.0 {
-                continue;
-            }
-            let l = row(m);
-            let log_q = log_sum_exp(l.iter().copied()) - libm::log(k as f64);
-            for (a, &l) in self.a[rows * k..(rows + 1) * k].iter_mut().zip(l) {
-                *a = w * libm::exp(l - log_q) / k as f64;
-            }
-            self.log_scale[rows] = log_q - libm::log(w);
-            rows += 1;
-        }
-        self.rows = rows;
+        self.rows = merge_repeated_rows(
+            &self.log_lik[..samples * k],
+            k,
+            (&mut self.order[..samples], &mut self.count[..samples]),
+            &mut self.a[..samples * k],
+            &mut self.log_scale[..samples],
+        );
     }
 
     /// The current joint in the backends' form.
@@ -463,6 +421,69 @@ fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
         }
     }
     last_positive
+}
+
+/// The sampled joint of the configurations whose log-likelihoods `log_lik` holds (M x K,
+/// log P(y_m | w_k)), one row per distinct configuration, in the order of their first
+/// occurrence, scaled by its count w (module docs): a[j, k] = w P(y_m | w_k) / (K q_m) into `a`
+/// and s_j = ln q_m - ln w into `log_scale`; returns the rows. Configurations are identical
+/// when their log-likelihoods are, bit for bit: the same classes give the same sums, and
+/// different classes with the same values give the same row anyway. `scratch` holds M f64s
+/// twice; `a` M x K and `log_scale` M. (The weight in front of the sum stays 1/M.)
+pub fn merge_repeated_rows(
+    log_lik: &[f64],
+    k: usize,
+    scratch: (&mut [f64], &mut [f64]),
+    a: &mut [f64],
+    log_scale: &mut [f64],
+) -> usize {
+    let samples = log_lik.len() / k.max(1);
+    let row = |m: usize| &log_lik[m * k..(m + 1) * k];
+    let (order, count) = scratch;
+    let (order, count) = (&mut order[..samples], &mut count[..samples]);
+    for (m, o) in order.iter_mut().enumerate() {
+        *o = m as f64;
+    }
+    // Lexicographic on the rows (IEEE total order), then by index: a total order, so the
+    // grouping does not depend on the sort's algorithm.
+    order.sort_unstable_by(|&x, &y| {
+        let (x, y) = (x as usize, y as usize);
+        row(x)
+            .iter()
+            .zip(row(y))
+            .map(|(a, b)| a.total_cmp(b))
+            .find(|o| o.is_ne())
+            .unwrap_or(core::cmp::Ordering::Equal)
+            .then(x.cmp(&y))
+    });
+    count.fill(0.0);
+    let mut first = 0;
+    for (i, &o) in order.iter().enumerate() {
+        let m = o as usize;
+        let same = i > 0
+            && row(m)
+                .iter()
+                .zip(row(first))
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same {
+            first = m;
+        }
+        count[first] += 1.0;
+    }
+    let mut rows = 0;
+    for (m, &w) in count.iter().enumerate() {
+        if w == 0.0 {
+            continue;
+        }
+        let l = row(m);
+        let log_q = log_sum_exp(l.iter().copied()) - libm::log(k as f64);
+        for (a, &l) in a[rows * k..(rows + 1) * k].iter_mut().zip(l) {
+            *a = w * libm::exp(l - log_q) / k as f64;
+        }
+        log_scale[rows] = log_q - libm::log(w);
+        rows += 1;
+    }
+    rows
 }
 
 /// The joint entropy H(y_i : i in `indices`) of a set of pool points, exact when

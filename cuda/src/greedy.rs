@@ -2,17 +2,17 @@
 //! back only the picks and their scores; lazy greedy keeps bald-core's `LazyGreedy` (the
 //! bounds) on the host and brings back each block's joint entropies.
 
-use bald_core::joint::dynamic_joint_rows;
+use bald_core::joint::{dynamic_joint_rows, merge_repeated_rows};
 use bald_core::rng::key_of;
 use bald_core::{
     exclude_candidates, lazy_workspace_len, pick_joint, Backend, BatchBald, Element, Greedy, Hooks,
-    LazyGreedy, Pick,
+    JointProbs, LazyGreedy, Pick,
 };
 use bald_kernels::{Kernel, ScoreKind};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use crate::error::{driver, u32_of};
-use crate::{grid_for, mul, CudaBackend, CudaError, CudaPool, NULL};
+use crate::{grid_for, mul, transpose_f32, CudaBackend, CudaError, CudaPool, NULL};
 
 /// Per-block and final (value, index) pairs of the two-pass argmax.
 pub(crate) struct ArgmaxBuffers {
@@ -230,6 +230,10 @@ pub(crate) fn run<T: Element>(
     let (k32, c32, n32) = (u32_of("K", k)?, u32_of("C", c)?, u32_of("N", n)?);
     let [key0, key1] = key_of(params.seed);
     let mut rows = 1usize;
+    // Sampled regime: the configurations drawn (rows holds the distinct ones), and the batch's
+    // entropy under them (JointProbs::batch_entropy).
+    let mut samples = 1usize;
+    let mut h_batch = 0.0f64;
     let mut cur = 0usize;
     let mut sampled = false;
     for t in 0..b {
@@ -295,23 +299,43 @@ pub(crate) fn run<T: Element>(
                         bld.arg(&mut log_scale).arg(&rows32);
                     })
                 }?;
-                rows = new_rows;
+                // Repeated configurations merged into one row each, on the host as bald-core's
+                // DynamicJoint merges them: the same rows, in the same order, for every backend.
+                let mut ll = vec![0.0f64; new_rows * k];
+                be.download(&log_lik, &mut ll, "the joint")?;
+                let (mut order, mut count) = (vec![0.0; new_rows], vec![0.0; new_rows]);
+                let mut a = vec![0.0f64; new_rows * k];
+                let mut s = vec![0.0f64; new_rows];
+                let scratch = (&mut order[..], &mut count[..]);
+                rows = merge_repeated_rows(&ll, k, scratch, &mut a, &mut s);
+                let (a, s) = (&a[..rows * k], &s[..rows]);
+                stream
+                    .memcpy_htod(&transpose_f32(a, rows, k), &mut at.slice_mut(..rows * k))
+                    .map_err(up("the joint"))?;
+                let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
+                stream
+                    .memcpy_htod(&s32, &mut log_scale.slice_mut(..rows))
+                    .map_err(up("the joint"))?;
+                samples = new_rows;
+                let view = JointProbs {
+                    a,
+                    log_scale: Some(s),
+                    weight: 1.0 / samples as f64,
+                    m: rows,
+                    k,
+                };
+                h_batch = view.batch_entropy();
                 sampled = true;
             }
         }
-        let weight = if sampled { 1.0 / rows as f64 } else { 1.0 };
+        let weight = if sampled { 1.0 / samples as f64 } else { 1.0 };
         let scale = if sampled { Some(&log_scale) } else { None };
         let (best, score, evaluations) = match lazy.as_mut() {
             Some(lazy) => {
                 // bald-core's driver, with the joint on the device and candidates gathered there.
                 let shared: f64 = out_indices[..t].iter().map(|&i| host_cond[i]).sum();
                 if sampled {
-                    // The batch's entropy under this step's samples, -(1/M) sum_m ln q_m
-                    // (JointProbs::batch_entropy).
-                    let mut s = vec![0.0f32; rows];
-                    be.download(&log_scale, &mut s, "the joint")?;
-                    let h_batch = -s.iter().map(|&v| f64::from(v)).sum::<f64>() * weight;
-                    lazy.start_sampled_step(h_batch - shared, c, rows);
+                    lazy.start_sampled_step(h_batch - shared, c, samples);
                 }
                 let mut block = be.lazy_block(shape).clamp(1, max_block);
                 loop {

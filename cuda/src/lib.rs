@@ -710,7 +710,7 @@ impl Backend for CudaBackend {
 }
 
 /// Row-major M x K (f64) to K x M (f32): the device layout of the joint.
-fn transpose_f32(a: &[f64], m: usize, k: usize) -> Vec<f32> {
+pub(crate) fn transpose_f32(a: &[f64], m: usize, k: usize) -> Vec<f32> {
     let mut at = vec![0.0f32; m * k];
     for (row, a_row) in a.chunks_exact(k).enumerate() {
         for (s, &v) in a_row.iter().enumerate() {
