@@ -273,7 +273,7 @@ fn bounds_after_the_first_pick_are_exact_gains() {
 #[test]
 fn merged_sampled_rows_give_the_estimate_over_every_draw() {
     use bald_core::joint::{dynamic_joint_workspace_len, DynamicJoint};
-    use bald_core::rng::{key_of, philox4x32_10, unit_f64, Domain};
+    use bald_core::rng::{counter, key_of, philox4x32_10, unit_f64, Domain};
     let (n, k, c) = (7, 6, 4);
     // Points 0-4 sure of one class or split between two; 5-6 spread out.
     let mut data = Vec::new();
@@ -318,10 +318,13 @@ fn merged_sampled_rows_give_the_estimate_over_every_draw() {
     let mut lik = vec![vec![1.0f64; k]; m];
     for (r, lik) in lik.iter_mut().enumerate() {
         for (i, &point) in chosen.iter().enumerate() {
-            let w = philox4x32_10(
-                [r as u32, i as u32, 0, Domain::JointSample as u32],
-                key_of(seed),
-            );
+            let ctr = [
+                counter(r).unwrap(),
+                counter(i).unwrap(),
+                0,
+                Domain::JointSample as u32,
+            ];
+            let w = philox4x32_10(ctr, key_of(seed));
             let u = unit_f64(w[0], w[1]);
             let total: f64 = (0..c).map(|cl| p(point, r / per, cl)).sum();
             let (mut cum, mut class) = (0.0, c - 1);

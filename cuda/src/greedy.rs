@@ -285,8 +285,8 @@ pub(crate) fn run<T: Element>(
                     u32_of("joint rows", new_rows)?,
                 );
                 // SAFETY: arguments match joint_sample_f64 in joint.cu; chosen_lp holds
-                // t x K x C, log_lik rows x K (kept from the last step when first > 0), at
-                // K x rows, log_scale rows, rows <= rows_cap.
+                // t x K x C, log_lik rows x K (kept from the last step when first > 0),
+                // rows <= rows_cap.
                 unsafe {
                     be.device.launch(&f, kernel, grid_for(new_rows)?, |bld| {
                         bld.arg(&chosen_lp)
@@ -295,8 +295,7 @@ pub(crate) fn run<T: Element>(
                             .arg(&k32)
                             .arg(&c32)
                             .arg(&per32);
-                        bld.arg(&key0).arg(&key1).arg(&mut log_lik).arg(&mut at);
-                        bld.arg(&mut log_scale).arg(&rows32);
+                        bld.arg(&key0).arg(&key1).arg(&mut log_lik).arg(&rows32);
                     })
                 }?;
                 // Repeated configurations merged into one row each, on the host as bald-core's

@@ -212,12 +212,11 @@ extern "C" __global__ void joint_expand_f64(const double* a_old, u32 rows, u32 k
 // Sampled regime (bald_core's DynamicJoint::sample): row m draws one class of each chosen point
 // i in [first, t) from component m / per with Philox counter (m, i, 0, JointSample) and adds
 // its log-likelihoods to log_lik[m, k] (rows x K, kept from step to step; first = 0 starts it
-// afresh); then a[m, k] = P(y_m | w_k) / (K q_m) and log_scale[m] = ln q_m, products in log
-// space. One thread per row.
+// afresh). The host then merges repeated rows into the joint (bald_core::joint::
+// merge_repeated_rows), as DynamicJoint does. One thread per row.
 extern "C" __global__ void joint_sample_f64(const double* chosen_lp, u32 first, u32 t, u32 k,
                                             u32 c, u32 per, u32 key0, u32 key1,
-                                            double* log_lik, float* at, float* log_scale,
-                                            u32 rows) {
+                                            double* log_lik, u32 rows) {
     const u32 m = blockIdx.x * blockDim.x + threadIdx.x;
     if (m >= rows) return;
     const u32 comp = m / per;
@@ -248,19 +247,4 @@ extern "C" __global__ void joint_sample_f64(const double* chosen_lp, u32 first, 
         const u32 cls = found ? pick : last_positive;
         for (u32 s = 0; s < k; s++) ll[s] += chosen_lp[((u64)i * k + s) * c + cls];
     }
-    // ln q_m = logsumexp_k log_lik[m, k] - ln K, online.
-    double mx = neg_inf(), sum = 0.0;
-    for (u32 s = 0; s < k; s++) {
-        const double l = ll[s];
-        if (l == neg_inf()) continue;
-        if (l > mx) {
-            sum = sum * exp(mx - l) + 1.0;
-            mx = l;
-        } else {
-            sum += exp(l - mx);
-        }
-    }
-    const double log_q = mx + log(sum) - log((double)k);
-    for (u32 s = 0; s < k; s++) at[(u64)s * rows + m] = (float)(exp(ll[s] - log_q) / k);
-    log_scale[m] = (float)log_q;
 }
