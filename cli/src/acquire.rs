@@ -189,7 +189,7 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
     known: Option<Vec<f64>>,
     hooks: &mut Hooks<'_>,
 ) -> Result<Acquired, String> {
-    let n = bald_core::PreparedPool::log_probs(pool).shape().n;
+    let n = bald_core::PreparedPool::shape(pool).n;
     let e = |e: B::Error| e.to_string();
     if params.strategy == Strategy::Batchbald {
         let bb = BatchBald {

@@ -6,20 +6,28 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::head::McDropoutHead;
 use crate::joint::JointProbs;
-use crate::logprobs::LogProbs;
+use crate::logprobs::{LogProbs, Shape};
 use crate::scores::PointScore;
 use crate::topk::argmax;
 
-/// A pool prepared by a backend (uploaded to a device, say), which still knows its host data:
-/// the greedy driver reads the chosen points' rows from the host.
+/// A pool prepared by a backend (uploaded to a device, say). It knows its shape, and its host
+/// data unless it lives on a device only (a GPU tensor handed over in place): bald-core's
+/// greedy driver reads the chosen points' rows from the host, so a backend that takes such
+/// pools runs BatchBALD itself ([`Backend::batchbald`]).
 pub trait PreparedPool<'a, T: Element> {
-    /// The host view of the pool.
-    fn log_probs(&self) -> LogProbs<'a, T>;
+    /// The pool's shape.
+    fn shape(&self) -> Shape;
+    /// The host view of the pool; `None` for a pool that is on a device only.
+    fn host(&self) -> Option<LogProbs<'a, T>>;
 }
 
 impl<'a, T: Element> PreparedPool<'a, T> for LogProbs<'a, T> {
-    fn log_probs(&self) -> LogProbs<'a, T> {
-        *self
+    fn shape(&self) -> Shape {
+        LogProbs::shape(self)
+    }
+
+    fn host(&self) -> Option<LogProbs<'a, T>> {
+        Some(*self)
     }
 }
 

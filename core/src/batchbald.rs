@@ -191,7 +191,7 @@ impl BatchBald {
         out_scores: &mut [f64],
         hooks: &mut Hooks<'_>,
     ) -> Result<usize, B::Error> {
-        let b = self.picks(pool.log_probs().shape().n);
+        let b = self.picks(pool.shape().n);
         if b == 0 {
             return Ok(0);
         }
@@ -211,7 +211,10 @@ impl BatchBald {
         out_scores: &mut [f64],
         hooks: &mut Hooks<'_>,
     ) -> Result<usize, B::Error> {
-        let lp = pool.log_probs();
+        let lp = pool.host().ok_or(Error::InvalidParameter {
+            name: "pool",
+            reason: "it is on a device only, and its backend does not run BatchBALD there",
+        })?;
         let shape = lp.shape();
         let b = self.picks(shape.n);
         if b == 0 {
@@ -312,7 +315,16 @@ impl BatchBald {
             out_indices[t] = best;
             out_scores[t] = score;
             if let Some(lazy) = lazy.as_mut().filter(|_| t + 1 < b) {
-                pairwise_bounds(backend, pool, best, pair_ws, cond, scratch, step_ws, lazy)?;
+                pairwise_bounds(
+                    backend,
+                    pool,
+                    lp.point(best),
+                    pair_ws,
+                    cond,
+                    scratch,
+                    step_ws,
+                    lazy,
+                )?;
             }
             hooks.picked(Pick {
                 done: t + 1,
@@ -335,16 +347,15 @@ impl BatchBald {
 fn pairwise_bounds<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
-    pick: usize,
+    pick: &[T],
     a: &mut [f64],
     cond: &[f64],
     out: &mut [f64],
     step_ws: &mut [f64],
     lazy: &mut LazyGreedy<'_>,
 ) -> Result<(), B::Error> {
-    let lp = pool.log_probs();
-    let (k, c) = (lp.shape().k, lp.shape().c);
-    let h_pick = pick_joint(lp.point(pick), k, c, a);
+    let (k, c) = (pool.shape().k, pool.shape().c);
+    let h_pick = pick_joint(pick, k, c, a);
     let joint = JointProbs {
         a,
         log_scale: None,

@@ -27,7 +27,7 @@ pub fn scores<'a, B: Backend, T: Element + 'a>(
     pool: &B::Pool<'a, T>,
     score: PointScore,
 ) -> Result<Vec<f64>, B::Error> {
-    let shape = pool.log_probs().shape();
+    let shape = pool.shape();
     let mut out = vec![0.0; shape.n];
     let mut ws = vec![0.0; score_workspace_len(score, shape)];
     backend.scores(pool, score, &mut out, &mut ws)?;
@@ -39,7 +39,7 @@ pub fn entropies<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
 ) -> Result<(Vec<f64>, Vec<f64>), B::Error> {
-    let n = pool.log_probs().shape().n;
+    let n = pool.shape().n;
     let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
     backend.entropies(pool, &mut h, &mut eh)?;
     Ok((h, eh))
@@ -90,7 +90,7 @@ pub fn batchbald_with<'a, B: Backend, T: Element + 'a>(
     params: BatchBald,
     hooks: &mut Hooks<'_>,
 ) -> Result<Batch, B::Error> {
-    let shape = pool.log_probs().shape();
+    let shape = pool.shape();
     let b = params.picks(shape.n);
     let mut ws = vec![0.0; params.workspace_len(shape)?];
     let mut indices = vec![0; b];

@@ -64,6 +64,12 @@ pub enum CudaError {
     },
     /// bald-core's input checks refused the input.
     Input(bald_core::Error),
+    /// A pool handed over on the device ([`CudaBackend::pool_on_device`](crate::CudaBackend::pool_on_device))
+    /// is not in this GPU's memory, or not aligned.
+    NotOnDevice {
+        /// Why.
+        reason: String,
+    },
     /// The input is valid but outside what the kernels handle.
     Unsupported {
         /// What is too large.
@@ -134,13 +140,16 @@ impl fmt::Display for CudaError {
                 available,
             } => write!(
                 f,
-                "not enough device memory for {what}: {needed} bytes needed, {available}                  available (free memory, or the backend's memory limit)"
+                "not enough device memory for {what}: {needed} bytes needed, {available} available (free memory, or the backend's memory limit)"
             ),
             CudaError::NoCandidate { step } => write!(
                 f,
-                "BatchBALD step {step}: every candidate's score is NaN (a numerical fault on                  the device); no pick is made"
+                "BatchBALD step {step}: every candidate's score is NaN (a numerical fault on the device); no pick is made"
             ),
             CudaError::Input(e) => write!(f, "{e}"),
+            CudaError::NotOnDevice { reason } => {
+                write!(f, "the pool is not in this GPU's memory: {reason}")
+            }
             CudaError::Unsupported { what, reason } => write!(f, "unsupported {what}: {reason}"),
         }
     }

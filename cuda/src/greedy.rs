@@ -106,8 +106,7 @@ pub(crate) fn run<T: Element>(
     hooks: &mut Hooks<'_>,
 ) -> Result<usize, CudaError> {
     let stream = &be.device.stream;
-    let host = pool.host;
-    let shape = host.shape();
+    let shape = pool.shape;
     let (n, k, c) = (shape.n, shape.k, shape.c);
     let b = params.picks(n);
     if b == 0 {
@@ -239,7 +238,7 @@ pub(crate) fn run<T: Element>(
     for t in 0..b {
         if t > 0 {
             let newest = out_indices[t - 1];
-            let lp: Vec<f64> = host.point(newest).iter().map(|x| x.to_f64()).collect();
+            let lp: Vec<f64> = pool.point(be, newest)?.iter().map(|x| x.to_f64()).collect();
             let mut slot = chosen_lp.slice_mut((t - 1) * k * c..t * k * c);
             stream
                 .memcpy_htod(&lp, &mut slot)
@@ -387,7 +386,7 @@ pub(crate) fn run<T: Element>(
         out_scores[t] = score;
         if let Some(lazy) = lazy.as_mut().filter(|_| t + 1 < b) {
             // bald-core's pairwise bounds (BatchBald::greedy): the pick's joint, transposed.
-            let h_pick = pick_joint(host.point(best), k, c, &mut pair_a);
+            let h_pick = pick_joint(&pool.point(be, best)?, k, c, &mut pair_a);
             let pair32: Vec<f32> = (0..k * c)
                 .map(|i| pair_a[(i % c) * k + i / c] as f32)
                 .collect();

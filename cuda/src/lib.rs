@@ -403,7 +403,8 @@ impl Backend for CudaBackend {
         let outputs = mul(shape.n, 3 * 8)?;
         let resident = self.upload_resident(&lp, outputs)?;
         Ok(CudaPool {
-            host: lp,
+            shape,
+            source: pool::Source::Host(lp),
             resident: std::sync::Mutex::new(resident),
         })
     }
@@ -415,7 +416,7 @@ impl Backend for CudaBackend {
         out: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(), CudaError> {
-        let shape = pool.host.shape();
+        let shape = pool.shape;
         check_score_args(score, shape, out.len(), workspace.len())?;
         let kind = score_kind(score);
         let scratch = score_scratch_per_point(kind, shape.c);
@@ -448,7 +449,7 @@ impl Backend for CudaBackend {
         entropy: &mut [f64],
         conditional: &mut [f64],
     ) -> Result<(), CudaError> {
-        let shape = pool.host.shape();
+        let shape = pool.shape;
         check_entropies_args(shape, entropy.len(), conditional.len())?;
         let pass = self.plan(pool, "entropies", mul(shape.n, 2 * 8)?, 0)?;
         let mut h = self.uninit::<f64>(shape.n, "entropies")?;
@@ -483,7 +484,7 @@ impl Backend for CudaBackend {
         out: &mut [f64],
         workspace: &mut [f64],
     ) -> Result<(), CudaError> {
-        let shape = pool.host.shape();
+        let shape = pool.shape;
         check_joint_args(shape, joint, candidates, out.len(), workspace.len())?;
         if joint.m == 0 || out.is_empty() {
             out.fill(0.0);

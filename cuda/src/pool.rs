@@ -3,18 +3,24 @@
 //!
 //! f32 and the f16 / bf16 bits are uploaded straight from the caller's slice (no host copy);
 //! f64 pools are rounded to f32 through a bounded host staging buffer.
+//!
+//! A pool that is in device memory already (a CUDA tensor handed over through DLPack) is read
+//! in place: [`CudaBackend::pool_on_device`] validates it there and never copies it to the host.
 
+use core::marker::PhantomData;
 use core::ops::Range;
+use std::borrow::Cow;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bald_core::half::slice::HalfFloatSliceExt;
-use bald_core::{Element, ElementSlice, LogProbs, PreparedPool};
+use bald_core::{Element, ElementSlice, Error, LogProbs, PreparedPool, Shape};
 use bald_kernels::Kernel;
-use cudarc::driver::{CudaSlice, CudaStream, LaunchArgs, PushKernelArg};
+use cudarc::driver::{sys, CudaSlice, CudaStream, LaunchArgs, LaunchConfig, PushKernelArg};
 
 use crate::error::{driver, u32_of, CudaError};
-use crate::CudaBackend;
+use crate::{CudaBackend, NULL};
 
 /// f64 elements converted to f32 per host staging step (4 MiB of f32).
 const F64_STAGING: usize = 1 << 20;
@@ -117,30 +123,72 @@ pub(crate) fn device_bytes<T: Element>() -> usize {
 }
 
 /// A resident pool's storage, with its bytes counted in the backend's ledger while it lives.
+/// Borrowed storage (a caller's device memory) is left allocated when it is dropped.
 pub(crate) struct Resident {
-    pub(crate) data: DeviceData,
+    pub(crate) data: ManuallyDrop<DeviceData>,
     bytes: usize,
     ledger: Arc<AtomicUsize>,
+    borrowed: bool,
+}
+
+impl Resident {
+    fn new(be: &CudaBackend, data: DeviceData, bytes: usize, borrowed: bool) -> Resident {
+        be.ledger.fetch_add(bytes, Ordering::Relaxed);
+        Resident {
+            data: ManuallyDrop::new(data),
+            bytes,
+            ledger: be.ledger.clone(),
+            borrowed,
+        }
+    }
 }
 
 impl Drop for Resident {
     fn drop(&mut self) {
         self.ledger.fetch_sub(self.bytes, Ordering::Relaxed);
+        // SAFETY: taken once, here, and not used after; borrowed memory is the caller's (FFI).
+        let data = unsafe { ManuallyDrop::take(&mut self.data) };
+        if self.borrowed {
+            match data {
+                DeviceData::F32(s) => _ = s.leak(),
+                DeviceData::F16(s) | DeviceData::Bf16(s) => _ = s.leak(),
+            }
+        }
     }
+}
+
+/// Where a pool's values are: the caller's host slice, or the caller's device memory at `ptr`
+/// (read in place, never copied to the host).
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a, T> {
+    Host(LogProbs<'a, T>),
+    Device {
+        ptr: sys::CUdeviceptr,
+        values: PhantomData<&'a [T]>,
+    },
 }
 
 /// A pool prepared by [`CudaBackend`]: resident on the device when it fits the memory budget,
 /// else streamed `chunk` points at a time by every pass (same results, more transfers). An
 /// operation that needs the room of a resident pool (a large BatchBALD joint under a memory
-/// cap) evicts it and streams from then on.
+/// cap) evicts it and streams from then on. A pool made by [`CudaBackend::pool_on_device`] is
+/// always resident, and has no host data ([`PreparedPool::host`] is `None`).
 pub struct CudaPool<'a, T: Element> {
-    pub(crate) host: LogProbs<'a, T>,
+    pub(crate) shape: Shape,
+    pub(crate) source: Source<'a, T>,
     pub(crate) resident: Mutex<Option<Resident>>,
 }
 
 impl<'a, T: Element> PreparedPool<'a, T> for CudaPool<'a, T> {
-    fn log_probs(&self) -> LogProbs<'a, T> {
-        self.host
+    fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn host(&self) -> Option<LogProbs<'a, T>> {
+        match self.source {
+            Source::Host(lp) => Some(lp),
+            Source::Device { .. } => None,
+        }
     }
 }
 
@@ -156,17 +204,43 @@ impl<T: Element> CudaPool<'_, T> {
 
     /// Device bytes per point.
     pub(crate) fn point_bytes(&self) -> usize {
-        let shape = self.host.shape();
-        shape.k * shape.c * device_bytes::<T>()
+        self.shape.k * self.shape.c * device_bytes::<T>()
+    }
+
+    /// The K x C values of point `n` (< N), as the caller gave them: from the host slice, or
+    /// copied from the device.
+    pub(crate) fn point(&self, be: &CudaBackend, n: usize) -> Result<Cow<'_, [T]>, CudaError> {
+        let per = self.shape.k * self.shape.c;
+        match self.source {
+            Source::Host(lp) => Ok(Cow::Borrowed(lp.point(n))),
+            Source::Device { ptr, .. } => {
+                let mut out = vec![T::from_f64(0.0); per];
+                be.read_device(ptr, n * per, &mut out)?;
+                Ok(Cow::Owned(out))
+            }
+        }
     }
 }
 
 /// One operation's use of a pool: the pool locked for its duration (so that nothing evicts it
 /// midway), run on the resident data or streamed in chunks of `chunk` points.
 pub(crate) struct Pass<'p, 'a, T: Element> {
-    host: LogProbs<'a, T>,
+    source: Source<'a, T>,
     resident: MutexGuard<'p, Option<Resident>>,
     chunk: usize,
+}
+
+impl<'a, T: Element> Pass<'_, 'a, T> {
+    /// The host data of a streamed pass (a pool on the device only is never streamed).
+    fn host(&self) -> Result<LogProbs<'a, T>, CudaError> {
+        match self.source {
+            Source::Host(lp) => Ok(lp),
+            Source::Device { .. } => Err(CudaError::Unsupported {
+                what: "a pool on the device",
+                reason: "it cannot be streamed from the host".into(),
+            }),
+        }
+    }
 }
 
 impl<T: Element> Pass<'_, '_, T> {
@@ -195,12 +269,224 @@ impl CudaBackend {
         let stream = &self.device.stream;
         let mut data = DeviceData::alloc::<T>(self, elems)?;
         data.write(stream, host.data(), 0..elems, 0)?;
-        self.ledger.fetch_add(bytes, Ordering::Relaxed);
-        Ok(Some(Resident {
-            data,
-            bytes,
-            ledger: self.ledger.clone(),
-        }))
+        Ok(Some(Resident::new(self, data, bytes, false)))
+    }
+
+    /// A pool that is in this GPU's memory already, read in place: the N x K x C values of
+    /// `T` (row-major) at device address `ptr`, as a DLPack tensor hands them over (a torch
+    /// CUDA tensor). Waits for the context's pending work (the producer's kernels), checks that
+    /// the values lie in device memory of this GPU, and validates them on the device, with the
+    /// errors of [`LogProbs::new`] and its first offending (n, k, c): a row the device finds
+    /// suspect is checked on the host, which reads the values from there on, not before. f32,
+    /// f16 and bf16 values are then read where they are; f64 values are rounded to f32 into a
+    /// buffer of the pool's size on the device, as [`bald_core::Backend::prepare`] does on
+    /// upload. Nothing of the pool is copied to the host but the chosen points (K x C values
+    /// each) and, for an invalid pool, the values from the first suspect row on.
+    ///
+    /// # Safety
+    /// `ptr` must be the address of `shape`'s N K C values of `T` in device memory that stays
+    /// allocated, and is not written, while the pool lives.
+    pub unsafe fn pool_on_device<'a, T: Element>(
+        &self,
+        ptr: u64,
+        shape: Shape,
+    ) -> Result<CudaPool<'a, T>, CudaError> {
+        let elems = shape.elements()?;
+        u32_of("N", shape.n)?;
+        let size = core::mem::size_of::<T>();
+        let bytes = elems.checked_mul(size).ok_or(Error::ShapeOverflow)?;
+        if !ptr.is_multiple_of(size as u64) {
+            return Err(CudaError::NotOnDevice {
+                reason: format!("address {ptr:#x} is not aligned to its {size}-byte values"),
+            });
+        }
+        // The producer's kernels may still be writing the values (any stream of the context).
+        self.device
+            .ctx
+            .synchronize()
+            .map_err(driver("waiting for the pool's producer"))?;
+        let last = ptr
+            .checked_add(bytes as u64 - 1)
+            .ok_or_else(|| CudaError::NotOnDevice {
+                reason: format!("{bytes} bytes from address {ptr:#x} pass the end of memory"),
+            })?;
+        for at in [ptr, last] {
+            self.check_device_address(at)?;
+        }
+        let (first_bad, converted) = self.validate_on_device::<T>(ptr, shape)?;
+        if let Some(row) = first_bad {
+            self.check_on_host::<T>(ptr, shape, row / shape.k)?;
+        }
+        let stream = &self.device.stream;
+        let (data, owned, borrowed) = match (T::as_slice(&[]), converted) {
+            (_, Some(f32s)) => (DeviceData::F32(f32s), elems * 4, false),
+            // SAFETY: FFI memory (the caller's, per this function's contract); leaked, not
+            // freed, when the pool is dropped (Resident::drop).
+            (ElementSlice::F32(_), None) => {
+                let s = unsafe { stream.upgrade_device_ptr::<f32>(ptr, elems) };
+                (DeviceData::F32(s), 0, true)
+            }
+            // SAFETY: as above, the 16-bit values as their bits.
+            (ElementSlice::F16(_), None) => {
+                let s = unsafe { stream.upgrade_device_ptr::<u16>(ptr, elems) };
+                (DeviceData::F16(s), 0, true)
+            }
+            // SAFETY: as above.
+            (ElementSlice::Bf16(_), None) => {
+                let s = unsafe { stream.upgrade_device_ptr::<u16>(ptr, elems) };
+                (DeviceData::Bf16(s), 0, true)
+            }
+            (ElementSlice::F64(_), None) => {
+                return Err(CudaError::Unsupported {
+                    what: "a pool on the device",
+                    reason: "f64 values were not converted".into(),
+                })
+            }
+        };
+        Ok(CudaPool {
+            shape,
+            source: Source::Device {
+                ptr,
+                values: PhantomData,
+            },
+            resident: Mutex::new(Some(Resident::new(self, data, owned, borrowed))),
+        })
+    }
+
+    /// Errors unless `address` is in device memory of this backend's GPU.
+    fn check_device_address(&self, address: u64) -> Result<(), CudaError> {
+        let mut kind = 0u32;
+        let mut ordinal = -1i32;
+        let attributes = [
+            (
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                (&mut kind as *mut u32).cast(),
+            ),
+            (
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                (&mut ordinal as *mut i32).cast(),
+            ),
+        ];
+        for (attribute, out) in attributes {
+            // SAFETY: FFI query into a local of the attribute's type; any address is allowed.
+            let r = unsafe { sys::cuPointerGetAttribute(out, attribute, address) };
+            if r != sys::cudaError_enum::CUDA_SUCCESS {
+                return Err(CudaError::NotOnDevice {
+                    reason: format!("the driver does not know address {address:#x} ({r:?})"),
+                });
+            }
+        }
+        let device = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE as u32;
+        if kind != device {
+            return Err(CudaError::NotOnDevice {
+                reason: format!("address {address:#x} is not device memory"),
+            });
+        }
+        let ours = self.device.ctx.ordinal();
+        if usize::try_from(ordinal).ok() != Some(ours) {
+            return Err(CudaError::NotOnDevice {
+                reason: format!("the values are on GPU {ordinal}, the backend runs on GPU {ours}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the `validate_*` kernel over the pool at `ptr`: the first suspect row (`None`:
+    /// every row valid), and for f64 values their f32 rounding on the device.
+    fn validate_on_device<T: Element>(
+        &self,
+        ptr: u64,
+        shape: Shape,
+    ) -> Result<(Option<usize>, Option<CudaSlice<f32>>), CudaError> {
+        let elems = shape.elements()?;
+        let kernel = match T::as_slice(&[]) {
+            ElementSlice::F32(_) => Kernel::ValidateF32,
+            ElementSlice::F16(_) => Kernel::ValidateF16,
+            ElementSlice::Bf16(_) => Kernel::ValidateBf16,
+            ElementSlice::F64(_) => Kernel::ValidateF64,
+        };
+        let mut converted = match kernel {
+            Kernel::ValidateF64 => {
+                let bytes = elems.checked_mul(4).ok_or(Error::ShapeOverflow)?;
+                let available = self.available()?;
+                if bytes > available {
+                    return Err(CudaError::DeviceMemory {
+                        what: "the f32 copy of an f64 pool",
+                        needed: bytes,
+                        available,
+                    });
+                }
+                Some(self.uninit::<f32>(elems, "the f32 copy of an f64 pool")?)
+            }
+            _ => None,
+        };
+        let rows = (shape.n * shape.k) as u64;
+        let c32 = u32_of("C", shape.c)?;
+        // A hair inside the host's tolerance: the device's exp and log differ from the host's
+        // by an ulp or two, and a row near the edge is left to the host.
+        let tol = T::NORM_TOLERANCE * (1.0 - 1e-9);
+        let stream = &self.device.stream;
+        let mut first = stream
+            .clone_htod(&[u64::MAX])
+            .map_err(driver("uploading the validation flag"))?;
+        let f = self.device.function(kernel)?;
+        let blocks = u32_of("grid", (shape.n * shape.k).div_ceil(256).min(4096))?;
+        let cfg = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match validate_* in scores.cu; ptr holds rows x C values of T
+        // (checked to be device memory), first one u64, converted rows x C f32s or NULL.
+        unsafe {
+            self.device.launch(&f, kernel, cfg, |b| {
+                b.arg(&ptr).arg(&rows).arg(&c32).arg(&tol).arg(&mut first);
+                match converted.as_mut() {
+                    Some(out) => b.arg(out),
+                    None => b.arg(&NULL),
+                };
+            })
+        }?;
+        let mut row = [0u64];
+        self.download(&first, &mut row, "the validation flag")?;
+        let row = (row[0] != u64::MAX).then(|| row[0] as usize);
+        Ok((row, converted))
+    }
+
+    /// [`LogProbs::new`]'s check of the pool at `ptr` from point `from` on, reading it in
+    /// bounded chunks: its error, with the point counted from the pool's start.
+    fn check_on_host<T: Element>(
+        &self,
+        ptr: u64,
+        shape: Shape,
+        from: usize,
+    ) -> Result<(), CudaError> {
+        let per = shape.k * shape.c;
+        let chunk = (F64_STAGING / per).max(1);
+        let mut buf = vec![T::from_f64(0.0); chunk.min(shape.n - from) * per];
+        for start in (from..shape.n).step_by(chunk) {
+            let points = chunk.min(shape.n - start);
+            let values = &mut buf[..points * per];
+            self.read_device(ptr, start * per, values)?;
+            LogProbs::new(values, Shape::new(points, shape.k, shape.c))
+                .map_err(|e| CudaError::Input(offset_point(e, start)))?;
+        }
+        Ok(())
+    }
+
+    /// Copies `out.len()` values of `T` from element `at` of the device array at `ptr`.
+    pub(crate) fn read_device<T: Copy>(
+        &self,
+        ptr: u64,
+        at: usize,
+        out: &mut [T],
+    ) -> Result<(), CudaError> {
+        self.device.sync()?;
+        let from = ptr + (at * core::mem::size_of::<T>()) as u64;
+        // SAFETY: FFI copy into `out` from device memory that pool_on_device's caller
+        // guarantees holds the pool (at + out.len() <= N K C); the context is bound by sync.
+        unsafe { cudarc::driver::result::memcpy_dtoh_sync(out, from) }
+            .map_err(driver("reading the pool on the device"))
     }
 
     /// Plans an operation over `pool` that needs `fixed` device bytes of its own plus `extra`
@@ -213,18 +499,27 @@ impl CudaBackend {
         fixed: usize,
         extra: usize,
     ) -> Result<Pass<'p, 'a, T>, CudaError> {
-        let n = pool.host.shape().n;
+        let n = pool.shape.n;
         let mut resident = pool.lock();
         if resident.is_some() {
             let need = n
                 .checked_mul(extra)
                 .and_then(|e| e.checked_add(fixed))
                 .unwrap_or(usize::MAX);
-            if need <= self.available()? {
+            let available = self.available()?;
+            if need <= available {
                 return Ok(Pass {
-                    host: pool.host,
+                    source: pool.source,
                     resident,
                     chunk: n,
+                });
+            }
+            // A pool on the device only cannot be evicted: there is nothing to stream it from.
+            if let Source::Device { .. } = pool.source {
+                return Err(CudaError::DeviceMemory {
+                    what,
+                    needed: need,
+                    available,
                 });
             }
             *resident = None;
@@ -241,7 +536,7 @@ impl CudaBackend {
             });
         }
         Ok(Pass {
-            host: pool.host,
+            source: pool.source,
             resident,
             chunk: chunk.min(n),
         })
@@ -254,23 +549,19 @@ impl CudaBackend {
         pass: &Pass<'_, '_, T>,
         mut f: impl FnMut(Range<usize>, &DeviceData) -> Result<(), CudaError>,
     ) -> Result<(), CudaError> {
-        let shape = pass.host.shape();
-        let n = shape.n;
         if let Some(resident) = pass.resident.as_ref() {
-            return f(0..n, &resident.data);
+            return f(0..pass.chunk, &resident.data);
         }
+        let host = pass.host()?;
+        let shape = host.shape();
+        let n = shape.n;
         let per = shape.k * shape.c;
         let stream = &self.device.stream;
         let mut data = DeviceData::alloc::<T>(self, pass.chunk * per)?;
         for start in (0..n).step_by(pass.chunk) {
             let range = start..(start + pass.chunk).min(n);
             // Stream order: the copy starts after the previous chunk's kernels.
-            data.write(
-                stream,
-                pass.host.data(),
-                range.start * per..range.end * per,
-                0,
-            )?;
+            data.write(stream, host.data(), range.start * per..range.end * per, 0)?;
             f(range, &data)?;
         }
         Ok(())
@@ -298,12 +589,33 @@ impl CudaBackend {
                 .map_err(driver("uploading candidate indices"))?;
             return f(&resident.data, Some(&dev));
         }
-        let shape = pass.host.shape();
+        let host = pass.host()?;
+        let shape = host.shape();
         let per = shape.k * shape.c;
         let mut data = DeviceData::alloc::<T>(self, candidates.len() * per)?;
         for (j, &i) in candidates.iter().enumerate() {
-            data.write(stream, pass.host.data(), i * per..(i + 1) * per, j * per)?;
+            data.write(stream, host.data(), i * per..(i + 1) * per, j * per)?;
         }
         f(&data, None)
+    }
+}
+
+/// `e` for a check that started at point `start`: its point counted from the pool's start.
+fn offset_point(e: Error, start: usize) -> Error {
+    match e {
+        Error::NotANumber { n, k, c } => Error::NotANumber { n: n + start, k, c },
+        Error::Infinite { n, k, c } => Error::Infinite { n: n + start, k, c },
+        Error::NotNormalised {
+            n,
+            k,
+            log_sum,
+            tolerance,
+        } => Error::NotNormalised {
+            n: n + start,
+            k,
+            log_sum,
+            tolerance,
+        },
+        e => e,
     }
 }

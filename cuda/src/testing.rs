@@ -78,7 +78,7 @@ pub fn time_entropies<T: Element>(
     pool: &CudaPool<'_, T>,
     reps: usize,
 ) -> Result<Vec<f64>, CudaError> {
-    let shape = pool.host.shape();
+    let shape = pool.shape;
     let guard = pool.lock();
     let data = &resident(&guard)?.data;
     let mut h = be.uninit::<f64>(shape.n, "entropies")?;
@@ -107,7 +107,7 @@ pub fn time_joint<T: Element>(
     joint: &JointProbs<'_>,
     reps: usize,
 ) -> Result<Vec<f64>, CudaError> {
-    let shape = pool.host.shape();
+    let shape = pool.shape;
     let guard = pool.lock();
     let data = &resident(&guard)?.data;
     let at = be
@@ -195,4 +195,59 @@ pub fn load_every_ptx(be: &CudaBackend) -> Vec<(Module, Result<(), CudaError>)> 
             (module, loaded)
         })
         .collect()
+}
+
+/// Values uploaded to a device buffer of their own, as a CUDA tensor holds them, for the tests
+/// of [`CudaBackend::pool_on_device`]: its address, and a copy back of its bytes.
+pub struct DeviceValues {
+    ptr: u64,
+    bytes: usize,
+    stream: std::sync::Arc<cudarc::driver::CudaStream>,
+}
+
+impl DeviceValues {
+    /// Uploads `values`.
+    pub fn upload<T: Element>(be: &CudaBackend, values: &[T]) -> Result<Self, CudaError> {
+        use bald_core::half::slice::HalfFloatSliceExt;
+        use bald_core::ElementSlice;
+        let stream = be.device.stream.clone();
+        let up = || driver("uploading test values");
+        let ptr = match T::as_slice(values) {
+            ElementSlice::F32(v) => stream.clone_htod(v).map_err(up())?.leak(),
+            ElementSlice::F64(v) => stream.clone_htod(v).map_err(up())?.leak(),
+            ElementSlice::F16(v) => stream
+                .clone_htod(v.reinterpret_cast())
+                .map_err(up())?
+                .leak(),
+            ElementSlice::Bf16(v) => stream
+                .clone_htod(v.reinterpret_cast())
+                .map_err(up())?
+                .leak(),
+        };
+        Ok(DeviceValues {
+            ptr,
+            bytes: core::mem::size_of_val(values),
+            stream,
+        })
+    }
+
+    /// The device address of the first value.
+    pub fn ptr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// The buffer's bytes, copied back (the test that the pool left them, and left them
+    /// allocated).
+    pub fn download(&self, be: &CudaBackend) -> Result<Vec<u8>, CudaError> {
+        let mut out = vec![0u8; self.bytes];
+        be.read_device(self.ptr, 0, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl Drop for DeviceValues {
+    fn drop(&mut self) {
+        // SAFETY: FFI memory leaked by `upload`, freed once, here.
+        drop(unsafe { self.stream.upgrade_device_ptr::<u8>(self.ptr, self.bytes) });
+    }
 }

@@ -15,7 +15,7 @@ use bald_core::{
     budget, Backend, BatchBald, DenseLayer, Greedy, Hooks, LogProbs, McDropoutHead, Pick,
     PointScore, Scalar, Shape, StdKind,
 };
-use bald_cuda::testing::{argmax_of, overrun_scores};
+use bald_cuda::testing::{argmax_of, overrun_scores, DeviceValues};
 use bald_cuda::{CudaBackend, ImageKind};
 use common::{check_lazy_and_full, extreme_pool, f32_of, load_case, with_joint, PICK_CASES};
 use gpu::gpu;
@@ -464,4 +464,220 @@ fn a_kernel_fault_is_that_kernels_error() {
         stdout.contains("FAULT kernel scores_f32 failed"),
         "{stdout}"
     );
+}
+
+/// `data` on the device as its own buffer, and the pool read from there.
+fn on_device<T: bald_core::Element>(
+    gpu: &CudaBackend,
+    data: &[T],
+    shape: Shape,
+) -> (
+    DeviceValues,
+    Result<bald_cuda::CudaPool<'static, T>, bald_cuda::CudaError>,
+) {
+    let values = DeviceValues::upload(gpu, data).unwrap();
+    // SAFETY: the values stay allocated and unwritten while the pool lives (the caller keeps
+    // `values` beyond the pool).
+    let pool = unsafe { gpu.pool_on_device::<T>(values.ptr(), shape) };
+    (values, pool)
+}
+
+#[test]
+fn pools_on_the_device_give_the_results_of_uploaded_pools() {
+    let Some(gpu) = gpu() else { return };
+    for (name, groups) in PICK_CASES {
+        let case = load_case(name);
+        let data32 = f32_of(&case.data);
+        let d16: Vec<f16> = case.data.iter().map(|&x| f16::from_f64(x)).collect();
+        let (values, pool) = on_device(gpu, &data32, case.shape);
+        let pool = pool.unwrap();
+        assert!(pool.is_resident());
+        assert!(bald_core::PreparedPool::host(&pool).is_none());
+        check_lazy_and_full(&case, name, groups, budget::BATCHBALD_SCORE, "cuda", |p| {
+            batchbald(gpu, &pool, p).unwrap()
+        });
+        // The same kernels on the same values: bit for bit the uploaded pool's results.
+        let uploaded = gpu
+            .prepare(LogProbs::new(&data32, case.shape).unwrap())
+            .unwrap();
+        let params = common::batchbald_params(&case);
+        assert_eq!(
+            batchbald(gpu, &pool, params).unwrap(),
+            batchbald(gpu, &uploaded, params).unwrap(),
+            "{name}"
+        );
+        for score in PointScore::ALL {
+            assert_eq!(
+                scores(gpu, &pool, score).unwrap(),
+                scores(gpu, &uploaded, score).unwrap(),
+                "{name} {score:?}"
+            );
+        }
+        // f64 values are rounded to f32 on the device as the upload rounds them on the host;
+        // f16 values are read as they are.
+        let (_values64, pool64) = on_device(gpu, &case.data, case.shape);
+        let uploaded64 = gpu
+            .prepare(LogProbs::new(&case.data, case.shape).unwrap())
+            .unwrap();
+        assert_eq!(
+            batchbald(gpu, &pool64.unwrap(), params).unwrap(),
+            batchbald(gpu, &uploaded64, params).unwrap(),
+            "{name} f64"
+        );
+        if let Ok(lp16) = LogProbs::new(&d16, case.shape) {
+            let (_values16, pool16) = on_device(gpu, &d16, case.shape);
+            let pool16 = pool16.unwrap();
+            let uploaded16 = gpu.prepare(lp16).unwrap();
+            assert_eq!(
+                batchbald(gpu, &pool16, params).unwrap(),
+                batchbald(gpu, &uploaded16, params).unwrap(),
+                "{name} f16"
+            );
+            assert_eq!(
+                scores(gpu, &pool16, PointScore::Bald).unwrap(),
+                scores(gpu, &uploaded16, PointScore::Bald).unwrap()
+            );
+        }
+        // Dropping the pool leaves the caller's memory allocated and as it was.
+        drop(pool);
+        let bytes: Vec<u8> = data32.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(values.download(gpu).unwrap(), bytes, "{name}");
+    }
+}
+
+/// The error of a pool on the device, which must be `LogProbs::new`'s.
+fn device_error<T: bald_core::Element>(
+    gpu: &CudaBackend,
+    data: &[T],
+    shape: Shape,
+) -> Option<bald_core::Error> {
+    let want = LogProbs::new(data, shape).err();
+    let (_values, pool) = on_device(gpu, data, shape);
+    let got = match pool {
+        Ok(_) => None,
+        Err(bald_cuda::CudaError::Input(e)) => Some(e),
+        Err(e) => panic!("not an input error: {e}"),
+    };
+    assert_eq!(got, want);
+    got
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn pools_on_the_device_are_validated_with_the_host_errors(
+        (data, shape) in extreme_pool(12, 6, 12),
+        faults in proptest::collection::vec((0usize..1000, 0u8..5), 0..4),
+    ) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let mut data = data;
+        let len = data.len();
+        for (at, kind) in faults {
+            let i = at % len;
+            match kind {
+                0 => data[i] = f64::NAN,
+                1 => data[i] = f64::INFINITY,
+                2 => data[i] += 0.01,
+                // A whole row of -inf: probability 0 everywhere.
+                3 => { let r = i / shape.c * shape.c; data[r..r + shape.c].fill(f64::NEG_INFINITY) }
+                _ => data[i] -= 3e-3,
+            }
+        }
+        device_error(gpu, &data, shape);
+        device_error(gpu, &f32_of(&data), shape);
+        let d16: Vec<f16> = data.iter().map(|&x| f16::from_f64(x)).collect();
+        device_error(gpu, &d16, shape);
+        let db16: Vec<bf16> = data.iter().map(|&x| bf16::from_f64(x)).collect();
+        device_error(gpu, &db16, shape);
+    }
+}
+
+#[test]
+fn a_row_at_the_edge_of_the_tolerance_is_decided_on_the_host() {
+    let Some(gpu) = gpu() else { return };
+    // Every row sums to exp(d): log-sum d, inside the f64 tolerance by 1e-10 of it, where the
+    // device's stricter test flags it and the host accepts it.
+    let (n, k, c) = (30, 4, 3);
+    let d = <f64 as bald_core::Element>::NORM_TOLERANCE * (1.0 - 1e-10);
+    let row = [0.5f64, 0.3, 0.2].map(|p| p.ln() + d);
+    let mut data: Vec<f64> = row.iter().copied().cycle().take(n * k * c).collect();
+    // Points 0-4 sum to 1: the host's check starts at point 5.
+    for (v, p) in data[..5 * k * c]
+        .iter_mut()
+        .zip([0.5f64, 0.3, 0.2].iter().cycle())
+    {
+        *v = p.ln();
+    }
+    let shape = Shape::new(n, k, c);
+    assert_eq!(device_error(gpu, &data, shape), None);
+    // And an error after it is found, at its own point.
+    data[(17 * k + 2) * c + 1] = f64::NAN;
+    assert_eq!(
+        device_error(gpu, &data, shape),
+        Some(bald_core::Error::NotANumber { n: 17, k: 2, c: 1 })
+    );
+}
+
+#[test]
+fn memory_that_is_not_the_pool_on_this_device_is_refused() {
+    let Some(gpu) = gpu() else { return };
+    let shape = Shape::new(4, 2, 2);
+    let data = vec![-(2f32).ln(); 16];
+    let values = DeviceValues::upload(gpu, &data).unwrap();
+    let not_on_device = |r: Result<bald_cuda::CudaPool<'_, f32>, bald_cuda::CudaError>| {
+        matches!(r, Err(bald_cuda::CudaError::NotOnDevice { .. }))
+    };
+    // SAFETY (each): the call must refuse the address before it reads anything.
+    // A host address.
+    assert!(not_on_device(unsafe {
+        gpu.pool_on_device::<f32>(data.as_ptr() as u64, shape)
+    }));
+    // Misaligned.
+    assert!(not_on_device(unsafe {
+        gpu.pool_on_device::<f32>(values.ptr() + 2, shape)
+    }));
+    // Far past the end of the buffer.
+    let huge = Shape::new(1 << 30, 16, 16);
+    assert!(not_on_device(unsafe {
+        gpu.pool_on_device::<f32>(values.ptr(), huge)
+    }));
+    // Past the end of memory.
+    assert!(not_on_device(unsafe {
+        gpu.pool_on_device::<f32>(u64::MAX - 3, shape)
+    }));
+    // Empty and overflowing shapes are input errors.
+    assert!(matches!(
+        unsafe { gpu.pool_on_device::<f32>(values.ptr(), Shape::new(0, 2, 2)) },
+        Err(bald_cuda::CudaError::Input(
+            bald_core::Error::EmptyDimension { .. }
+        ))
+    ));
+    // A pool on the device is never evicted: an operation that does not fit beside it fails.
+    let small = CudaBackend::new(0).unwrap().with_memory_limit(64);
+    let pool = unsafe { small.pool_on_device::<f32>(values.ptr(), shape) }.unwrap();
+    let params = BatchBald {
+        batch_size: 2,
+        num_samples: 100,
+        seed: 0,
+        greedy: Greedy::Lazy,
+    };
+    assert!(matches!(
+        batchbald(&small, &pool, params),
+        Err(bald_cuda::CudaError::DeviceMemory { .. })
+    ));
+    // bald-core's host driver refuses it with a typed error.
+    assert!(matches!(
+        params.greedy(
+            &small,
+            &pool,
+            &mut [0.0; 4096],
+            &mut [0; 2],
+            &mut [0.0; 2],
+            &mut Hooks::default()
+        ),
+        Err(bald_cuda::CudaError::Input(
+            bald_core::Error::InvalidParameter { name: "pool", .. }
+        ))
+    ));
 }

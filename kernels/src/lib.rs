@@ -12,7 +12,7 @@
 /// A kernel family: one `.cu` file, compiled by NVRTC into one module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Module {
-    /// Per-point scores (`scores.cu`).
+    /// Per-point scores, and the validation of pools that are on the device (`scores.cu`).
     Scores,
     /// BatchBALD: joint entropies, candidate scores, argmax, joint updates (`joint.cu`).
     Joint,
@@ -57,6 +57,14 @@ pub enum Kernel {
     ScoresF16,
     /// Scores of bf16 pools.
     ScoresBf16,
+    /// Validation of an f32 pool on the device.
+    ValidateF32,
+    /// Validation of an f16 pool on the device.
+    ValidateF16,
+    /// Validation of a bf16 pool on the device.
+    ValidateBf16,
+    /// Validation of an f64 pool on the device, rounding it to f32.
+    ValidateF64,
     /// Joint-entropy step over f32 pools.
     JointEntropyF32,
     /// Joint-entropy step over f16 pools.
@@ -81,10 +89,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::ScoresF32,
         Kernel::ScoresF16,
         Kernel::ScoresBf16,
+        Kernel::ValidateF32,
+        Kernel::ValidateF16,
+        Kernel::ValidateBf16,
+        Kernel::ValidateF64,
         Kernel::JointEntropyF32,
         Kernel::JointEntropyF16,
         Kernel::JointEntropyBf16,
@@ -103,6 +115,10 @@ impl Kernel {
             Kernel::ScoresF32 => "scores_f32",
             Kernel::ScoresF16 => "scores_f16",
             Kernel::ScoresBf16 => "scores_bf16",
+            Kernel::ValidateF32 => "validate_f32",
+            Kernel::ValidateF16 => "validate_f16",
+            Kernel::ValidateBf16 => "validate_bf16",
+            Kernel::ValidateF64 => "validate_f64",
             Kernel::JointEntropyF32 => "joint_entropy_f32",
             Kernel::JointEntropyF16 => "joint_entropy_f16",
             Kernel::JointEntropyBf16 => "joint_entropy_bf16",
@@ -119,7 +135,13 @@ impl Kernel {
     /// The module that defines the kernel.
     pub fn module(self) -> Module {
         match self {
-            Kernel::ScoresF32 | Kernel::ScoresF16 | Kernel::ScoresBf16 => Module::Scores,
+            Kernel::ScoresF32
+            | Kernel::ScoresF16
+            | Kernel::ScoresBf16
+            | Kernel::ValidateF32
+            | Kernel::ValidateF16
+            | Kernel::ValidateBf16
+            | Kernel::ValidateF64 => Module::Scores,
             Kernel::JointEntropyF32
             | Kernel::JointEntropyF16
             | Kernel::JointEntropyBf16

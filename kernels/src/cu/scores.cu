@@ -272,3 +272,61 @@ extern "C" __global__ void scores_bf16(const u16* lp, u32 n, u32 k, u32 c, u32 k
                                        double* out, double* out2, u32* counts) {
     scores_body<BF16>(lp, n, k, c, kind, out, out2, counts);
 }
+
+// Validation of a pool that is on the device already (a CUDA tensor handed over in place), the
+// checks of bald_core::LogProbs::new: one thread per row (n, k), in a grid-stride loop over
+// `rows` = N * K rows of C values. A row is suspect when a value is NaN or +inf, or when
+// |log sum_c exp(lp)| (in f64, as the host computes it) is not within `tol`, which the caller
+// sets a hair inside the host's tolerance: the host's exact check, run from the first suspect
+// row on, then decides, and reports the first offending (n, k, c). The lowest suspect row goes
+// to *first_bad by atomicMin (the caller sets it to ~0 first). f64 values are also rounded to
+// f32 into out32 (the storage the other kernels read); NULL for the other types.
+struct F64 {
+    typedef double T;
+    static __device__ __forceinline__ double get(const double* p, u64 i) { return p[i]; }
+};
+
+template <class D>
+__device__ __forceinline__ void validate_body(const typename D::T* lp, u64 rows, u32 c, double tol,
+                                              u64* first_bad, float* out32) {
+    const u64 stride = (u64)gridDim.x * blockDim.x;
+    for (u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x; row < rows; row += stride) {
+        const u64 base = row * c;
+        bool bad = false;
+        double mx = -INFINITY;
+        for (u32 j = 0; j < c; j++) {
+            const double v = (double)D::get(lp, base + j);
+            if (out32) out32[base + j] = (float)v;
+            bad = bad || v != v || v == INFINITY;  // NaN or +inf
+            mx = fmax(mx, v);
+        }
+        if (!bad) {
+            // A row of all -inf (log sum = -inf) is refused, as on the host.
+            double s = 0.0;
+            for (u32 j = 0; j < c && mx != -INFINITY; j++) s += exp((double)D::get(lp, base + j) - mx);
+            const double log_sum = mx == -INFINITY ? -INFINITY : mx + log(s);
+            bad = !(fabs(log_sum) <= tol);
+        }
+        if (bad) atomicMin(first_bad, row);
+    }
+}
+
+extern "C" __global__ void validate_f32(const float* lp, u64 rows, u32 c, double tol, u64* first_bad,
+                                        float* out32) {
+    validate_body<F32>(lp, rows, c, tol, first_bad, out32);
+}
+
+extern "C" __global__ void validate_f16(const u16* lp, u64 rows, u32 c, double tol, u64* first_bad,
+                                        float* out32) {
+    validate_body<F16>(lp, rows, c, tol, first_bad, out32);
+}
+
+extern "C" __global__ void validate_bf16(const u16* lp, u64 rows, u32 c, double tol, u64* first_bad,
+                                         float* out32) {
+    validate_body<BF16>(lp, rows, c, tol, first_bad, out32);
+}
+
+extern "C" __global__ void validate_f64(const double* lp, u64 rows, u32 c, double tol, u64* first_bad,
+                                        float* out32) {
+    validate_body<F64>(lp, rows, c, tol, first_bad, out32);
+}
