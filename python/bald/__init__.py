@@ -3,12 +3,18 @@
 Every function takes the MC-dropout predictions of a pool: an array of N points x K MC
 samples x C classes (``layout="NKC"``, batchbald_redux's order; ``"NCK"`` is baal's) of
 log-probabilities (``input_kind="log_probs"``), probabilities or logits, in float16, float32
-or float64. NumPy arrays, anything with ``__array__``, and torch CPU tensors (through DLPack)
-are accepted.
+or float64. NumPy arrays, anything with ``__array__``, torch CPU tensors (through DLPack),
+and CUDA arrays (torch CUDA tensors, or anything with ``__dlpack__`` on a CUDA device, also in
+bfloat16) are accepted.
 
 A C-contiguous, aligned array is read in place, without a copy; any other array is copied
-once. Probabilities and logits are converted into a copy. The GIL is released while Rust
-computes, and Ctrl-C stops a long BatchBALD between greedy steps.
+once. Probabilities and logits are converted into a copy. A CUDA array goes straight to the
+CUDA backend (``backend="auto"`` or ``"cuda"``) and is read where it is, never copied to the
+host: it is validated on its GPU, and only the results come back. A torch CUDA tensor in
+another layout, or not contiguous, is made contiguous on its GPU (a copy there), and its
+probabilities or logits are converted there by torch (``torch.log``, ``torch.log_softmax``);
+with ``backend="cpu"`` or ``"scalar"`` it is copied to the host first. The GIL is released
+while Rust computes, and Ctrl-C stops a long BatchBALD between greedy steps.
 
     >>> import numpy as np, bald
     >>> logits = np.random.default_rng(0).normal(size=(1000, 20, 10)).astype(np.float32)
@@ -87,13 +93,75 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
 
 
+# DLPack's device type of CUDA memory.
+_DLPACK_CUDA = 2
+
+
+def _on_cuda(x: Any) -> bool:
+    """Whether ``x`` is an array in CUDA device memory (a torch CUDA tensor, say)."""
+    if isinstance(x, np.ndarray):
+        return False
+    device = getattr(x, "__dlpack_device__", None)
+    if device is None:
+        return False
+    try:
+        return int(device()[0]) == _DLPACK_CUDA
+    except Exception:  # not a DLPack producer after all: read as any other array
+        return False
+
+
+def _layout_axes(layout: str) -> tuple[int, int, int]:
+    axes = {"NKC": (0, 1, 2), "NCK": (0, 2, 1), "KNC": (1, 0, 2)}.get(layout.upper())
+    if axes is None:
+        raise InputError(f"unknown layout '{layout}': one of NKC, NCK, KNC")
+    return axes
+
+
+def _input(x: Any, layout: str, backend: str, input_kind: str) -> tuple[Any, str]:
+    """The pool as the native module reads it, and its input kind: a CUDA array for the CUDA
+    backend (N x K x C log-probs, C-contiguous, on its GPU), else a NumPy array."""
+    if not _on_cuda(x):
+        return _pool(x, layout), input_kind
+    if backend.lower() in ("cpu", "scalar"):
+        if not _is_torch(x):
+            raise InputError(
+                f"a CUDA array is read by backend 'cuda' or 'auto', not '{backend}': "
+                "copy it to the host first"
+            )
+        return _pool(x.detach().cpu(), layout), input_kind  # one copy to the host
+    axes = _layout_axes(layout)
+    if not _is_torch(x):
+        if axes != (0, 1, 2) or input_kind.replace("_", "-").lower() != "log-probs":
+            raise InputError(
+                "a CUDA array other than a torch tensor must hold log-probs in layout NKC"
+            )
+        return x, input_kind
+    import torch
+
+    if x.requires_grad:
+        x = x.detach()
+    if x.dim() != 3:
+        raise InputError(
+            f"expected a 3-d array N x K x C ({layout}), got shape {tuple(x.shape)}"
+        )
+    x = x.permute(*axes)
+    kind = input_kind.replace("_", "-").lower()
+    if kind == "probs":
+        x = torch.log(x)
+    elif kind == "logits":
+        x = torch.log_softmax(x, dim=-1)
+    elif kind != "log-probs":
+        raise InputError(f"unknown input_kind '{input_kind}': one of log-probs, probs, logits")
+    return x.contiguous(), "log_probs"
+
+
 def _pool(x: Any, layout: str) -> np.ndarray:
     """``x`` as a C-contiguous, aligned N x K x C NumPy array, without a copy when it is one."""
     if _is_torch(x):
         device = str(x.device)
         if device != "cpu":
             raise BackendError(
-                f"a torch tensor on {device}: only CPU tensors are read (DLPack); "
+                f"a torch tensor on {device}: only CPU and CUDA tensors are read; "
                 "move it with .cpu() first"
             )
         if x.requires_grad:
@@ -112,13 +180,7 @@ def _pool(x: Any, layout: str) -> np.ndarray:
         raise InputError(
             f"expected a 3-d array N x K x C ({layout}), got shape {a.shape}"
         )
-    layout = layout.upper()
-    if layout == "NCK":
-        a = a.transpose(0, 2, 1)
-    elif layout == "KNC":
-        a = a.transpose(1, 0, 2)
-    elif layout != "NKC":
-        raise InputError(f"unknown layout '{layout}': one of NKC, NCK, KNC")
+    a = a.transpose(_layout_axes(layout))
     # A copy only when the values are not one C-contiguous, aligned block already.
     return np.require(a, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
@@ -160,7 +222,7 @@ def acquire(
     Raises InputError for bad values or arguments, BackendError when the backend is
     unavailable or fails, KeyboardInterrupt on Ctrl-C.
     """
-    a = _pool(log_probs, layout)
+    a, input_kind = _input(log_probs, layout, backend, input_kind)
     excluded = [_count("exclude index", i) for i in (exclude or [])]
     indices, scores, evaluations, name, seconds = _bald.acquire(
         a,
@@ -203,7 +265,7 @@ def scores(
     layout: str = "NKC",
 ) -> npt.NDArray[np.float64]:
     """Every point's ``score`` (one of ``SCORES``), as a float64 array of N."""
-    a = _pool(log_probs, layout)
+    a, input_kind = _input(log_probs, layout, backend, input_kind)
     out, _name, _seconds = _bald.scores(a, score, backend, input_kind)
     return out
 

@@ -12,7 +12,7 @@ class BackendError(RuntimeError):
     """A backend that is unavailable or that failed."""
 
 def acquire(
-    log_probs: npt.NDArray[Any],
+    log_probs: Any,
     strategy: str,
     batch_size: int,
     num_samples: int,
@@ -24,7 +24,7 @@ def acquire(
     exclude: List[int],
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], List[int], str, float]: ...
 def scores(
-    log_probs: npt.NDArray[Any], score: str, backend: str, input_kind: str
+    log_probs: Any, score: str, backend: str, input_kind: str
 ) -> Tuple[npt.NDArray[np.float64], str, float]: ...
 def dropout_keep_mask(
     seed: int, layer: int, k: int, units: int, rate: float

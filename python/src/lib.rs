@@ -1,27 +1,35 @@
 //! `bald._bald`, the native part of the Python package `bald` (`python/bald`).
 //!
 //! The Python wrapper hands every pool over as a C-contiguous, aligned N x K x C NumPy array
-//! of float16, float32 or float64. This layer reads it in place, turns names into the CLI's
-//! types, runs the CLI's acquisition code with the GIL released, and raises each failure as
-//! its exception: [`InputError`] for bad values, shapes and arguments, [`BackendError`] for a
-//! backend that is unavailable or fails, `KeyboardInterrupt` for Ctrl-C between greedy steps.
+//! of float16, float32 or float64, or, for a CUDA tensor, as the tensor itself (C-contiguous,
+//! float16, bfloat16, float32 or float64), which is imported through DLPack and read in place
+//! by the CUDA backend, never copied to the host. This layer reads the pool in place, turns
+//! names into the CLI's types, runs the CLI's acquisition code with the GIL released, and
+//! raises each failure as its exception: [`InputError`] for bad values, shapes and arguments,
+//! [`BackendError`] for a backend that is unavailable or fails, `KeyboardInterrupt` for Ctrl-C
+//! between greedy steps.
 
 #![warn(missing_docs)]
 
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use bald_cli::acquire::{
-    point_scores, to_log_probs, Acquired, InputKind, Outcome, Params, Request, Scored, Strategy,
+    acquire_on, point_scores, to_log_probs, Acquired, InputKind, Params, Request, Scored, Strategy,
     Values,
 };
 use bald_cli::backends::BackendChoice;
 use bald_cli::npy::NpyData;
-use bald_core::half::f16;
+use bald_core::half::{bf16, f16};
 use bald_core::{
-    dropout_keep, keep_threshold, Element, Error, Greedy, Pick, PointScore, Shape, StdKind,
+    dropout_keep, keep_threshold, Element, Error, Greedy, Hooks, Pick, PointScore, Shape, StdKind,
 };
+use bald_cuda::{CudaBackend, CudaError};
 use clap::ValueEnum;
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray3, PyUntypedArrayMethods};
+use dlpark::ffi::{DLDataTypeCode, DLDeviceType};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -44,6 +52,8 @@ create_exception!(
 enum Failure {
     /// Bad input, with bald-core's error.
     Input(Error),
+    /// A CUDA array the backend cannot read (not in its GPU's memory, misaligned).
+    Array(String),
     /// The backend could not be started or failed.
     Backend(String),
     /// Ctrl-C (or another signal handler's exception) between greedy steps.
@@ -63,6 +73,7 @@ impl From<Failure> for PyErr {
     fn from(f: Failure) -> PyErr {
         match f {
             Failure::Input(e) => InputError::new_err(e.to_string()),
+            Failure::Array(e) => InputError::new_err(e),
             Failure::Backend(e) => BackendError::new_err(e),
             Failure::Interrupted(e) => e,
         }
@@ -170,6 +181,243 @@ fn converted(
     Ok(Some(copy))
 }
 
+/// The element type of a CUDA array.
+#[derive(Clone, Copy)]
+enum GpuDtype {
+    F16,
+    Bf16,
+    F32,
+    F64,
+}
+
+/// A pool in CUDA device memory, imported through DLPack: its address, shape, GPU and element
+/// type. `_owner` keeps the producer's memory alive (its deleter runs when this is dropped).
+struct GpuArray {
+    _owner: dlpark::python::ImportedDlpack,
+    ptr: u64,
+    shape: Shape,
+    device: usize,
+    dtype: GpuDtype,
+}
+
+impl GpuArray {
+    /// Imports `x` (anything with `__dlpack__` on a CUDA device).
+    fn of(x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let owner = dlpark::python::from_dlpack(x.as_borrowed(), None, None).map_err(|e| {
+            input_error(format!(
+                "expected a NumPy array, or a CUDA array with __dlpack__: {e}"
+            ))
+        })?;
+        let t = owner
+            .validate()
+            .map_err(|e| input_error(format!("a malformed DLPack tensor: {e}")))?;
+        let device = t.device();
+        if device.device_type != DLDeviceType::CUDA {
+            return Err(input_error(format!(
+                "a DLPack array on device type {}: only CUDA arrays (type 2) are read in place, \
+                 copy others to the host",
+                device.device_type.0
+            )));
+        }
+        let dt = t.dtype();
+        let dtype = match (dt.code, dt.bits, dt.lanes) {
+            (DLDataTypeCode::FLOAT, 16, 1) => GpuDtype::F16,
+            (DLDataTypeCode::BFLOAT, 16, 1) => GpuDtype::Bf16,
+            (DLDataTypeCode::FLOAT, 32, 1) => GpuDtype::F32,
+            (DLDataTypeCode::FLOAT, 64, 1) => GpuDtype::F64,
+            (code, bits, lanes) => {
+                return Err(input_error(format!(
+                    "expected float16, bfloat16, float32 or float64 values, got DLPack type \
+                     code {}, {bits} bits, {lanes} lanes",
+                    code.0
+                )))
+            }
+        };
+        let dims = t.shape();
+        let [n, k, c] = dims else {
+            return Err(input_error(format!(
+                "expected a 3-d array N x K x C, got shape {dims:?}"
+            )));
+        };
+        let dim = |d: i64| {
+            usize::try_from(d).map_err(|_| input_error(format!("a negative dimension in {dims:?}")))
+        };
+        let shape = Shape::new(dim(*n)?, dim(*k)?, dim(*c)?);
+        if !t.is_compact().unwrap_or(false) {
+            return Err(input_error(
+                "a CUDA array must be C-contiguous (torch: .contiguous())".into(),
+            ));
+        }
+        let ptr = (t.data_ptr() as u64)
+            .checked_add(t.byte_offset())
+            .ok_or_else(|| input_error("a DLPack byte offset past the end of memory".into()))?;
+        let device = usize::try_from(device.device_id)
+            .map_err(|_| input_error(format!("a CUDA device id of {}", device.device_id)))?;
+        Ok(GpuArray {
+            _owner: owner,
+            ptr,
+            shape,
+            device,
+            dtype,
+        })
+    }
+
+    /// What the computation needs, without the owner (which stays with the GIL).
+    fn place(&self) -> GpuPlace {
+        GpuPlace {
+            ptr: self.ptr,
+            shape: self.shape,
+            device: self.device,
+            dtype: self.dtype,
+        }
+    }
+}
+
+/// A [`GpuArray`]'s address, shape, GPU and element type.
+#[derive(Clone, Copy)]
+struct GpuPlace {
+    ptr: u64,
+    shape: Shape,
+    device: usize,
+    dtype: GpuDtype,
+}
+
+/// A CUDA error as a failure: bald-core's input errors and unreadable arrays are bad input.
+fn cuda_failure(e: CudaError) -> Failure {
+    match e {
+        CudaError::Input(e) => Failure::Input(e),
+        CudaError::NotOnDevice { .. } => Failure::Array(e.to_string()),
+        e => Failure::Backend(e.to_string()),
+    }
+}
+
+/// Work on a pool that is on the device.
+trait OnGpu {
+    /// What the work returns.
+    type Out;
+    /// Runs on `pool`.
+    fn run<T: Element>(
+        self,
+        gpu: &CudaBackend,
+        pool: &bald_cuda::CudaPool<'_, T>,
+    ) -> Result<Self::Out, Failure>;
+}
+
+impl GpuPlace {
+    /// Runs `job` on the CUDA backend of the array's GPU (`backend` must allow it), the pool
+    /// validated there and read in place; returns its output and the seconds it took.
+    fn run<J: OnGpu>(self, backend: BackendChoice, job: J) -> Result<(J::Out, f64), Failure> {
+        if !matches!(backend, BackendChoice::Auto | BackendChoice::Cuda) {
+            return Err(Failure::Array(
+                "a CUDA array is read by backend 'cuda' or 'auto'; copy it to the host for \
+                 the CPU backends"
+                    .into(),
+            ));
+        }
+        let gpu = CudaBackend::new(self.device)
+            .map_err(|e| Failure::Backend(format!("a CUDA array: {e}")))?;
+        let start = Instant::now();
+        fn go<T: Element, J: OnGpu>(
+            gpu: &CudaBackend,
+            place: GpuPlace,
+            job: J,
+        ) -> Result<J::Out, Failure> {
+            // SAFETY: FFI memory: the DLPack tensor, kept alive by its GpuArray for the whole
+            // call, holds the N K C values of T at ptr on this GPU, and nothing writes them.
+            let pool =
+                unsafe { gpu.pool_on_device::<T>(place.ptr, place.shape) }.map_err(cuda_failure)?;
+            job.run(gpu, &pool)
+        }
+        let out = match self.dtype {
+            GpuDtype::F16 => go::<f16, J>(&gpu, self, job),
+            GpuDtype::Bf16 => go::<bf16, J>(&gpu, self, job),
+            GpuDtype::F32 => go::<f32, J>(&gpu, self, job),
+            GpuDtype::F64 => go::<f64, J>(&gpu, self, job),
+        }?;
+        Ok((out, start.elapsed().as_secs_f64()))
+    }
+}
+
+/// An acquisition on the device.
+struct GpuAcquire<'e, 'p> {
+    params: Params,
+    exclude: &'e [usize],
+    on_pick: &'p mut dyn FnMut(Pick) -> ControlFlow<()>,
+}
+
+impl OnGpu for GpuAcquire<'_, '_> {
+    type Out = Acquired;
+
+    fn run<T: Element>(
+        self,
+        gpu: &CudaBackend,
+        pool: &bald_cuda::CudaPool<'_, T>,
+    ) -> Result<Acquired, Failure> {
+        let mut hooks = Hooks {
+            exclude: self.exclude,
+            on_pick: Some(self.on_pick),
+            entropies: None,
+        };
+        acquire_on(gpu, pool, self.params, None, &mut hooks).map_err(Failure::Backend)
+    }
+}
+
+/// Every point's score on the device.
+struct GpuScores(PointScore);
+
+impl OnGpu for GpuScores {
+    type Out = Vec<f64>;
+
+    fn run<T: Element>(
+        self,
+        gpu: &CudaBackend,
+        pool: &bald_cuda::CudaPool<'_, T>,
+    ) -> Result<Vec<f64>, Failure> {
+        bald_core::owned::scores(gpu, pool, self.0).map_err(cuda_failure)
+    }
+}
+
+/// Where the pool's values are, for the computation (the GIL released).
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Host(Values<'a>),
+    Gpu(GpuPlace),
+}
+
+/// A pool as the wrapper hands it over: a NumPy array, or a CUDA array.
+enum Input<'py> {
+    Host(Pool<'py>),
+    Gpu(GpuArray),
+}
+
+impl<'py> Input<'py> {
+    fn of(x: &Bound<'py, PyAny>, kind: InputKind) -> PyResult<Self> {
+        if x.is_instance_of::<PyUntypedArray>() {
+            return Pool::of(x).map(Input::Host);
+        }
+        let array = GpuArray::of(x)?;
+        if kind != InputKind::LogProbs {
+            return Err(input_error(
+                "a CUDA array must hold log-probs (the wrapper converts a torch tensor's \
+                 probs or logits on its device)"
+                    .into(),
+            ));
+        }
+        Ok(Input::Gpu(array))
+    }
+
+    /// Where the values are, and their shape.
+    fn place(&self) -> PyResult<(Place<'_>, Shape)> {
+        Ok(match self {
+            Input::Host(pool) => {
+                let (values, shape) = pool.values()?;
+                (Place::Host(values), shape)
+            }
+            Input::Gpu(array) => (Place::Gpu(array.place()), array.shape),
+        })
+    }
+}
+
 /// The checks of the arguments that need the pool's shape (those `bald acquire` makes).
 fn check_acquire(params: Params, shape: Shape, exclude: &[usize]) -> PyResult<()> {
     let strategy = params.strategy;
@@ -239,11 +487,10 @@ fn acquire<'py>(
     };
     let backend: BackendChoice = parse("backend", backend)?;
     let kind: InputKind = parse("input_kind", input_kind)?;
-    let pool = Pool::of(log_probs)?;
-    let (values, shape) = pool.values()?;
+    let input = Input::of(log_probs, kind)?;
+    let (place, shape) = input.place()?;
     check_acquire(params, shape, &exclude)?;
-    let run = || -> Result<Outcome, Failure> {
-        let copy = converted(values, shape, kind)?;
+    let run = || -> Result<(Acquired, &'static str, f64), Failure> {
         // Ctrl-C stops BatchBALD between picks: the signal handlers run here.
         let mut interrupted = None;
         let mut on_pick = |_: Pick| match Python::attach(|py| py.check_signals()) {
@@ -253,32 +500,48 @@ fn acquire<'py>(
                 ControlFlow::Break(())
             }
         };
-        let request = Request {
-            values: copy.as_ref().map_or(values, NpyData::values),
-            shape,
-            params,
-            exclude: &exclude,
-            backend,
-            all_scores: false,
+        let outcome = match place {
+            Place::Host(values) => {
+                let copy = converted(values, shape, kind)?;
+                let request = Request {
+                    values: copy.as_ref().map_or(values, NpyData::values),
+                    shape,
+                    params,
+                    exclude: &exclude,
+                    backend,
+                    all_scores: false,
+                };
+                bald_cli::acquire::acquire(request, &mut on_pick)
+                    .map(|o| (o.acquired, o.backend, o.seconds))
+                    .map_err(Failure::from)
+            }
+            Place::Gpu(gpu) => {
+                let job = GpuAcquire {
+                    params,
+                    exclude: &exclude,
+                    on_pick: &mut on_pick,
+                };
+                gpu.run(backend, job)
+                    .map(|(a, seconds)| (a, "cuda", seconds))
+            }
         };
-        let outcome = bald_cli::acquire::acquire(request, &mut on_pick);
         match (outcome, interrupted) {
             (Ok(outcome), _) => Ok(outcome),
             (Err(_), Some(signal)) => Err(Failure::Interrupted(signal)),
-            (Err(e), None) => Err(e.into()),
+            (Err(e), None) => Err(e),
         }
     };
-    let out = py.detach(run)?;
+    let (acquired, name, seconds) = py.detach(run)?;
     let Acquired {
         batch, evaluations, ..
-    } = out.acquired;
+    } = acquired;
     let indices: Vec<i64> = batch.indices.iter().map(|&i| i as i64).collect();
     Ok((
         PyArray1::from_vec(py, indices),
         PyArray1::from_vec(py, batch.scores),
         evaluations,
-        out.backend,
-        out.seconds,
+        name,
+        seconds,
     ))
 }
 
@@ -295,17 +558,29 @@ fn scores<'py>(
     let score = parse_score(score)?;
     let backend: BackendChoice = parse("backend", backend)?;
     let kind: InputKind = parse("input_kind", input_kind)?;
-    let pool = Pool::of(log_probs)?;
-    let (values, shape) = pool.values()?;
+    let input = Input::of(log_probs, kind)?;
+    let (place, shape) = input.place()?;
     if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
         return Err(input_error(
             "score 'mean-std-unbiased' needs K >= 2 MC samples per point".into(),
         ));
     }
     let run = || -> Result<Scored, Failure> {
-        let copy = converted(values, shape, kind)?;
-        let values = copy.as_ref().map_or(values, NpyData::values);
-        Ok(point_scores(values, shape, score, backend)?)
+        match place {
+            Place::Host(values) => {
+                let copy = converted(values, shape, kind)?;
+                let values = copy.as_ref().map_or(values, NpyData::values);
+                Ok(point_scores(values, shape, score, backend)?)
+            }
+            Place::Gpu(gpu) => {
+                let (scores, seconds) = gpu.run(backend, GpuScores(score))?;
+                Ok(Scored {
+                    scores,
+                    backend: "cuda",
+                    seconds,
+                })
+            }
+        }
     };
     let out = py.detach(run)?;
     Ok((PyArray1::from_vec(py, out.scores), out.backend, out.seconds))

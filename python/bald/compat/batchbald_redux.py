@@ -11,8 +11,8 @@ gives NaN); BALD scores are clamped at 0 against rounding; in the sampled regime
 ``num_samples``) the joint keeps its drawn configurations from step to step, keyed by the
 seed, where batchbald_redux redraws them from torch's RNG at every step, so sampled picks
 agree with it only statistically. ``dtype`` and ``device`` are accepted and ignored: bald
-computes in its own precision, on the CPU (or on a GPU with ``bald.acquire(...,
-backend="cuda")``).
+computes in its own precision, where the tensor is (a CUDA tensor on the CUDA backend, read
+in place; anything else on the CPU).
 """
 
 from __future__ import annotations
@@ -63,12 +63,12 @@ def get_bald_batch(
 
 
 def _like(x: Any, values: np.ndarray) -> Any:
-    """``values`` as a torch double tensor for torch input (batchbald_redux's return type),
-    as a NumPy float64 array otherwise."""
+    """``values`` as a torch double tensor on ``x``'s device for torch input (batchbald_redux's
+    return type), as a NumPy float64 array otherwise."""
     if type(x).__module__.split(".")[0] == "torch":
         import torch
 
-        return torch.from_numpy(values)
+        return torch.from_numpy(values).to(x.device)
     return values
 
 
