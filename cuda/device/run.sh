@@ -112,11 +112,20 @@ lp = np.load("/tmp/pool.npy")[:20000]
 cpu = bald.batchbald(lp, 10, num_samples=10000, backend="cpu")
 gpu = bald.batchbald(torch.from_numpy(lp), 10, num_samples=10000, backend="cuda")
 print(f"python: cuda {gpu.indices.tolist()} {gpu.seconds:.3f} s, cpu {cpu.indices.tolist()} {cpu.seconds:.3f} s, same picks: {gpu.indices.tolist() == cpu.indices.tolist()}")
+# A CUDA tensor read in place (DLPack): the same picks as the CPU tensor's, in each dtype.
+for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+    t = torch.from_numpy(lp).to(dtype)
+    want = bald.batchbald(t.float() if dtype == torch.bfloat16 else t, 10, num_samples=10000, backend="cpu")
+    x = t.cuda()
+    got = bald.batchbald(x, 10, num_samples=10000)
+    print(f"python: CUDA tensor {dtype}: {got.backend} {got.seconds:.3f} s, same picks as the CPU tensor: {got.indices.tolist() == want.indices.tolist()}")
+bad = torch.from_numpy(lp).cuda()
+bad[123, 4, 5] = float("nan")
 try:
-    bald.batchbald(torch.from_numpy(lp).cuda(), 10)
-    print("python: a CUDA tensor was accepted")
-except bald.BackendError as e:
-    print(f"python: a CUDA tensor: BackendError: {e}")
+    bald.batchbald(bad, 10)
+    print("python: a CUDA tensor with a NaN was ACCEPTED")
+except bald.InputError as e:
+    print(f"python: a CUDA tensor with a NaN: InputError: {e}")
 EOF
 grep -E "^python:" "$LOG" | sed 's/^/  /' >> "$OUT/summary.txt"
 

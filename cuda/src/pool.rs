@@ -215,7 +215,8 @@ impl<T: Element> CudaPool<'_, T> {
             Source::Host(lp) => Ok(Cow::Borrowed(lp.point(n))),
             Source::Device { ptr, .. } => {
                 let mut out = vec![T::from_f64(0.0); per];
-                be.read_device(ptr, n * per, &mut out)?;
+                // SAFETY: ptr holds the N K C values (pool_on_device's contract), n < N.
+                unsafe { be.read_device(ptr, n * per, &mut out) }?;
                 Ok(Cow::Owned(out))
             }
         }
@@ -467,15 +468,21 @@ impl CudaBackend {
         for start in (from..shape.n).step_by(chunk) {
             let points = chunk.min(shape.n - start);
             let values = &mut buf[..points * per];
-            self.read_device(ptr, start * per, values)?;
+            // SAFETY: ptr holds the N K C values (pool_on_device's contract; the first and
+            // last byte checked to be device memory), and start + points <= N.
+            unsafe { self.read_device(ptr, start * per, values) }?;
             LogProbs::new(values, Shape::new(points, shape.k, shape.c))
                 .map_err(|e| CudaError::Input(offset_point(e, start)))?;
         }
         Ok(())
     }
 
-    /// Copies `out.len()` values of `T` from element `at` of the device array at `ptr`.
-    pub(crate) fn read_device<T: Copy>(
+    /// Copies `out.len()` values of `T` from element `at` of the device array at `ptr`, after
+    /// the backend's pending work.
+    ///
+    /// # Safety
+    /// Elements `at..at + out.len()` of `ptr` must be device memory holding values of `T`.
+    pub(crate) unsafe fn read_device<T: Copy>(
         &self,
         ptr: u64,
         at: usize,
@@ -483,8 +490,7 @@ impl CudaBackend {
     ) -> Result<(), CudaError> {
         self.device.sync()?;
         let from = ptr + (at * core::mem::size_of::<T>()) as u64;
-        // SAFETY: FFI copy into `out` from device memory that pool_on_device's caller
-        // guarantees holds the pool (at + out.len() <= N K C); the context is bound by sync.
+        // SAFETY: FFI copy into `out`, of memory the caller vouches for; sync bound the context.
         unsafe { cudarc::driver::result::memcpy_dtoh_sync(out, from) }
             .map_err(driver("reading the pool on the device"))
     }

@@ -240,7 +240,8 @@ impl DeviceValues {
     /// allocated).
     pub fn download(&self, be: &CudaBackend) -> Result<Vec<u8>, CudaError> {
         let mut out = vec![0u8; self.bytes];
-        be.read_device(self.ptr, 0, &mut out)?;
+        // SAFETY: the buffer `upload` allocated, of `bytes` bytes.
+        unsafe { be.read_device(self.ptr, 0, &mut out) }?;
         Ok(out)
     }
 }

@@ -49,5 +49,8 @@ __device__ __forceinline__ double unit_f64(u32 w0, u32 w1) {
     return (double)(bits & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
 
+// -inf as a double (NVRTC has no INFINITY without headers).
+__device__ __forceinline__ double neg_inf() { return __longlong_as_double(0xfff0000000000000ll); }
+
 // -x ln x with 0 ln 0 = 0.
 __device__ __forceinline__ double neg_x_ln_x(double x) { return x > 0.0 ? -x * log(x) : 0.0; }

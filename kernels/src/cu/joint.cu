@@ -8,8 +8,6 @@
 #define JOINT_NB 4   // candidates per block
 #define JOINT_KT 32  // samples per shared-memory tile
 
-__device__ __forceinline__ double neg_inf() { return __longlong_as_double(0xfff0000000000000ll); }
-
 // H_n = weight * sum_m sum_c -x_mc (ln x_mc + s_m), x_mc = sum_k a[m, k] p_n(c | w_k), for the
 // JOINT_NB candidates of this block. Each thread owns rows m (stride JOINT_THREADS) and a block
 // of CB classes in registers; the candidates' probabilities are staged in shared memory in tiles

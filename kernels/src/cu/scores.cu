@@ -293,18 +293,18 @@ __device__ __forceinline__ void validate_body(const typename D::T* lp, u64 rows,
     for (u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x; row < rows; row += stride) {
         const u64 base = row * c;
         bool bad = false;
-        double mx = -INFINITY;
+        double mx = neg_inf();
         for (u32 j = 0; j < c; j++) {
             const double v = (double)D::get(lp, base + j);
             if (out32) out32[base + j] = (float)v;
-            bad = bad || v != v || v == INFINITY;  // NaN or +inf
+            bad = bad || v != v || v == -neg_inf();  // NaN or +inf
             mx = fmax(mx, v);
         }
         if (!bad) {
             // A row of all -inf (log sum = -inf) is refused, as on the host.
             double s = 0.0;
-            for (u32 j = 0; j < c && mx != -INFINITY; j++) s += exp((double)D::get(lp, base + j) - mx);
-            const double log_sum = mx == -INFINITY ? -INFINITY : mx + log(s);
+            for (u32 j = 0; j < c && mx != neg_inf(); j++) s += exp((double)D::get(lp, base + j) - mx);
+            const double log_sum = mx == neg_inf() ? neg_inf() : mx + log(s);
             bad = !(fabs(log_sum) <= tol);
         }
         if (bad) atomicMin(first_bad, row);
