@@ -3,9 +3,9 @@
 Every function takes the MC-dropout predictions of a pool: an array of N points x K MC
 samples x C classes (``layout="NKC"``, batchbald_redux's order; ``"NCK"`` is baal's) of
 log-probabilities (``input_kind="log_probs"``), probabilities or logits, in float16, float32
-or float64. NumPy arrays, anything with ``__array__``, torch CPU tensors (through DLPack),
-and CUDA arrays (torch CUDA tensors, or anything with ``__dlpack__`` on a CUDA device, also in
-bfloat16) are accepted.
+or float64. NumPy arrays, anything with ``__array__`` or ``__dlpack__``, torch CPU tensors
+(through DLPack), and CUDA arrays (torch CUDA tensors, or anything with ``__dlpack__`` on a
+CUDA device, also in bfloat16) are accepted.
 
 A C-contiguous, aligned array is read in place, without a copy; any other array is copied
 once. Probabilities and logits are converted into a copy. A CUDA array goes straight to the
@@ -169,7 +169,9 @@ def _pool(x: Any, layout: str) -> np.ndarray:
         a = np.from_dlpack(x)
     else:
         try:
-            a = np.asarray(x)
+            # A host array with only the DLPack protocol (no __array__) through DLPack.
+            dlpack_only = hasattr(x, "__dlpack__") and not hasattr(x, "__array__")
+            a = np.from_dlpack(x) if dlpack_only else np.asarray(x)
         except Exception as e:  # an object that cannot be an array
             raise InputError(f"not an array: {e}") from None
     if a.dtype not in _DTYPES:

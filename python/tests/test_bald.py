@@ -339,6 +339,26 @@ def _torch():
     return t
 
 
+class DlpackOnly:
+    """A host array that has the DLPack protocol and nothing else (as some libraries' arrays)."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+def test_host_arrays_with_only_dlpack():
+    lp = pool(40, 8, 4, seed=15)
+    x = DlpackOnly(lp)
+    assert bald.batchbald(x, 5).indices.tolist() == bald.batchbald(lp, 5).indices.tolist()
+    np.testing.assert_array_equal(bald.scores(x, "bald"), bald.scores(lp, "bald"))
+
+
 def test_torch_cpu_tensors_through_dlpack():
     t = _torch()
     lp = pool(40, 8, 4, seed=13)
