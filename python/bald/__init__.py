@@ -117,9 +117,51 @@ def _layout_axes(layout: str) -> tuple[int, int, int]:
     return axes
 
 
+_nvrtc_looked_for = False
+
+
+def _find_nvrtc() -> None:
+    """Makes NVRTC 13 loadable by the CUDA backend when it is only in a pip wheel (the
+    ``nvidia-cuda-nvrtc`` that torch's CUDA 13 wheels install, under ``site-packages/nvidia``,
+    which is on no library path): loaded once by its path, it is the library that the backend's
+    own load of ``libnvrtc.so.13`` then finds. Nothing is done when the system's loader finds
+    NVRTC already, or on other systems than Linux."""
+    global _nvrtc_looked_for
+    if _nvrtc_looked_for:
+        return
+    _nvrtc_looked_for = True
+    import ctypes
+    import importlib.util
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libnvrtc.so.13")
+        return
+    except OSError:
+        pass
+    try:
+        spec = importlib.util.find_spec("nvidia")
+    except (ImportError, ValueError):
+        return
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        for sub in ("cu13/lib", "cuda_nvrtc/lib"):
+            path = os.path.join(root, sub, "libnvrtc.so.13")
+            if os.path.exists(path):
+                try:
+                    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                    return
+                except OSError:
+                    continue
+
+
 def _input(x: Any, layout: str, backend: str, input_kind: str) -> tuple[Any, str]:
     """The pool as the native module reads it, and its input kind: a CUDA array for the CUDA
     backend (N x K x C log-probs, C-contiguous, on its GPU), else a NumPy array."""
+    if backend.lower() in ("auto", "cuda"):
+        _find_nvrtc()
     if not _on_cuda(x):
         return _pool(x, layout), input_kind
     if backend.lower() in ("cpu", "scalar"):

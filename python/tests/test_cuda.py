@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -299,3 +302,33 @@ def test_torch_cuda_tensors(driver):
     h = compat.compute_entropy(torch.from_numpy(lp).cuda())
     assert h.device.type == "cuda" and h.dtype == torch.float64
     assert math.isfinite(float(h.sum()))
+
+
+def _loaded(name: str) -> str:
+    """The path of the loaded library ``name`` (from /proc/self/maps)."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if os.path.basename(path).startswith(name):
+                return os.path.realpath(path)
+    pytest.skip(f"{name} is not loaded from a file")
+
+
+def test_nvrtc_from_a_pip_wheel_is_found(driver, tmp_path):
+    # The layout of the nvidia-cuda-nvrtc wheel (site-packages/nvidia/cu13/lib), on no library
+    # path: only the driver is, as on a user's machine with torch's CUDA 13 wheels.
+    bald.scores(pool(4, 2, 2), backend="cuda")
+    nvrtc, cuda = _loaded("libnvrtc.so"), _loaded("libcuda.so")
+    (tmp_path / "site" / "nvidia" / "cu13").mkdir(parents=True)
+    (tmp_path / "site" / "nvidia" / "cu13" / "lib").symlink_to(os.path.dirname(nvrtc))
+    (tmp_path / "driver").mkdir()
+    (tmp_path / "driver" / "libcuda.so.1").symlink_to(cuda)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path / "driver"))
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env.get("PYTHONPATH", "")])
+    code = "import bald, numpy as np; print(bald.batchbald(np.log(np.full((6, 2, 2), 0.5)), 2, backend='cuda').backend)"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "cuda", run.stderr
+    # Without the wheel the backend says what it misses.
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode != 0 and "NVRTC not found" in run.stderr
