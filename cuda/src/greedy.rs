@@ -233,16 +233,14 @@ pub(crate) fn run<T: Element>(
     // entropy under them (JointProbs::batch_entropy).
     let mut samples = 1usize;
     let mut h_batch = 0.0f64;
+    // The host side of the merge: log-likelihoods, sort order, counts, merged joint and scales,
+    // sized at the first sampled step (the same size at every one).
+    let (mut ll, mut order, mut count) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut merged, mut scales) = (Vec::new(), Vec::new());
     let mut cur = 0usize;
     let mut sampled = false;
     for t in 0..b {
         if t > 0 {
-            let newest = out_indices[t - 1];
-            let lp: Vec<f64> = pool.point(be, newest)?.iter().map(|x| x.to_f64()).collect();
-            let mut slot = chosen_lp.slice_mut((t - 1) * k * c..t * k * c);
-            stream
-                .memcpy_htod(&lp, &mut slot)
-                .map_err(up("chosen points"))?;
             let idx = out_indices[..t]
                 .iter()
                 .map(|&i| u32_of("N", i))
@@ -299,14 +297,19 @@ pub(crate) fn run<T: Element>(
                 }?;
                 // Repeated configurations merged into one row each, on the host as bald-core's
                 // DynamicJoint merges them: the same rows, in the same order, for every backend.
-                let mut ll = vec![0.0f64; new_rows * k];
+                for (v, len) in [
+                    (&mut ll, new_rows * k),
+                    (&mut merged, new_rows * k),
+                    (&mut order, new_rows),
+                    (&mut count, new_rows),
+                    (&mut scales, new_rows),
+                ] {
+                    v.resize(len, 0.0f64);
+                }
                 be.download(&log_lik, &mut ll, "the joint")?;
-                let (mut order, mut count) = (vec![0.0; new_rows], vec![0.0; new_rows]);
-                let mut a = vec![0.0f64; new_rows * k];
-                let mut s = vec![0.0f64; new_rows];
                 let scratch = (&mut order[..], &mut count[..]);
-                rows = merge_repeated_rows(&ll, k, scratch, &mut a, &mut s);
-                let (a, s) = (&a[..rows * k], &s[..rows]);
+                rows = merge_repeated_rows(&ll, k, scratch, &mut merged, &mut scales);
+                let (a, s) = (&merged[..rows * k], &scales[..rows]);
                 stream
                     .memcpy_htod(&transpose_f32(a, rows, k), &mut at.slice_mut(..rows * k))
                     .map_err(up("the joint"))?;
@@ -384,9 +387,22 @@ pub(crate) fn run<T: Element>(
         };
         out_indices[t] = best;
         out_scores[t] = score;
-        if let Some(lazy) = lazy.as_mut().filter(|_| t + 1 < b) {
+        // The pick's log-probs (read from the device for a pool that is only there): into its
+        // slot of the chosen points, for the next step's joint update.
+        let point = if t + 1 < b {
+            let point = pool.point(be, best)?;
+            let lp: Vec<f64> = point.iter().map(|x| x.to_f64()).collect();
+            let mut slot = chosen_lp.slice_mut(t * k * c..(t + 1) * k * c);
+            stream
+                .memcpy_htod(&lp, &mut slot)
+                .map_err(up("chosen points"))?;
+            Some(point)
+        } else {
+            None
+        };
+        if let (Some(lazy), Some(point)) = (lazy.as_mut(), point) {
             // bald-core's pairwise bounds (BatchBald::greedy): the pick's joint, transposed.
-            let h_pick = pick_joint(&pool.point(be, best)?, k, c, &mut pair_a);
+            let h_pick = pick_joint(&point, k, c, &mut pair_a);
             let pair32: Vec<f32> = (0..k * c)
                 .map(|i| pair_a[(i % c) * k + i / c] as f32)
                 .collect();

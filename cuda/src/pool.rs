@@ -242,9 +242,7 @@ impl<'a, T: Element> Pass<'_, 'a, T> {
             }),
         }
     }
-}
 
-impl<T: Element> Pass<'_, '_, T> {
     /// Points processed at once (N when resident).
     pub(crate) fn chunk(&self) -> usize {
         self.chunk

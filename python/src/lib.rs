@@ -190,14 +190,11 @@ enum GpuDtype {
     F64,
 }
 
-/// A pool in CUDA device memory, imported through DLPack: its address, shape, GPU and element
-/// type. `_owner` keeps the producer's memory alive (its deleter runs when this is dropped).
+/// A pool in CUDA device memory, imported through DLPack: where it is, and `_owner`, which
+/// keeps the producer's memory alive (its deleter runs when this is dropped).
 struct GpuArray {
     _owner: dlpark::python::ImportedDlpack,
-    ptr: u64,
-    shape: Shape,
-    device: usize,
-    dtype: GpuDtype,
+    place: GpuPlace,
 }
 
 impl GpuArray {
@@ -253,27 +250,21 @@ impl GpuArray {
             .ok_or_else(|| input_error("a DLPack byte offset past the end of memory".into()))?;
         let device = usize::try_from(device.device_id)
             .map_err(|_| input_error(format!("a CUDA device id of {}", device.device_id)))?;
-        Ok(GpuArray {
-            _owner: owner,
+        let place = GpuPlace {
             ptr,
             shape,
             device,
             dtype,
+        };
+        Ok(GpuArray {
+            _owner: owner,
+            place,
         })
-    }
-
-    /// What the computation needs, without the owner (which stays with the GIL).
-    fn place(&self) -> GpuPlace {
-        GpuPlace {
-            ptr: self.ptr,
-            shape: self.shape,
-            device: self.device,
-            dtype: self.dtype,
-        }
     }
 }
 
-/// A [`GpuArray`]'s address, shape, GPU and element type.
+/// A [`GpuArray`]'s address, shape, GPU and element type: what the computation needs, without
+/// the owner (which stays with the GIL).
 #[derive(Clone, Copy)]
 struct GpuPlace {
     ptr: u64,
@@ -413,7 +404,7 @@ impl<'py> Input<'py> {
                 let (values, shape) = pool.values()?;
                 (Place::Host(values), shape)
             }
-            Input::Gpu(array) => (Place::Gpu(array.place()), array.shape),
+            Input::Gpu(array) => (Place::Gpu(array.place), array.place.shape),
         })
     }
 }
