@@ -1,5 +1,6 @@
 //! `bald acquire`: one acquisition strategy on a pool read from `.npy`.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -133,6 +134,153 @@ pub enum Format {
     Csv,
 }
 
+/// What BatchBALD does once its cumulative score reaches ln K, the most mutual information K
+/// MC samples can hold: later greedy picks are driven by noise, and each still evaluates the
+/// candidates (at K = 20 it came after 6 to 19 picks on the pools measured in README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
+pub enum PastLimit {
+    /// The rest of the batch is drawn by PowerBALD among the remaining candidates.
+    #[default]
+    PowerBald,
+    /// The batch ends at the pick that reached the limit.
+    Stop,
+    /// The greedy goes on to the end of the batch (batchbald_redux's behaviour).
+    Continue,
+}
+
+impl PastLimit {
+    /// The name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PastLimit::PowerBald => "power-bald",
+            PastLimit::Stop => "stop",
+            PastLimit::Continue => "continue",
+        }
+    }
+}
+
+/// How a message names an argument: as the CLI spells it (`--layout knc`) or as Python does
+/// (`layout='knc'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// `--name value`.
+    Cli,
+    /// `name='value'` (`name=value` for numbers).
+    Python,
+}
+
+impl Spelling {
+    /// The argument `name` (the CLI's spelling, with `-`) set to the word `value`.
+    pub fn arg(self, name: &str, value: &str) -> String {
+        match self {
+            Spelling::Cli => format!("--{name} {value}"),
+            Spelling::Python => format!("{}='{value}'", name.replace('-', "_")),
+        }
+    }
+
+    /// The argument `name` set to the number `value`.
+    pub fn num(self, name: &str, value: usize) -> String {
+        match self {
+            Spelling::Cli => format!("--{name} {value}"),
+            Spelling::Python => format!("{}={value}", name.replace('-', "_")),
+        }
+    }
+
+    /// The argument `name` alone.
+    pub fn name(self, name: &str) -> String {
+        match self {
+            Spelling::Cli => format!("--{name}"),
+            Spelling::Python => name.replace('-', "_"),
+        }
+    }
+}
+
+/// A warning about an acquisition, given when it applies: before any work for the arguments,
+/// at the pick itself for BatchBALD's information limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// Layout NKC with fewer points than MC samples: likely a K x N x C array.
+    LooksTransposed {
+        /// Points.
+        n: usize,
+        /// MC samples.
+        k: usize,
+    },
+    /// BatchBALD's `num_samples` below K.
+    FewSamples {
+        /// The argument.
+        num_samples: usize,
+        /// MC samples.
+        k: usize,
+    },
+    /// BatchBALD's cumulative score reached ln K at pick `at` of `total`.
+    InformationLimit {
+        /// The pick (1-based) that reached it.
+        at: usize,
+        /// The picks asked for.
+        total: usize,
+        /// MC samples.
+        k: usize,
+        /// What happens to the rest of the batch.
+        past_limit: PastLimit,
+    },
+}
+
+impl Warning {
+    /// The warning's text, naming the arguments to change as `spelling` writes them.
+    pub fn message(&self, spelling: Spelling) -> String {
+        match *self {
+            Warning::LooksTransposed { n, k } => format!(
+                "the pool has N = {n} points and K = {k} MC samples: if the array is K x N x C \
+                 (torch.stack(samples)'s order), pass {}",
+                spelling.arg("layout", "knc")
+            ),
+            Warning::FewSamples { num_samples, k } => format!(
+                "{} is below K = {k}: the sampled joint entropy draws K configurations (one per \
+                 MC sample) instead",
+                spelling.num("num-samples", num_samples)
+            ),
+            Warning::InformationLimit {
+                at,
+                total,
+                k,
+                past_limit,
+            } => {
+                let what = match past_limit {
+                    PastLimit::PowerBald => format!(
+                        "the other {} picks are drawn by PowerBALD among the remaining points \
+                         ({}; {} keeps the greedy going)",
+                        total - at,
+                        spelling.arg("past-limit", "power-bald"),
+                        spelling.arg("past-limit", "continue")
+                    ),
+                    PastLimit::Stop => format!(
+                        "the batch stops there with {at} picks ({})",
+                        spelling.arg("past-limit", "stop")
+                    ),
+                    PastLimit::Continue => format!(
+                        "later picks are driven by noise ({}; {} draws them by PowerBALD)",
+                        spelling.arg("past-limit", "continue"),
+                        spelling.arg("past-limit", "power-bald")
+                    ),
+                };
+                format!(
+                    "BatchBALD reached ln K = {} nats, the most that K = {k} MC samples can \
+                     tell, at pick {at} of {total}: {what}. For more informed picks, use more \
+                     MC samples (K).",
+                    Plain((k as f64).ln()),
+                )
+            }
+        }
+    }
+}
+
+/// Whether a cumulative BatchBALD score is within 1% of ln K, the most mutual information K
+/// equally likely posterior samples can hold.
+pub fn at_information_limit(score: f64, k: usize) -> bool {
+    score >= 0.99 * (k as f64).ln()
+}
+
 /// Parameters of one acquisition.
 #[derive(Debug, Clone, Copy)]
 pub struct Params {
@@ -148,6 +296,8 @@ pub struct Params {
     pub seed: u64,
     /// BatchBALD's greedy steps: lazy or full.
     pub greedy: Greedy,
+    /// What BatchBALD does past its information limit.
+    pub past_limit: PastLimit,
 }
 
 /// A batch, and every point's score when the strategy computed one.
@@ -160,6 +310,16 @@ pub struct Acquired {
     pub point_scores: Option<Vec<f64>>,
     /// Candidates BatchBALD evaluated at each step (empty for the other strategies).
     pub evaluations: Vec<usize>,
+    /// BatchBALD: how each pick was made, "exact" or "sampled" (the joint entropy's regime),
+    /// or "power-bald" (past the information limit); empty for the other strategies.
+    pub regimes: Vec<&'static str>,
+    /// BatchBALD: the standard error of each pick's score, the spread of a sampled joint
+    /// entropy's estimate over its configurations; 0 for exact and PowerBALD picks.
+    pub standard_errors: Vec<f64>,
+    /// BatchBALD: the first pick (1-based) whose cumulative score reached ln K, if any.
+    pub information_limit: Option<usize>,
+    /// BatchBALD: the greedy picks made before [`PastLimit`] took over, when it did.
+    pub switched_at: Option<usize>,
 }
 
 /// Picks with `pick` among the points not in `excluded` (a mask over the pool), from a
@@ -180,48 +340,25 @@ fn pick_among(
 }
 
 /// Runs `params` on a prepared pool with `backend`, never picking an excluded point
-/// (`hooks.exclude`); BatchBALD reports each pick to `hooks.on_pick`. `known`: the strategy's
-/// point scores when the caller has them already (from the validating pass).
+/// (`hooks.exclude`); BatchBALD reports each pick to `hooks.on_pick`, and a warning to
+/// `on_warning` at the pick that reaches its information limit, where [`PastLimit`] takes over.
+/// `known`: the strategy's point scores when the caller has them already (from the validating
+/// pass).
 pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
     params: Params,
     known: Option<Vec<f64>>,
     hooks: &mut Hooks<'_>,
+    on_warning: &mut dyn FnMut(&Warning),
 ) -> Result<Acquired, String> {
     let n = bald_core::PreparedPool::shape(pool).n;
     let e = |e: B::Error| e.to_string();
     if params.strategy == Strategy::Batchbald {
-        let bb = BatchBald {
-            batch_size: params.batch_size,
-            num_samples: params.num_samples,
-            seed: params.seed,
-            greedy: params.greedy,
-        };
-        let mut evaluations = Vec::new();
-        let mut outer = hooks.on_pick.as_mut();
-        let mut record = |p: Pick| {
-            evaluations.push(p.evaluations);
-            outer.as_mut().map_or(ControlFlow::Continue(()), |f| f(p))
-        };
-        let mut inner = Hooks {
-            exclude: hooks.exclude,
-            on_pick: Some(&mut record),
-            entropies: hooks.entropies,
-        };
-        let batch = batchbald_with(backend, pool, bb, &mut inner).map_err(e)?;
-        return Ok(Acquired {
-            batch,
-            point_scores: None,
-            evaluations,
-        });
+        return batchbald_on(backend, pool, params, hooks, on_warning);
     }
     hooks.check(n).map_err(|e| e.to_string())?;
-    let mask = (!hooks.exclude.is_empty()).then(|| {
-        let mut m = vec![false; n];
-        hooks.exclude.iter().for_each(|&i| m[i] = true);
-        m
-    });
+    let mask = excluded_mask(n, hooks.exclude, &[]);
     let mask = mask.as_deref();
     let all = match (known, params.strategy.point_score()) {
         (Some(all), _) => all,
@@ -233,21 +370,138 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         }
     };
     let batch = match params.strategy {
-        Strategy::PowerBald => pick_among(&all, mask, |s| {
-            let stochastic = StochasticBatch {
-                mode: StochasticMode::Power,
-                beta: params.beta,
-                batch_size: params.batch_size,
-                seed: params.seed,
-            };
-            stochastic_batch(stochastic, s).map_err(|e| e.to_string())
-        })?,
+        Strategy::PowerBald => {
+            pick_among(&all, mask, |s| power_bald(params, params.batch_size, s))?
+        }
         _ => pick_among(&all, mask, |s| Ok(top_k_of(s, params.batch_size)))?,
     };
     Ok(Acquired {
         batch,
         point_scores: Some(all),
         evaluations: Vec::new(),
+        regimes: Vec::new(),
+        standard_errors: Vec::new(),
+        information_limit: None,
+        switched_at: None,
+    })
+}
+
+/// A mask over the `n` pool points of those in `exclude` or `picked`; `None` when both are
+/// empty.
+fn excluded_mask(n: usize, exclude: &[usize], picked: &[usize]) -> Option<Vec<bool>> {
+    if exclude.is_empty() && picked.is_empty() {
+        return None;
+    }
+    let mut mask = vec![false; n];
+    exclude.iter().chain(picked).for_each(|&i| mask[i] = true);
+    Some(mask)
+}
+
+/// A PowerBALD batch of `size` among `scores` (BALD), with `params`' beta and seed.
+fn power_bald(params: Params, size: usize, scores: &[f64]) -> Result<Batch, String> {
+    let stochastic = StochasticBatch {
+        mode: StochasticMode::Power,
+        beta: params.beta,
+        batch_size: size,
+        seed: params.seed,
+    };
+    stochastic_batch(stochastic, scores).map_err(|e| e.to_string())
+}
+
+/// [`acquire_on`] for BatchBALD: the greedy until the batch is full or its score reaches ln K,
+/// then `params.past_limit`.
+fn batchbald_on<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    params: Params,
+    hooks: &mut Hooks<'_>,
+    on_warning: &mut dyn FnMut(&Warning),
+) -> Result<Acquired, String> {
+    let shape = bald_core::PreparedPool::shape(pool);
+    let e = |e: B::Error| e.to_string();
+    let bb = BatchBald {
+        batch_size: params.batch_size,
+        num_samples: params.num_samples,
+        seed: params.seed,
+        greedy: params.greedy,
+    };
+    let mut evaluations = Vec::new();
+    let mut greedy = Batch::default();
+    let mut limit = None;
+    let mut switched = false;
+    let result = {
+        let mut outer = hooks.on_pick.as_mut();
+        let mut record = |p: Pick| {
+            evaluations.push(p.evaluations);
+            greedy.indices.push(p.index);
+            greedy.scores.push(p.score);
+            if outer
+                .as_mut()
+                .map_or(ControlFlow::Continue(()), |f| f(p))
+                .is_break()
+            {
+                return ControlFlow::Break(());
+            }
+            if limit.is_none() && at_information_limit(p.score, shape.k) {
+                limit = Some(p.done);
+                if p.done < p.total {
+                    on_warning(&Warning::InformationLimit {
+                        at: p.done,
+                        total: p.total,
+                        k: shape.k,
+                        past_limit: params.past_limit,
+                    });
+                    if params.past_limit != PastLimit::Continue {
+                        switched = true;
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        };
+        let mut inner = Hooks {
+            exclude: hooks.exclude,
+            on_pick: Some(&mut record),
+            entropies: hooks.entropies,
+        };
+        batchbald_with(backend, pool, bb, &mut inner)
+    };
+    let mut batch = match result {
+        Ok(batch) => batch,
+        // Stopped by the limit: the greedy's picks so far.
+        Err(_) if switched => greedy,
+        Err(err) => return Err(e(err)),
+    };
+    let made = batch.indices.len();
+    let mut regimes: Vec<&'static str> = (0..made)
+        .map(|t| match bb.regime_at(shape.c, t) {
+            Regime::Exact => "exact",
+            Regime::Sampled => "sampled",
+        })
+        .collect();
+    let mut standard_errors =
+        bald_core::owned::standard_errors(backend, pool, bb, &batch.indices).map_err(e)?;
+    if switched && params.past_limit == PastLimit::PowerBald {
+        let bald = match hooks.given_entropies(shape.n).map_err(|e| e.to_string())? {
+            Some((h, eh)) => h.iter().zip(eh).map(|(h, eh)| (h - eh).max(0.0)).collect(),
+            None => scores(backend, pool, PointScore::Bald).map_err(e)?,
+        };
+        let rest = bb.picks(shape.n) - made;
+        let mask = excluded_mask(shape.n, hooks.exclude, &batch.indices);
+        let tail = pick_among(&bald, mask.as_deref(), |s| power_bald(params, rest, s))?;
+        regimes.extend(tail.indices.iter().map(|_| "power-bald"));
+        standard_errors.extend(tail.indices.iter().map(|_| 0.0));
+        batch.indices.extend(tail.indices);
+        batch.scores.extend(tail.scores);
+    }
+    Ok(Acquired {
+        batch,
+        point_scores: None,
+        evaluations,
+        regimes,
+        standard_errors,
+        information_limit: limit,
+        switched_at: switched.then_some(made),
     })
 }
 
@@ -360,6 +614,13 @@ pub struct AcquireArgs {
     /// fewer evaluations); full evaluates every candidate at every step.
     #[arg(long, value_enum, default_value_t = GreedyArg::Lazy)]
     pub greedy: GreedyArg,
+    /// BatchBALD past its information limit: once the cumulative score reaches ln K, the most
+    /// that K MC samples can tell (at K = 20 often within 5 to 20 picks), later greedy
+    /// picks are noise, and each still evaluates the candidates. power-bald draws the rest of
+    /// the batch by PowerBALD (--beta) among the remaining points, stop ends the batch there,
+    /// continue keeps the greedy going. A warning is given at that pick.
+    #[arg(long, value_enum, default_value_t = PastLimit::PowerBald)]
+    pub past_limit: PastLimit,
     /// PowerBALD: inverse temperature beta >= 0 (0: uniform, large: top-k).
     #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
@@ -468,12 +729,14 @@ pub struct Outcome {
 }
 
 /// Runs `request` on its backend: validates the pool (in the first pass where the backend
-/// can), then picks the batch; BatchBALD reports each pick to `on_pick`, and stops when it
+/// can), then picks the batch; BatchBALD reports each pick to `on_pick`, its information limit
+/// to `on_warning` at the pick that reaches it, and stops when `on_pick`
 /// breaks. Not generic, so that the callers (the CLI, the Python extension) share one
 /// compiled copy of the acquisition path.
 pub fn acquire(
     request: Request<'_>,
     on_pick: &mut dyn FnMut(Pick) -> ControlFlow<()>,
+    on_warning: &mut dyn FnMut(&Warning),
 ) -> Result<Outcome, Failure> {
     let (acquired, backend) = match request.values {
         Values::F16(data) => dispatch(
@@ -482,6 +745,7 @@ pub fn acquire(
                 data,
                 request,
                 on_pick,
+                on_warning,
             },
         ),
         Values::F32(data) => dispatch(
@@ -490,6 +754,7 @@ pub fn acquire(
                 data,
                 request,
                 on_pick,
+                on_warning,
             },
         ),
         Values::F64(data) => dispatch(
@@ -498,6 +763,7 @@ pub fn acquire(
                 data,
                 request,
                 on_pick,
+                on_warning,
             },
         ),
     }
@@ -515,6 +781,7 @@ struct AcquireJob<'d, 'p, T> {
     data: &'d [T],
     request: Request<'d>,
     on_pick: &'p mut dyn FnMut(Pick) -> ControlFlow<()>,
+    on_warning: &'p mut dyn FnMut(&Warning),
 }
 
 impl<T: Element> OnBackend for AcquireJob<'_, '_, T> {
@@ -553,10 +820,11 @@ impl<T: Element> OnBackend for AcquireJob<'_, '_, T> {
                 .filter(|_| batchbald)
                 .map(|(h, eh)| (&h[..], &eh[..])),
         };
-        let mut acquired = match acquire_on(backend, &pool, params, known, &mut hooks) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(Failure::Backend(e))),
-        };
+        let mut acquired =
+            match acquire_on(backend, &pool, params, known, &mut hooks, self.on_warning) {
+                Ok(a) => a,
+                Err(e) => return Ok(Err(Failure::Backend(e))),
+            };
         if all_scores && acquired.point_scores.is_none() {
             match scores(backend, &pool, PointScore::Bald) {
                 Ok(all) => acquired.point_scores = Some(all),
@@ -630,6 +898,13 @@ impl<T: Element> OnBackend for ScoresJob<'_, T> {
 /// Runs `bald acquire`; returns the text written (to stdout when no `--output`).
 pub fn run(args: &AcquireArgs) -> Result<String, String> {
     let path = &args.input;
+    // The outputs first: a long acquisition must not fail at its end.
+    if let Some(out) = &args.output {
+        check_writable(out, "--output")?;
+    }
+    if let Some(out) = &args.all_scores {
+        check_writable(out, "--all-scores")?;
+    }
     let in_file = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let read_start = Instant::now();
     let mut file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -651,7 +926,18 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         Layout::Knc => Shape::new(b, a, c),
         Layout::Nck => Shape::new(a, c, b),
     };
-    check_args(args, shape)?;
+    let params = Params {
+        strategy: args.strategy,
+        batch_size: args.batch_size,
+        num_samples: args.num_samples,
+        beta: args.beta,
+        seed: args.seed,
+        greedy: args.greedy.into(),
+        past_limit: args.past_limit,
+    };
+    for w in check_params(params, shape, args.layout, Spelling::Cli)? {
+        warn(&w);
+    }
     let exclude = match &args.exclude {
         Some(p) => read_exclude(p, shape.n)?,
         None => Vec::new(),
@@ -664,7 +950,7 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         format!(
             "{}: {e}{}",
             path.display(),
-            hint(e, data.values(), shape, kind)
+            hint(e, data.values(), shape, kind, Spelling::Cli)
         )
     };
     to_log_probs(&mut data, shape, kind).map_err(|e| invalid(&e, &data))?;
@@ -672,22 +958,16 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
     let request = Request {
         values: data.values(),
         shape,
-        params: Params {
-            strategy: args.strategy,
-            batch_size: args.batch_size,
-            num_samples: args.num_samples,
-            beta: args.beta,
-            seed: args.seed,
-            greedy: args.greedy.into(),
-        },
+        params,
         exclude: &exclude,
         backend: args.backend,
         all_scores: args.all_scores.is_some(),
     };
     // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
     let start = Instant::now();
-    let mut bar: Option<indicatif::ProgressBar> = None;
+    let bar: RefCell<Option<indicatif::ProgressBar>> = RefCell::new(None);
     let mut on_pick = |p: Pick| {
+        let mut bar = bar.borrow_mut();
         let bar = bar.get_or_insert_with(|| {
             let style = indicatif::ProgressStyle::with_template(
                 "{pos}/{len} picks [{elapsed_precise}, ETA {eta}] {wide_bar}",
@@ -713,8 +993,12 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         }
         ControlFlow::Continue(())
     };
-    let outcome = acquire(request, &mut on_pick);
-    if let Some(bar) = bar {
+    let mut on_warning = |w: &Warning| match bar.borrow().as_ref() {
+        Some(bar) => bar.suspend(|| warn(w)),
+        None => warn(w),
+    };
+    let outcome = acquire(request, &mut on_pick, &mut on_warning);
+    if let Some(bar) = bar.take() {
         bar.finish_and_clear();
     }
     let mut outcome = outcome.map_err(|f| match f {
@@ -729,23 +1013,9 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
         prepare_seconds,
         seconds: outcome.seconds,
         excluded: exclude.len(),
-        evaluations: &outcome.acquired.evaluations,
+        acquired: &outcome.acquired,
     };
-    let batch = &outcome.acquired.batch;
-    let limit = (args.strategy == Strategy::Batchbald)
-        .then(|| information_limit(&batch.scores, shape.k))
-        .flatten();
-    if let Some(at) = limit.filter(|&at| at < batch.indices.len()) {
-        eprintln!(
-            "bald: warning: BatchBALD reached ln K = {} nats, the most that K = {} MC samples \
-             can tell, at pick {at} of {}: later picks are driven by noise. Use more MC samples \
-             (K) or a stochastic strategy (--strategy power-bald).",
-            Plain((shape.k as f64).ln()),
-            shape.k,
-            batch.indices.len()
-        );
-    }
-    let text = report.render(batch, limit);
+    let text = report.render();
     if let (Some(out), Some(all)) = (&args.all_scores, outcome.acquired.point_scores.take()) {
         let bytes = npy::write(&[all.len()], &NpyData::F64(all));
         write_atomically(out, &bytes)?;
@@ -756,34 +1026,95 @@ pub fn run(args: &AcquireArgs) -> Result<String, String> {
     Ok(text)
 }
 
-/// Argument checks that need the pool's shape; warnings go to stderr.
-fn check_args(args: &AcquireArgs, shape: Shape) -> Result<(), String> {
+/// Gives a warning on stderr, as `bald: warning: ...`.
+fn warn(w: &Warning) {
+    eprintln!("bald: warning: {}", w.message(Spelling::Cli));
+}
+
+/// The checks of an acquisition's arguments that need the pool's shape (after `layout` put it
+/// in N x K x C order), shared by `bald acquire` and the Python package: an error names the
+/// argument as `spelling` writes it; the warnings that apply are returned, to be given before
+/// any work.
+pub fn check_params(
+    params: Params,
+    shape: Shape,
+    layout: Layout,
+    spelling: Spelling,
+) -> Result<Vec<Warning>, String> {
     let Shape { n, k, .. } = shape;
-    if args.layout == Layout::Nkc && n > 0 && n < k {
-        eprintln!(
-            "bald: warning: the pool has N = {n} points and K = {k} MC samples: if the array is \
-             K x N x C (torch.stack(samples)'s order), pass --layout knc"
-        );
+    let strategy = params.strategy;
+    let mut warnings = Vec::new();
+    if layout == Layout::Nkc && n > 0 && n < k {
+        warnings.push(Warning::LooksTransposed { n, k });
     }
-    if k == 1 && args.strategy.needs_two_samples() {
+    if k == 1 && strategy.needs_two_samples() {
         return Err(format!(
-            "--strategy {} needs K >= 2 MC samples per point (the pool has K = 1): it measures \
+            "{} needs K >= 2 MC samples per point (the pool has K = 1): it measures \
              disagreement between samples",
-            args.strategy.name()
+            spelling.arg("strategy", strategy.name())
         ));
     }
-    if args.strategy == Strategy::Batchbald {
-        if args.num_samples == 0 {
-            return Err("--num-samples must be at least 1 for BatchBALD".into());
+    if !(params.beta.is_finite() && params.beta >= 0.0) {
+        return Err(format!(
+            "{} must be finite and >= 0, not {}",
+            spelling.name("beta"),
+            Plain(params.beta)
+        ));
+    }
+    if strategy == Strategy::Batchbald {
+        if params.num_samples == 0 {
+            return Err(format!(
+                "{} must be at least 1 for BatchBALD",
+                spelling.name("num-samples")
+            ));
         }
-        if args.num_samples < k {
-            eprintln!(
-                "bald: warning: --num-samples {} is below K = {k}: the sampled joint entropy \
-                 draws K configurations (one per MC sample) instead",
-                args.num_samples
-            );
+        if params.num_samples < k {
+            warnings.push(Warning::FewSamples {
+                num_samples: params.num_samples,
+                k,
+            });
         }
     }
+    Ok(warnings)
+}
+
+/// Checks pool indices to exclude: each below `n`, none twice; the error names the argument
+/// as `spelling` writes it.
+pub fn check_exclude(indices: &[usize], n: usize, spelling: Spelling) -> Result<(), String> {
+    let what = spelling.name("exclude");
+    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+        return Err(format!(
+            "{what}: index {bad} is out of range for a pool of {n} points"
+        ));
+    }
+    let mut seen = vec![false; n];
+    for &i in indices {
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(format!("{what}: index {i} is given twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks before any work that `path` can be written (its folder exists and takes a file), so
+/// that a long acquisition does not fail at its end.
+pub fn check_writable(path: &Path, what: &str) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{what} {}: {e}", path.display());
+    if path.is_dir() {
+        return Err(fail(&"is a folder"));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| fail(&"not a file name"))?;
+    let probe = dir.join(format!(
+        ".{}.check-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    File::create(&probe).map_err(|e| fail(&e))?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -803,14 +1134,8 @@ fn read_exclude(path: &Path, n: usize) -> Result<Vec<usize>, String> {
             })
             .collect::<Result<Vec<_>, _>>()?
     };
-    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
-        return Err(fail(&format!(
-            "index {bad} is out of range for a pool of {n} points"
-        )));
-    }
-    let mut indices = indices;
-    indices.sort_unstable();
-    indices.dedup();
+    check_exclude(&indices, n, Spelling::Cli)
+        .map_err(|e| format!("{e} (in {})", path.display()))?;
     Ok(indices)
 }
 
@@ -841,8 +1166,15 @@ fn reorder(data: NpyData, shape: Shape, layout: Layout) -> NpyData {
     }
 }
 
-/// The fix to suggest for an input error, from the offending row.
-fn hint(e: &Error, data: Values<'_>, shape: Shape, kind: InputKind) -> String {
+/// The fix to suggest for an input error, from the offending row, naming the argument as
+/// `spelling` writes it (empty when there is none to suggest).
+pub fn hint(
+    e: &Error,
+    data: Values<'_>,
+    shape: Shape,
+    kind: InputKind,
+    spelling: Spelling,
+) -> String {
     let row = |n: usize, k: usize| -> Vec<f64> {
         let at = (n * shape.k + k) * shape.c;
         match data {
@@ -851,44 +1183,48 @@ fn hint(e: &Error, data: Values<'_>, shape: Shape, kind: InputKind) -> String {
             Values::F64(d) => d[at..at + shape.c].to_vec(),
         }
     };
+    let kind_arg = |k: &str| spelling.arg("input-kind", k);
     match (e, kind) {
         (Error::NotNormalised { n, k, log_sum, .. }, InputKind::LogProbs) => {
             let r = row(*n, *k);
             let sum: f64 = r.iter().sum();
             if r.iter().all(|v| (0.0..=1.0).contains(v)) && (sum - 1.0).abs() < 0.05 {
-                ". These look like probabilities: pass --input-kind probs".into()
+                format!(
+                    ". These look like probabilities: pass {}",
+                    kind_arg("probs")
+                )
             } else if log_sum.abs() < 0.05 {
-                ". Close to normalised, as log-softmax computed in low precision (float16) is: \
-                 pass --input-kind logits, which renormalises"
-                    .into()
+                format!(
+                    ". Close to normalised, as log-softmax computed in low precision (float16) \
+                     is: pass {}, which renormalises",
+                    kind_arg("logits")
+                )
             } else {
-                ". If these are raw logits, pass --input-kind logits (probabilities: \
-                 --input-kind probs)"
-                    .into()
+                format!(
+                    ". If these are raw logits, pass {} (probabilities: {})",
+                    kind_arg("logits"),
+                    kind_arg("probs")
+                )
             }
         }
-        (Error::NotNormalised { .. }, InputKind::Probs) => {
-            ". If these are logits, pass --input-kind logits; log-probs: --input-kind log-probs"
-                .into()
-        }
+        (Error::NotNormalised { .. }, InputKind::Probs) => format!(
+            ". If these are logits, pass {}; log-probs: {}",
+            kind_arg("logits"),
+            kind_arg("log-probs")
+        ),
         (Error::ProbabilityOutOfRange { value, .. }, InputKind::Probs) => {
             if *value < 0.0 {
-                ". Negative values: if these are log-probs, drop --input-kind probs; logits: \
-                 --input-kind logits"
-                    .into()
+                format!(
+                    ". Negative values: if these are log-probs, pass {}; logits: {}",
+                    kind_arg("log-probs"),
+                    kind_arg("logits")
+                )
             } else {
-                ". If these are logits, pass --input-kind logits".into()
+                format!(". If these are logits, pass {}", kind_arg("logits"))
             }
         }
         _ => String::new(),
     }
-}
-
-/// The first pick (1-based) whose cumulative BatchBALD score is within 1% of ln K, the most
-/// mutual information K equally likely posterior samples can hold; `None` when never.
-pub fn information_limit(scores: &[f64], k: usize) -> Option<usize> {
-    let ln_k = (k as f64).ln();
-    scores.iter().position(|&s| s >= 0.99 * ln_k).map(|t| t + 1)
 }
 
 /// Everything the output reports beside the batch.
@@ -900,14 +1236,16 @@ struct Report<'a> {
     prepare_seconds: f64,
     seconds: f64,
     excluded: usize,
-    /// BatchBALD's candidate evaluations per step.
-    evaluations: &'a [usize],
+    /// The batch, and BatchBALD's record of it.
+    acquired: &'a Acquired,
 }
 
 impl Report<'_> {
     /// The output document.
-    fn render(&self, batch: &Batch, limit: Option<usize>) -> String {
+    fn render(&self) -> String {
         let a = self.args;
+        let acquired = self.acquired;
+        let batch = &acquired.batch;
         match a.format {
             Format::Json => {
                 let mut doc = json!({
@@ -928,25 +1266,18 @@ impl Report<'_> {
                     "excluded": self.excluded,
                 });
                 if a.strategy == Strategy::Batchbald {
-                    let bb = BatchBald {
-                        batch_size: a.batch_size,
-                        num_samples: a.num_samples,
-                        seed: a.seed,
-                        greedy: a.greedy.into(),
-                    };
-                    let regimes: Vec<&str> = (0..batch.indices.len())
-                        .map(|t| match bb.regime_at(self.shape.c, t) {
-                            Regime::Exact => "exact",
-                            Regime::Sampled => "sampled",
-                        })
-                        .collect();
                     doc["num_samples"] = json!(a.num_samples);
-                    doc["regimes"] = json!(regimes);
-                    doc["greedy"] = json!(bb.greedy.name());
-                    doc["evaluations"] = json!(self.evaluations);
+                    doc["regimes"] = json!(acquired.regimes);
+                    doc["standard_errors"] = json!(acquired.standard_errors);
+                    doc["greedy"] = json!(Greedy::from(a.greedy).name());
+                    doc["evaluations"] = json!(acquired.evaluations);
                     doc["information_limit"] = json!({
                         "ln_k": (self.shape.k as f64).ln(),
-                        "reached_at_pick": limit,
+                        "reached_at_pick": acquired.information_limit,
+                    });
+                    doc["past_limit"] = json!({
+                        "mode": a.past_limit.name(),
+                        "switched_after_pick": acquired.switched_at,
                     });
                 }
                 if a.strategy == Strategy::PowerBald {

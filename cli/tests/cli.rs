@@ -639,6 +639,109 @@ fn json_reports_the_run_and_each_picks_regime() {
 }
 
 #[test]
+fn past_limit_switches_stops_or_continues_at_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // K = 4 samples that disagree on many points: BatchBALD reaches ln 4 within a few picks.
+    let (n, k, c) = (60, 4, 10);
+    let data: Vec<f64> = pool(n, k, c).iter().map(|v| v * 2.0).collect();
+    let data: Vec<f64> = data
+        .chunks_exact(c)
+        .flat_map(|row| {
+            let lse = bald_core::log_sum_exp(row.iter().copied());
+            row.iter().map(move |v| v - lse)
+        })
+        .collect();
+    let file = save(dir.path(), "p.npy", &[n, k, c], NpyData::F64(data));
+    let run = |mode: Option<&str>| {
+        let mut args = vec![
+            "acquire",
+            file.to_str().unwrap(),
+            "--batch-size",
+            "20",
+            "--backend",
+            "cpu",
+        ];
+        if let Some(mode) = mode {
+            args.extend(["--past-limit", mode]);
+        }
+        let o = bald(&args);
+        (json(&o), stderr(&o))
+    };
+    let (go_on, err) = run(Some("continue"));
+    let at = go_on["information_limit"]["reached_at_pick"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!((1..20).contains(&at), "{go_on}");
+    assert!(
+        err.contains(&format!("at pick {at} of 20")) && err.contains("--past-limit continue"),
+        "{err}"
+    );
+    assert_eq!(
+        go_on["past_limit"]["switched_after_pick"],
+        serde_json::Value::Null
+    );
+    assert_eq!(go_on["indices"].as_array().unwrap().len(), 20);
+    let greedy = &go_on["indices"].as_array().unwrap()[..at];
+
+    let (stop, err) = run(Some("stop"));
+    assert!(
+        err.contains(&format!("stops there with {at} picks")),
+        "{err}"
+    );
+    assert_eq!(stop["indices"].as_array().unwrap()[..], greedy[..]);
+    assert_eq!(stop["past_limit"]["switched_after_pick"], at);
+
+    let (power, err) = run(None);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the other {} picks are drawn by PowerBALD",
+            20 - at
+        )),
+        "{err}"
+    );
+    assert_eq!(power["past_limit"]["mode"], "power-bald");
+    assert_eq!(power["past_limit"]["switched_after_pick"], at);
+    let picks = power["indices"].as_array().unwrap();
+    assert_eq!(picks.len(), 20);
+    assert_eq!(picks[..at], greedy[..]);
+    let distinct: std::collections::HashSet<u64> =
+        picks.iter().map(|i| i.as_u64().unwrap()).collect();
+    assert_eq!(distinct.len(), 20);
+    let regimes = power["regimes"].as_array().unwrap();
+    assert!(regimes[at..].iter().all(|r| r == "power-bald"), "{power}");
+    assert!(regimes[..at].iter().all(|r| r == "exact" || r == "sampled"));
+    assert_eq!(power["evaluations"].as_array().unwrap().len(), at);
+    assert_eq!(power["standard_errors"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn outputs_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder").join("out.json");
+    // The pool does not even exist: the output's folder is what fails, first.
+    for flag in ["--output", "--all-scores"] {
+        fails_with(
+            &["acquire", "absent.npy", flag, missing.to_str().unwrap()],
+            flag,
+        );
+    }
+    fails_with(
+        &[
+            "acquire",
+            "absent.npy",
+            "--output",
+            dir.path().to_str().unwrap(),
+        ],
+        "is a folder",
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no file left behind"
+    );
+}
+
+#[test]
 fn batchbald_past_its_information_limit_warns_once() {
     let dir = tempfile::tempdir().unwrap();
     // K = 2 samples that disagree completely on every point: one pick holds ln 2, all there is.
@@ -670,7 +773,7 @@ fn exclude_all_scores_and_verbose() {
     let file = save(dir.path(), "p.npy", &[n, k, c], NpyData::F64(pool(n, k, c)));
     let f = file.to_str().unwrap();
     let text = dir.path().join("labelled.txt");
-    std::fs::write(&text, "0, 3 5\n7\n3\n").unwrap();
+    std::fs::write(&text, "0, 3 5\n7\n").unwrap();
     // The same indices as a .npy of int64.
     let mut ints = write(&[4], &NpyData::F64(vec![0.0; 4]));
     let at = ints.windows(3).position(|w| w == b"<f8").unwrap();
@@ -707,10 +810,7 @@ fn exclude_all_scores_and_verbose() {
                 idx.iter().all(|i| !excluded.contains(i)),
                 "{strategy}: {idx:?}"
             );
-            assert_eq!(
-                v["excluded"], 4,
-                "distinct points (the text file lists 3 twice)"
-            );
+            assert_eq!(v["excluded"], 4);
         }
     }
     let bad = dir.path().join("bad.txt");
@@ -718,6 +818,11 @@ fn exclude_all_scores_and_verbose() {
     fails_with(
         &["acquire", f, "--exclude", bad.to_str().unwrap()],
         "index 99 is out of range",
+    );
+    std::fs::write(&bad, "0, 3 5\n7\n3\n").unwrap();
+    fails_with(
+        &["acquire", f, "--exclude", bad.to_str().unwrap()],
+        "--exclude: index 3 is given twice",
     );
 
     // --all-scores: every point's BALD, whose top 3 are bald's picks.

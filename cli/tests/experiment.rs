@@ -32,7 +32,7 @@ const FAST: [&str; 8] = [
 ];
 
 fn experiment(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["experiment", "--out", out.to_str().unwrap()];
+    let mut args = vec!["experiment", "--output", out.to_str().unwrap()];
     args.extend_from_slice(&FAST);
     args.extend_from_slice(extra);
     bald(&args)
@@ -80,7 +80,7 @@ fn the_cnn_agrees_across_backends() {
         let pools = dir.path().join(format!("pools-{backend}"));
         let o = bald(&[
             "experiment",
-            "--out",
+            "--output",
             out.to_str().unwrap(),
             "--data",
             data.to_str().unwrap(),
@@ -356,6 +356,8 @@ fn saved_pools_reproduce_each_rounds_picks() {
                 &acq["num_samples"].to_string(),
                 "--batch-size",
                 &acq["batch_size"].to_string(),
+                "--past-limit",
+                acq["past_limit"].as_str().unwrap(),
                 "--backend",
                 "cpu",
             ]);
@@ -473,7 +475,7 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
             "is var-ratios",
         ),
     ] {
-        let mut all = vec!["experiment", "--out", o];
+        let mut all = vec!["experiment", "--output", o];
         all.extend_from_slice(args);
         let r = bald(&all);
         assert!(!r.status.success(), "{args:?}");
@@ -485,7 +487,7 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
     assert!(stderr(&r).contains("0 or more"), "{}", stderr(&r));
     // A bad output folder fails at once, before any training.
     let start = Instant::now();
-    let r = bald(&["experiment", "--out", "/proc/nope/exp"]);
+    let r = bald(&["experiment", "--output", "/proc/nope/exp"]);
     assert!(!r.status.success());
     assert!(stderr(&r).contains("/proc/nope"), "{}", stderr(&r));
     assert!(
@@ -652,7 +654,7 @@ fn ctrl_c_keeps_the_rounds_done_and_writes_the_table() {
     let out = dir.path().join("exp");
     let mut args = vec![
         "experiment",
-        "--out",
+        "--output",
         out.to_str().unwrap(),
         "--strategies",
         "random",

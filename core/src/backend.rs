@@ -117,6 +117,22 @@ pub trait Backend {
         16
     }
 
+    /// The K x C log-probs of pool point `n` (< N), into `out` (K C): from the host values, or,
+    /// for a pool on a device only, read back from it (the one point, not the pool).
+    fn read_point<T: Element>(
+        &self,
+        pool: &Self::Pool<'_, T>,
+        n: usize,
+        out: &mut [T],
+    ) -> Result<(), Self::Error> {
+        let lp = pool.host().ok_or(Error::InvalidParameter {
+            name: "pool",
+            reason: "it is on a device only, and its backend cannot read a point back",
+        })?;
+        read_host_point(&lp, n, out)?;
+        Ok(())
+    }
+
     /// One greedy BatchBALD choice: the candidate maximising
     /// H_n - cond_n - sum_{i in chosen} cond_i over points not in `chosen` (ties to the lower
     /// index), with its score. `scratch` (N) receives the candidates' scores. Backends that
@@ -235,4 +251,22 @@ impl Backend for Scalar {
     ) -> Result<(), Error> {
         crate::head::forward(head, features, n, k, seed, out, workspace)
     }
+}
+
+/// [`Backend::read_point`] from host values: point `n` of `lp` into `out` (K C).
+pub fn read_host_point<T: Element>(
+    lp: &LogProbs<'_, T>,
+    n: usize,
+    out: &mut [T],
+) -> Result<(), Error> {
+    let shape = lp.shape();
+    if n >= shape.n {
+        return Err(Error::IndexOutOfRange {
+            index: n,
+            len: shape.n,
+        });
+    }
+    crate::error::check_len("out", shape.k * shape.c, out.len())?;
+    out.copy_from_slice(lp.point(n));
+    Ok(())
 }

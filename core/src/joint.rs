@@ -79,6 +79,43 @@ impl JointProbs<'_> {
 }
 
 impl JointProbs<'_> {
+    /// The standard error of [`JointProbs::entropy_of`] for the same candidate, as an estimate
+    /// over its sampled configurations: 0 in the exact regime (`log_scale` `None`, no sampling).
+    /// Each merged row j stands for w_j = sum_k a[j, k] identical configurations, each of which
+    /// contributes f_j = v_j / w_j, where v_j is the row's term of the sum; with M = 1 / weight
+    /// configurations and their mean H, the sample variance is
+    /// sum_j w_j (f_j - H)^2 / (M - 1), and the standard error its square root over sqrt(M)
+    /// (0 for M = 1, where no spread can be measured).
+    pub fn entropy_standard_error(&self, probs: &[f64], c: usize) -> f64 {
+        let Some(log_scale) = self.log_scale else {
+            return 0.0;
+        };
+        let samples = 1.0 / self.weight;
+        if samples < 1.5 {
+            return 0.0;
+        }
+        let mean = self.entropy_of(probs, c);
+        let mut sum_sq = 0.0;
+        for (a_row, &s) in self.a.chunks_exact(self.k).zip(log_scale).take(self.m) {
+            let w: f64 = a_row.iter().sum();
+            if w <= 0.0 {
+                continue;
+            }
+            let mut v = 0.0;
+            for class in 0..c {
+                let x: f64 = a_row
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &a)| a * probs[k * c + class])
+                    .sum();
+                v += neg_x_ln_x(x) - x * s;
+            }
+            let d = v / w - mean;
+            sum_sq += w * d * d;
+        }
+        libm::sqrt(sum_sq / (samples - 1.0) / samples)
+    }
+
     /// The joint entropy of the chosen points alone under this joint (the form above with a
     /// candidate certain of its class, x_m = sum_k a[m, k]): exact, or, in the sampled regime,
     /// -(1/M) sum_m ln q_m over the current samples.

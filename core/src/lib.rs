@@ -43,7 +43,7 @@ mod scores;
 mod stochastic;
 mod topk;
 
-pub use backend::{Backend, PreparedPool, Scalar};
+pub use backend::{read_host_point, Backend, PreparedPool, Scalar};
 pub use batchbald::{exclude_candidates, BatchBald, Entropies, Greedy, Hooks, Pick};
 pub use element::{Element, ElementSlice};
 pub use error::{Error, Plain};

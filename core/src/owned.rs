@@ -7,6 +7,8 @@ use crate::backend::{Backend, PreparedPool};
 use crate::element::Element;
 use crate::error::Error;
 use crate::head::{head_workspace_len, McDropoutHead};
+use crate::joint::{dynamic_joint_workspace_len, DynamicJoint, Regime};
+use crate::logprobs::{LogProbs, Shape};
 use crate::scores::{score_workspace_len, PointScore};
 use crate::{BatchBald, Hooks, StochasticBatch};
 
@@ -99,6 +101,51 @@ pub fn batchbald_with<'a, B: Backend, T: Element + 'a>(
     indices.truncate(picked);
     scores.truncate(picked);
     Ok(Batch { indices, scores })
+}
+
+/// The standard error of each cumulative score of a BatchBALD batch whose joint entropy was
+/// sampled: the spread of its estimate over the sampled configurations
+/// ([`crate::JointProbs::entropy_standard_error`]); 0 for a pick of the exact regime. `indices`
+/// are the first picks of a batch of `params` on `pool`, in pick order. The joint of the picks
+/// is drawn again from their K x C rows alone (read with [`Backend::read_point`]) with the
+/// same Philox counters, which do not depend on the pool: O(b M (K + C)) work and b K C values
+/// read, nothing of the size of the pool.
+pub fn standard_errors<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    params: BatchBald,
+    indices: &[usize],
+) -> Result<Vec<f64>, B::Error> {
+    let shape = pool.shape();
+    let b = indices.len();
+    let mut out = vec![0.0; b];
+    if (0..b).all(|t| params.regime_at(shape.c, t) == Regime::Exact) {
+        return Ok(out);
+    }
+    let per = shape.k * shape.c;
+    let mut rows = vec![T::from_f64(0.0); b * per];
+    for (row, &i) in rows.chunks_exact_mut(per).zip(indices) {
+        backend.read_point(pool, i, row)?;
+    }
+    let picks_shape = Shape::new(b, shape.k, shape.c);
+    let picks = LogProbs::new(&rows, picks_shape)?;
+    let mut ws = vec![0.0; dynamic_joint_workspace_len(picks_shape, b - 1, params.num_samples)?];
+    let mut joint =
+        DynamicJoint::new(&mut ws, picks_shape, b - 1, params.num_samples, params.seed)?;
+    let order: Vec<usize> = (0..b).collect();
+    let mut probs = vec![0.0; per];
+    for (t, se) in out.iter_mut().enumerate() {
+        if t > 0 {
+            joint.add(&picks, &order[..t])?;
+        }
+        if joint.regime() == Regime::Sampled {
+            for (p, l) in probs.iter_mut().zip(picks.point(t)) {
+                *p = libm::exp(l.to_f64());
+            }
+            *se = joint.view().entropy_standard_error(&probs, shape.c);
+        }
+    }
+    Ok(out)
 }
 
 /// [`StochasticBatch::select`] on precomputed `scores`; the batch's scores are the input

@@ -359,6 +359,93 @@ fn merged_sampled_rows_give_the_estimate_over_every_draw() {
             (got - want).abs() <= 1e-12 * want.abs(),
             "candidate {cand}: {got} vs {want}"
         );
+        // The standard error over every draw, each its own term, against the merged rows'.
+        let terms: Vec<f64> = lik
+            .iter()
+            .map(|lik| {
+                let q = lik.iter().sum::<f64>() / k as f64;
+                (0..c)
+                    .map(|class| {
+                        let x = (0..k)
+                            .map(|kk| lik[kk] * probs[kk * c + class])
+                            .sum::<f64>()
+                            / k as f64;
+                        -x * x.ln() / q
+                    })
+                    .sum::<f64>()
+            })
+            .collect();
+        let var = terms.iter().map(|f| (f - want).powi(2)).sum::<f64>() / (m - 1) as f64;
+        let want_se = (var / m as f64).sqrt();
+        let got_se = view.entropy_standard_error(&probs, c);
+        assert!(
+            want_se > 0.0 && (got_se - want_se).abs() <= 1e-9 * want_se,
+            "candidate {cand}: standard error {got_se} vs {want_se}"
+        );
+    }
+}
+
+#[test]
+fn standard_errors_are_zero_when_exact_and_match_the_spread_over_seeds() {
+    let mut data: Vec<f64> = (0..6 * 5 * 3)
+        .map(|i| ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 4.0)
+        .collect();
+    log_softmax_rows(&mut data, 3);
+    let lp = LogProbs::new(&data, Shape::new(6, 5, 3)).unwrap();
+    let idx = [0, 2, 3, 5];
+    let params = |num_samples, seed| BatchBald {
+        batch_size: 4,
+        num_samples,
+        seed,
+        greedy: Greedy::Lazy,
+    };
+    let exact = bald_core::owned::standard_errors(&Scalar, &lp, params(1000, 0), &idx).unwrap();
+    assert_eq!(exact, vec![0.0; 4]);
+    // The estimate of H(y_0, y_2, y_3, y_5) with 20 samples over many seeds: its spread
+    // against the standard error each run reports.
+    let mut ws = vec![0.0; 4096];
+    let runs = 200;
+    let (mut est, mut reported) = (Vec::new(), 0.0);
+    for seed in 0..runs {
+        let (h, _) = joint_entropy(&lp, &idx, 20, seed, &mut ws).unwrap();
+        est.push(h);
+        let se = bald_core::owned::standard_errors(&Scalar, &lp, params(20, seed), &idx).unwrap();
+        assert_eq!(se[..3], [0.0, 0.0, 0.0]);
+        reported += se[3] / runs as f64;
+    }
+    let mean = est.iter().sum::<f64>() / runs as f64;
+    let sd = (est.iter().map(|h| (h - mean).powi(2)).sum::<f64>() / (runs - 1) as f64).sqrt();
+    assert!(
+        (0.6..1.6).contains(&(reported / sd)),
+        "mean reported standard error {reported} vs the spread over seeds {sd}"
+    );
+}
+
+#[test]
+fn standard_errors_redraw_the_greedys_samples() {
+    let mut data: Vec<f64> = (0..50 * 6 * 4)
+        .map(|i| ((i * 104729 % 211) as f64 / 211.0 - 0.5) * 5.0)
+        .collect();
+    log_softmax_rows(&mut data, 4);
+    let lp = LogProbs::new(&data, Shape::new(50, 6, 4)).unwrap();
+    let params = BatchBald {
+        batch_size: 7,
+        num_samples: 30,
+        seed: 5,
+        greedy: Greedy::Full,
+    };
+    let batch = batchbald(&Scalar, &lp, params).unwrap();
+    let se = bald_core::owned::standard_errors(&Scalar, &lp, params, &batch.indices).unwrap();
+    let cond = scores(&Scalar, &lp, PointScore::ConditionalEntropy).unwrap();
+    let mut ws = vec![0.0; 1 << 16];
+    for (t, &se) in se.iter().enumerate() {
+        let picks = &batch.indices[..=t];
+        let (h, regime) = joint_entropy(&lp, picks, 30, 5, &mut ws).unwrap();
+        assert_eq!(regime, params.regime_at(4, t));
+        // The pick's score is the estimate over the draws the standard error is taken over.
+        let score = h - picks.iter().map(|&i| cond[i]).sum::<f64>();
+        assert!((score - batch.scores[t]).abs() < 1e-9, "pick {t}");
+        assert_eq!(se > 0.0, regime == Regime::Sampled, "pick {t}: {se}");
     }
 }
 

@@ -532,6 +532,33 @@ impl Backend for CudaBackend {
         self.download(&dev, out, "joint entropies")
     }
 
+    /// From the host values, or the one point copied back from a pool on the device.
+    fn read_point<T: Element>(
+        &self,
+        pool: &CudaPool<'_, T>,
+        n: usize,
+        out: &mut [T],
+    ) -> Result<(), CudaError> {
+        let shape = bald_core::PreparedPool::shape(pool);
+        if n >= shape.n {
+            return Err(bald_core::Error::IndexOutOfRange {
+                index: n,
+                len: shape.n,
+            }
+            .into());
+        }
+        if out.len() != shape.k * shape.c {
+            return Err(bald_core::Error::ShapeMismatch {
+                what: "out",
+                expected: shape.k * shape.c,
+                actual: out.len(),
+            }
+            .into());
+        }
+        out.copy_from_slice(&pool.point(self, n)?);
+        Ok(())
+    }
+
     /// A thousand candidates: 256 thread blocks, about two per SM of a large GPU.
     fn lazy_block(&self, _shape: bald_core::Shape) -> usize {
         1024

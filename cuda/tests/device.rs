@@ -513,6 +513,23 @@ fn pools_on_the_device_give_the_results_of_uploaded_pools() {
                 "{name} {score:?}"
             );
         }
+        // A point read back from the device, and the standard errors that read the picks.
+        let per = case.shape.k * case.shape.c;
+        let last = case.shape.n - 1;
+        let mut point = vec![0.0f32; per];
+        gpu.read_point(&pool, last, &mut point).unwrap();
+        assert_eq!(point, data32[last * per..], "{name}");
+        assert!(gpu.read_point(&pool, case.shape.n, &mut point).is_err());
+        let sampled = bald_core::BatchBald {
+            num_samples: 3,
+            ..params
+        };
+        let picks = batchbald(gpu, &pool, sampled).unwrap().indices;
+        assert_eq!(
+            bald_core::owned::standard_errors(gpu, &pool, sampled, &picks).unwrap(),
+            bald_core::owned::standard_errors(gpu, &uploaded, sampled, &picks).unwrap(),
+            "{name}"
+        );
         // f64 values are rounded to f32 on the device as the upload rounds them on the host;
         // f16 values are read as they are.
         let (_values64, pool64) = on_device(gpu, &case.data, case.shape);

@@ -7,6 +7,18 @@ or float64. NumPy arrays, anything with ``__array__`` or ``__dlpack__``, torch C
 (through DLPack), and CUDA arrays (torch CUDA tensors, or anything with ``__dlpack__`` on a
 CUDA device, also in bfloat16) are accepted.
 
+Results follow the input: for a torch tensor, ``Acquisition.indices``, ``Acquisition.scores``
+and ``scores()`` are torch tensors on the tensor's device (int64 and float64); for anything
+else they are NumPy arrays.
+
+Precision, per backend and dtype: ``backend="scalar"`` computes in float64 whatever the input
+dtype (the reference every other backend is tested against); ``"cpu"`` and ``"cuda"``
+compute in float32 (every dtype is read as float32; long sums are folded into float64),
+within ``1e-6 * (1 + ln C)`` nats of the float64 reference on the same input for the scores
+and ``1e-5`` for BatchBALD's joint entropies and scores, so float64 input gets about
+float32's accuracy there. float16 and bfloat16 values are exact in float32. ``bald.compat``
+computes float64 input in float64 (on the scalar backend), as the library it replaces does.
+
 A C-contiguous, aligned array is read in place, without a copy; any other array is copied
 once. Probabilities and logits are converted into a copy. A CUDA array goes straight to the
 CUDA backend (``backend="auto"`` or ``"cuda"``) and is read where it is, never copied to the
@@ -25,8 +37,11 @@ while Rust computes, and Ctrl-C stops a long BatchBALD between greedy steps.
 from __future__ import annotations
 
 import operator
+import sys
+import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +53,7 @@ __all__ = [
     "Acquisition",
     "BackendError",
     "InputError",
+    "PAST_LIMIT",
     "acquire",
     "bald",
     "batchbald",
@@ -70,27 +86,72 @@ SCORES = (
     "margin",
     "least-confidence",
 )
+PAST_LIMIT = ("power-bald", "stop", "continue")
 _DTYPES = (np.float16, np.float32, np.float64)
 
 
 @dataclass(frozen=True)
 class Acquisition:
     """A batch: ``indices`` (int64 pool indices, in pick order) and their ``scores``
-    (float64; for BatchBALD the cumulative mutual information of the first t+1 picks), the
-    ``strategy``, the ``backend`` that ran it, and the ``seconds`` it took in Rust
-    (validation included). ``evaluations`` holds the candidates BatchBALD evaluated at
-    each greedy step (empty for other strategies)."""
+    (float64), as torch tensors on the input's device for torch input, NumPy arrays otherwise;
+    the ``strategy``, the ``backend`` that ran it, and the ``seconds`` it took in Rust
+    (validation included).
 
-    indices: npt.NDArray[np.int64]
-    scores: npt.NDArray[np.float64]
+    For BatchBALD, ``scores[t]`` is the cumulative mutual information of the first t+1 picks
+    with the model, and the other fields say how each pick was made (empty or ``None`` for
+    other strategies), as ``bald acquire``'s JSON does:
+
+    - ``evaluations``: the candidates evaluated at each greedy step;
+    - ``regimes``: ``"exact"`` (the joint entropy over all C^t configurations),
+      ``"sampled"`` (estimated from ``num_samples`` sampled configurations) or
+      ``"power-bald"`` (drawn past the information limit, below), per pick;
+    - ``standard_errors``: per pick, the standard error of a sampled score's estimate over its
+      configurations (0 for exact and PowerBALD picks). The greedy picks the largest of noisy
+      estimates, so a sampled score can exceed ln K, the most K MC samples can hold, by a few
+      standard errors; that excess is estimation noise, not information;
+    - ``information_limit``: the first pick (1-based) whose score reached 0.99 ln K, or None;
+    - ``past_limit`` and ``switched_after``: what happened past that limit, and the greedy
+      picks made before it took over (None when it did not). After a ``"power-bald"`` switch
+      the later ``scores`` are those picks' BALD scores.
+    """
+
+    indices: Any
+    scores: Any
     strategy: str
     backend: str
     seconds: float
     evaluations: List[int] = field(default_factory=list)
+    regimes: List[str] = field(default_factory=list)
+    standard_errors: npt.NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.float64)
+    )
+    information_limit: Optional[int] = None
+    past_limit: Optional[str] = None
+    switched_after: Optional[int] = None
 
 
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
+
+
+def _like(x: Any, values: np.ndarray) -> Any:
+    """``values`` as a torch tensor on ``x``'s device when ``x`` is a torch tensor, else as they
+    are (NumPy)."""
+    if _is_torch(x):
+        import torch
+
+        return torch.from_numpy(values).to(x.device)
+    return values
+
+
+def _is_float64(x: Any) -> bool:
+    """Whether ``x`` holds float64 values (a NumPy array or a torch tensor)."""
+    dtype = getattr(x, "dtype", None)
+    if _is_torch(x):
+        import torch
+
+        return bool(dtype == torch.float64)
+    return isinstance(dtype, np.dtype) and dtype == np.float64
 
 
 # DLPack's device type of CUDA memory.
@@ -208,6 +269,10 @@ def _pool(x: Any, layout: str) -> np.ndarray:
             )
         if x.requires_grad:
             x = x.detach()
+        import torch
+
+        if x.dtype == torch.bfloat16:  # NumPy has no bfloat16: exact in float32
+            x = x.float()
         a = np.from_dlpack(x)
     else:
         try:
@@ -239,6 +304,91 @@ def _count(name: str, v: Any) -> int:
     return i
 
 
+def _exclude(exclude: Any, n: int) -> List[int]:
+    """``exclude`` as a list of pool indices: any integer array-like (a list, a range, a NumPy
+    array of any integer dtype, a torch tensor on any device), or a boolean mask of N."""
+    if exclude is None:
+        return []
+    if _is_torch(exclude):
+        exclude = exclude.detach().cpu().numpy()
+    try:
+        a = np.asarray(exclude)
+    except Exception as e:  # not an array-like
+        raise InputError(f"exclude: expected pool indices or a boolean mask: {e}") from None
+    if a.ndim != 1:
+        raise InputError(
+            f"exclude: expected a 1-d sequence of pool indices, got shape {a.shape}"
+        )
+    if a.dtype == np.bool_:
+        if a.shape[0] != n:
+            raise InputError(
+                f"exclude: a boolean mask needs one entry per pool point ({n}), not {a.shape[0]}"
+            )
+        return [int(i) for i in np.flatnonzero(a)]
+    if a.size == 0:
+        return []
+    if not np.issubdtype(a.dtype, np.integer):
+        raise InputError(f"exclude: pool indices must be integers, not {a.dtype}")
+    if a.min() < 0:
+        raise InputError(
+            f"exclude: index {int(a.min())} is out of range for a pool of {n} points"
+        )
+    return [int(i) for i in a]
+
+
+# Seconds a BatchBALD run goes on before its progress shows.
+_PROGRESS_DELAY = 2.0
+
+
+class _Progress:
+    """BatchBALD's progress on stderr once a run has gone on for ``_PROGRESS_DELAY`` seconds:
+    a tqdm bar when tqdm is installed, else one line rewritten in place."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.bar: Any = None
+        self.plain = False
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if self.bar is None and not self.plain:
+            if elapsed < _PROGRESS_DELAY:
+                return
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, desc="bald", unit="pick", file=sys.stderr)
+            except ImportError:
+                self.plain = True
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        else:
+            eta = elapsed / done * (total - done)
+            sys.stderr.write(
+                f"\rbald: {done}/{total} picks, {elapsed:.0f} s, ETA {eta:.0f} s"
+            )
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.plain:
+            sys.stderr.write("\n")
+
+
+def _warn(message: str) -> None:
+    """A warning of bald's, as the CLI gives it, pointing at the first line outside bald."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    caller: Any
+    level, caller = 2, sys._getframe(1)
+    while caller is not None and os.path.abspath(caller.f_code.co_filename).startswith(here):
+        level += 1
+        caller = caller.f_back
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
 def acquire(
     log_probs: Any,
     strategy: str = "batchbald",
@@ -251,7 +401,9 @@ def acquire(
     input_kind: str = "log_probs",
     layout: str = "NKC",
     greedy: str = "lazy",
-    exclude: Optional[Iterable[int]] = None,
+    past_limit: str = "power-bald",
+    exclude: Any = None,
+    progress: bool = True,
 ) -> Acquisition:
     """Picks ``batch_size`` points of the pool with ``strategy`` (one of ``STRATEGIES``).
 
@@ -260,33 +412,77 @@ def acquire(
     ``seed`` keys every random choice. ``backend``: ``"auto"`` (CUDA when a GPU is usable,
     else the CPU), ``"cpu"``, ``"cuda"`` or ``"scalar"`` (the f64 reference).
     ``greedy``: BatchBALD's ``"lazy"`` (the same picks, far fewer evaluations) or
-    ``"full"`` greedy steps. ``exclude``: pool indices never picked. A batch larger than
-    the pool is clamped to it.
+    ``"full"`` greedy steps.
 
-    Raises InputError for bad values or arguments, BackendError when the backend is
-    unavailable or fails, KeyboardInterrupt on Ctrl-C.
+    ``past_limit`` (one of ``PAST_LIMIT``): the mutual information of a batch cannot exceed ln K,
+    the most that K MC samples can tell; at K = 20 a batch often reaches it within 5 to 20
+    picks, and later greedy picks are driven by noise while each still evaluates the
+    candidates. ``"power-bald"`` (the default) draws the rest of the batch by PowerBALD
+    (``beta``) among the remaining points, ``"stop"`` ends the batch there, ``"continue"``
+    keeps the greedy going (batchbald_redux's behaviour). A warning is given at that pick.
+
+    ``exclude``: pool indices never picked: a list, a range, a NumPy array of any integer
+    dtype, a torch tensor (CPU or CUDA), or a boolean mask of N; a float, negative,
+    out-of-range or repeated index is an InputError. A batch larger than the points left is
+    clamped to them. ``progress``: a BatchBALD run that lasts more than two seconds shows its
+    picks on stderr (a tqdm bar when tqdm is installed).
+
+    Warnings (``UserWarning``, the CLI's words with Python's argument names): a pool in layout
+    NKC with fewer points than MC samples (pass ``layout="KNC"`` for ``torch.stack(samples)``),
+    ``num_samples`` below K, and the information limit above.
+
+    Returns torch tensors on the input's device for torch input, NumPy arrays otherwise
+    (``Acquisition``). Raises InputError for bad values or arguments (with a hint when the
+    values look like probabilities or logits), BackendError when the backend is unavailable
+    or fails, KeyboardInterrupt on Ctrl-C.
     """
     a, input_kind = _input(log_probs, layout, backend, input_kind)
-    excluded = [_count("exclude index", i) for i in (exclude or [])]
-    indices, scores, evaluations, name, seconds = _bald.acquire(
-        a,
-        strategy,
-        _count("batch_size", batch_size),
-        _count("num_samples", num_samples),
-        float(beta),
-        _count("seed", seed),
-        backend,
-        input_kind,
-        greedy,
-        excluded,
-    )
+    excluded = _exclude(exclude, int(a.shape[0]))
+    bar = _Progress() if progress else None
+    try:
+        (
+            indices,
+            scores,
+            evaluations,
+            name,
+            seconds,
+            regimes,
+            standard_errors,
+            information_limit,
+            switched_after,
+        ) = _bald.acquire(
+            a,
+            strategy,
+            _count("batch_size", batch_size),
+            _count("num_samples", num_samples),
+            float(beta),
+            _count("seed", seed),
+            backend,
+            input_kind,
+            layout,
+            greedy,
+            past_limit,
+            excluded,
+            _warn,
+            bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    strategy = strategy.replace("_", "-").lower()
+    batchbald = strategy == "batchbald"
     return Acquisition(
-        indices=indices,
-        scores=scores,
-        strategy=strategy.replace("_", "-").lower(),
+        indices=_like(log_probs, indices),
+        scores=_like(log_probs, scores),
+        strategy=strategy,
         backend=name,
         seconds=seconds,
         evaluations=list(evaluations),
+        regimes=list(regimes),
+        standard_errors=standard_errors,
+        information_limit=information_limit,
+        past_limit=past_limit.replace("_", "-").lower() if batchbald else None,
+        switched_after=switched_after,
     )
 
 
@@ -307,19 +503,20 @@ def scores(
     backend: str = "auto",
     input_kind: str = "log_probs",
     layout: str = "NKC",
-) -> npt.NDArray[np.float64]:
-    """Every point's ``score`` (one of ``SCORES``), as a float64 array of N."""
+) -> Any:
+    """Every point's ``score`` (one of ``SCORES``), as float64 values of N: a torch tensor on
+    the input's device for torch input, a NumPy array otherwise."""
     a, input_kind = _input(log_probs, layout, backend, input_kind)
     out, _name, _seconds = _bald.scores(a, score, backend, input_kind)
-    return out
+    return _like(log_probs, out)
 
 
-def entropy(log_probs: Any, **kwargs: Any) -> npt.NDArray[np.float64]:
+def entropy(log_probs: Any, **kwargs: Any) -> Any:
     """The predictive entropy H[mean_k p_k] of every point, in nats."""
     return scores(log_probs, "entropy", **kwargs)
 
 
-def conditional_entropy(log_probs: Any, **kwargs: Any) -> npt.NDArray[np.float64]:
+def conditional_entropy(log_probs: Any, **kwargs: Any) -> Any:
     """The expected conditional entropy mean_k H[p_k] of every point, in nats."""
     return scores(log_probs, "conditional-entropy", **kwargs)
 

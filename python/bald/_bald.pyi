@@ -1,6 +1,6 @@
 """Type stubs of bald's native module (called through the functions of ``bald``)."""
 
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +20,23 @@ def acquire(
     seed: int,
     backend: str,
     input_kind: str,
+    layout: str,
     greedy: str,
+    past_limit: str,
     exclude: List[int],
-) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], List[int], str, float]: ...
+    warn: Callable[[str], None],
+    progress: Optional[Callable[[int, int], None]],
+) -> Tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    List[int],
+    str,
+    float,
+    List[str],
+    npt.NDArray[np.float64],
+    Optional[int],
+    Optional[int],
+]: ...
 def scores(
     log_probs: Any, score: str, backend: str, input_kind: str
 ) -> Tuple[npt.NDArray[np.float64], str, float]: ...

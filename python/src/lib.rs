@@ -14,15 +14,17 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
+use std::cell::RefCell;
+
 use bald_cli::acquire::{
-    acquire_on, point_scores, to_log_probs, Acquired, InputKind, Params, Request, Scored, Strategy,
-    Values,
+    acquire_on, check_exclude, check_params, hint, point_scores, to_log_probs, Acquired, InputKind,
+    Layout, Params, Request, Scored, Spelling, Values, Warning,
 };
 use bald_cli::backends::BackendChoice;
 use bald_cli::npy::NpyData;
 use bald_core::half::{bf16, f16};
 use bald_core::{
-    dropout_keep, keep_threshold, Element, Error, Greedy, Hooks, Pick, PointScore, Shape, StdKind,
+    dropout_keep, keep_threshold, Element, Greedy, Hooks, Pick, PointScore, Shape, StdKind,
 };
 use bald_cuda::{CudaBackend, CudaError};
 use clap::ValueEnum;
@@ -50,8 +52,8 @@ create_exception!(
 
 /// How a computation failed, before it becomes a Python exception.
 enum Failure {
-    /// Bad input, with bald-core's error.
-    Input(Error),
+    /// Bad input, with bald-core's error and the hint to fix it (the CLI's, in Python's words).
+    Input(String),
     /// A CUDA array the backend cannot read (not in its GPU's memory, misaligned).
     Array(String),
     /// The backend could not be started or failed.
@@ -63,7 +65,7 @@ enum Failure {
 impl From<bald_cli::acquire::Failure> for Failure {
     fn from(f: bald_cli::acquire::Failure) -> Failure {
         match f {
-            bald_cli::acquire::Failure::Input(e) => Failure::Input(e),
+            bald_cli::acquire::Failure::Input(e) => Failure::Input(e.to_string()),
             bald_cli::acquire::Failure::Backend(e) => Failure::Backend(e),
         }
     }
@@ -72,7 +74,7 @@ impl From<bald_cli::acquire::Failure> for Failure {
 impl From<Failure> for PyErr {
     fn from(f: Failure) -> PyErr {
         match f {
-            Failure::Input(e) => InputError::new_err(e.to_string()),
+            Failure::Input(e) => InputError::new_err(e),
             Failure::Array(e) => InputError::new_err(e),
             Failure::Backend(e) => BackendError::new_err(e),
             Failure::Interrupted(e) => e,
@@ -177,8 +179,29 @@ fn converted(
         Values::F32(d) => NpyData::F32(d.to_vec()),
         Values::F64(d) => NpyData::F64(d.to_vec()),
     };
-    to_log_probs(&mut copy, shape, kind).map_err(Failure::Input)?;
+    to_log_probs(&mut copy, shape, kind).map_err(|e| hinted(&e, values, shape, kind))?;
     Ok(Some(copy))
+}
+
+/// An input error with its hint, from the pool's values as the caller gave them.
+fn hinted(e: &bald_core::Error, values: Values<'_>, shape: Shape, kind: InputKind) -> Failure {
+    Failure::Input(format!(
+        "{e}{}",
+        hint(e, values, shape, kind, Spelling::Python)
+    ))
+}
+
+/// [`hinted`] for a failure of the host path.
+fn host_failure(
+    f: bald_cli::acquire::Failure,
+    values: Values<'_>,
+    shape: Shape,
+    kind: InputKind,
+) -> Failure {
+    match f {
+        bald_cli::acquire::Failure::Input(e) => hinted(&e, values, shape, kind),
+        f => f.into(),
+    }
 }
 
 /// The element type of a CUDA array.
@@ -276,7 +299,7 @@ struct GpuPlace {
 /// A CUDA error as a failure: bald-core's input errors and unreadable arrays are bad input.
 fn cuda_failure(e: CudaError) -> Failure {
     match e {
-        CudaError::Input(e) => Failure::Input(e),
+        CudaError::Input(e) => Failure::Input(e.to_string()),
         CudaError::NotOnDevice { .. } => Failure::Array(e.to_string()),
         e => Failure::Backend(e.to_string()),
     }
@@ -334,6 +357,7 @@ struct GpuAcquire<'e, 'p> {
     params: Params,
     exclude: &'e [usize],
     on_pick: &'p mut dyn FnMut(Pick) -> ControlFlow<()>,
+    on_warning: &'p mut dyn FnMut(&Warning),
 }
 
 impl OnGpu for GpuAcquire<'_, '_> {
@@ -349,7 +373,8 @@ impl OnGpu for GpuAcquire<'_, '_> {
             on_pick: Some(self.on_pick),
             entropies: None,
         };
-        acquire_on(gpu, pool, self.params, None, &mut hooks).map_err(Failure::Backend)
+        acquire_on(gpu, pool, self.params, None, &mut hooks, self.on_warning)
+            .map_err(Failure::Backend)
     }
 }
 
@@ -409,51 +434,28 @@ impl<'py> Input<'py> {
     }
 }
 
-/// The checks of the arguments that need the pool's shape (those `bald acquire` makes).
-fn check_acquire(params: Params, shape: Shape, exclude: &[usize]) -> PyResult<()> {
-    let strategy = params.strategy;
-    if shape.k == 1 && strategy.needs_two_samples() {
-        return Err(input_error(format!(
-            "strategy '{}' needs K >= 2 MC samples per point (the pool has K = 1): it measures \
-             disagreement between samples",
-            strategy.name()
-        )));
-    }
-    if strategy == Strategy::Batchbald && params.num_samples == 0 {
-        return Err(input_error(
-            "num_samples must be at least 1 for BatchBALD".into(),
-        ));
-    }
-    if !(params.beta.is_finite() && params.beta >= 0.0) {
-        return Err(input_error(format!(
-            "beta must be finite and >= 0, not {}",
-            params.beta
-        )));
-    }
-    if let Some(&bad) = exclude.iter().find(|&&i| i >= shape.n) {
-        return Err(input_error(format!(
-            "exclude: index {bad} is out of range for a pool of {} points",
-            shape.n
-        )));
-    }
-    Ok(())
-}
-
 /// What [`acquire`] returns: pool indices (in pick order), their scores, BatchBALD's
-/// evaluations per step, the backend's name, seconds.
+/// evaluations per step, the backend's name, seconds, BatchBALD's regime and standard error of
+/// each pick, the pick that reached the information limit and the picks made before the
+/// `past_limit` switch.
 type Batch<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<f64>>,
     Vec<usize>,
     &'static str,
     f64,
+    Vec<&'static str>,
+    Bound<'py, PyArray1<f64>>,
+    Option<usize>,
+    Option<usize>,
 );
 
-/// One acquisition: the batch's pool indices (in pick order) and scores, BatchBALD's
-/// evaluations per step, the backend's name and the seconds it took (validation included).
+/// One acquisition: the batch's pool indices (in pick order) and scores, and what BatchBALD
+/// records of it ([`Batch`]). `warn(message)` is called with each warning when it applies
+/// (before any work, or at the pick), `progress(done, total)` after each BatchBALD pick.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (log_probs, strategy, batch_size, num_samples, beta, seed, backend, input_kind, greedy, exclude))]
+#[pyo3(signature = (log_probs, strategy, batch_size, num_samples, beta, seed, backend, input_kind, layout, greedy, past_limit, exclude, warn, progress))]
 fn acquire<'py>(
     py: Python<'py>,
     log_probs: &Bound<'py, PyAny>,
@@ -464,8 +466,12 @@ fn acquire<'py>(
     seed: u64,
     backend: &str,
     input_kind: &str,
+    layout: &str,
     greedy: &str,
+    past_limit: &str,
     exclude: Vec<usize>,
+    warn: &Bound<'py, PyAny>,
+    progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Batch<'py>> {
     let greedy: bald_cli::acquire::GreedyArg = parse("greedy", greedy)?;
     let params = Params {
@@ -475,20 +481,43 @@ fn acquire<'py>(
         beta,
         seed,
         greedy: Greedy::from(greedy),
+        past_limit: parse("past_limit", past_limit)?,
     };
     let backend: BackendChoice = parse("backend", backend)?;
     let kind: InputKind = parse("input_kind", input_kind)?;
+    let layout: Layout = parse("layout", layout)?;
     let input = Input::of(log_probs, kind)?;
     let (place, shape) = input.place()?;
-    check_acquire(params, shape, &exclude)?;
+    for w in check_params(params, shape, layout, Spelling::Python).map_err(input_error)? {
+        warn.call1((w.message(Spelling::Python),))?;
+    }
+    check_exclude(&exclude, shape.n, Spelling::Python).map_err(input_error)?;
+    let (warn, progress) = (warn.clone().unbind(), progress.map(|p| p.clone().unbind()));
     let run = || -> Result<(Acquired, &'static str, f64), Failure> {
-        // Ctrl-C stops BatchBALD between picks: the signal handlers run here.
-        let mut interrupted = None;
-        let mut on_pick = |_: Pick| match Python::attach(|py| py.check_signals()) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                interrupted = Some(e);
-                ControlFlow::Break(())
+        // Ctrl-C stops BatchBALD between picks: the signal handlers run here, and an exception
+        // from the progress or warning callback (warnings as errors) stops it too.
+        let raised: RefCell<Option<PyErr>> = RefCell::new(None);
+        let mut on_pick = |p: Pick| {
+            let outcome = Python::attach(|py| {
+                py.check_signals()?;
+                match &progress {
+                    Some(f) => f.call1(py, (p.done, p.total)).map(drop),
+                    None => Ok(()),
+                }
+            });
+            let earlier = raised.borrow_mut().take();
+            match outcome.and(earlier.map_or(Ok(()), Err)) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    *raised.borrow_mut() = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        };
+        let mut on_warning = |w: &Warning| {
+            let message = w.message(Spelling::Python);
+            if let Err(e) = Python::attach(|py| warn.call1(py, (message,))) {
+                raised.borrow_mut().get_or_insert(e);
             }
         };
         let outcome = match place {
@@ -502,29 +531,35 @@ fn acquire<'py>(
                     backend,
                     all_scores: false,
                 };
-                bald_cli::acquire::acquire(request, &mut on_pick)
+                bald_cli::acquire::acquire(request, &mut on_pick, &mut on_warning)
                     .map(|o| (o.acquired, o.backend, o.seconds))
-                    .map_err(Failure::from)
+                    .map_err(|f| host_failure(f, values, shape, kind))
             }
             Place::Gpu(gpu) => {
                 let job = GpuAcquire {
                     params,
                     exclude: &exclude,
                     on_pick: &mut on_pick,
+                    on_warning: &mut on_warning,
                 };
                 gpu.run(backend, job)
                     .map(|(a, seconds)| (a, "cuda", seconds))
             }
         };
-        match (outcome, interrupted) {
-            (Ok(outcome), _) => Ok(outcome),
-            (Err(_), Some(signal)) => Err(Failure::Interrupted(signal)),
-            (Err(e), None) => Err(e),
+        match (outcome, raised.into_inner()) {
+            (_, Some(e)) => Err(Failure::Interrupted(e)),
+            (outcome, None) => outcome,
         }
     };
     let (acquired, name, seconds) = py.detach(run)?;
     let Acquired {
-        batch, evaluations, ..
+        batch,
+        evaluations,
+        regimes,
+        standard_errors,
+        information_limit,
+        switched_at,
+        ..
     } = acquired;
     let indices: Vec<i64> = batch.indices.iter().map(|&i| i as i64).collect();
     Ok((
@@ -533,6 +568,10 @@ fn acquire<'py>(
         evaluations,
         name,
         seconds,
+        regimes,
+        PyArray1::from_vec(py, standard_errors),
+        information_limit,
+        switched_at,
     ))
 }
 
@@ -560,8 +599,9 @@ fn scores<'py>(
         match place {
             Place::Host(values) => {
                 let copy = converted(values, shape, kind)?;
-                let values = copy.as_ref().map_or(values, NpyData::values);
-                Ok(point_scores(values, shape, score, backend)?)
+                let given = copy.as_ref().map_or(values, NpyData::values);
+                point_scores(given, shape, score, backend)
+                    .map_err(|f| host_failure(f, values, shape, kind))
             }
             Place::Gpu(gpu) => {
                 let (scores, seconds) = gpu.run(backend, GpuScores(score))?;

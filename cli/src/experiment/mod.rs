@@ -17,7 +17,9 @@ use bald_core::{Backend, DenseLayer, Greedy, Hooks, McDropoutHead, Plain, Shape}
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::acquire::{acquire_on, count, non_negative, GreedyArg, Params, Strategy};
+use crate::acquire::{
+    acquire_on, count, non_negative, GreedyArg, Params, PastLimit, Spelling, Strategy, Warning,
+};
 use crate::backends::{dispatch, BackendChoice, OnBackend};
 use crate::npy::{self, NpyData};
 use bald_experiment::data::{self, Dataset};
@@ -115,15 +117,22 @@ pub struct ExperimentArgs {
     /// the CNN (Gal et al. train a fixed 50 epochs), 3 for the MLP].
     #[arg(long, value_parser = count, allow_negative_numbers = true)]
     pub patience: Option<usize>,
-    /// BatchBALD: exact joint entropy while C^t <= this, sampled beyond.
-    #[arg(long, default_value = "1000", value_parser = count, allow_negative_numbers = true)]
+    /// BatchBALD: exact joint entropy while C^t <= this, sampled with this many
+    /// configurations beyond (as `bald acquire --num-samples`).
+    #[arg(long, default_value = "10000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
     /// BatchBALD's greedy steps: lazy (the same picks as full in the exact regime, far fewer
     /// evaluations) or full.
     #[arg(long, value_enum, default_value_t = GreedyArg::Lazy)]
     pub greedy: GreedyArg,
+    /// BatchBALD past its information limit, ln K (as `bald acquire --past-limit`):
+    /// power-bald draws the rest of the round's batch by PowerBALD, stop ends it there,
+    /// continue keeps the greedy going.
+    #[arg(long, value_enum, default_value_t = PastLimit::PowerBald)]
+    pub past_limit: PastLimit,
     /// Also write each round's pool, as the strategy saw it, into this folder:
-    /// STRATEGY-seedS-roundR.npy (MC-dropout log-probs, float32, N x K x C) with a .json beside
+    /// STRATEGY-seedS-roundRRR.npy (R with three digits: round001; MC-dropout log-probs,
+    /// float32, N x K x C) with a .json beside
     /// it (round, seed, strategy, model, labelled count, the pool's indices in the data set,
     /// the picks, and the acquisition's parameters: `bald acquire` with them picks the same).
     #[arg(long, value_name = "DIR")]
@@ -148,8 +157,8 @@ pub struct ExperimentArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Folder for curves.csv (one line per round, written as it ends), curves.svg and table.md.
-    #[arg(long, default_value = "bald-experiment")]
-    pub out: PathBuf,
+    #[arg(long, alias = "out", default_value = "bald-experiment")]
+    pub output: PathBuf,
 }
 
 impl ExperimentArgs {
@@ -271,7 +280,7 @@ struct CurveLog {
 impl CurveLog {
     const HEADER: &'static str = "strategy,seed,labels,accuracy,round_seconds\n";
 
-    /// Creates the output folder and the log (truncated), so a bad `--out` fails at once.
+    /// Creates the output folder and the log (truncated), so a bad `--output` fails at once.
     fn create(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -429,9 +438,25 @@ impl OnBackend for Job<'_> {
                             beta: a.beta,
                             seed: round_seed,
                             greedy: a.greedy.into(),
+                            past_limit: a.past_limit,
                         };
-                        let acquired =
-                            acquire_on(backend, &prepared, params, None, &mut Hooks::default())?;
+                        let mut on_warning = |w: &Warning| {
+                            bar.suspend(|| {
+                                eprintln!(
+                                    "bald: warning: {} seed {seed} round {round}: {}",
+                                    strategy.name(),
+                                    w.message(Spelling::Cli)
+                                )
+                            })
+                        };
+                        let acquired = acquire_on(
+                            backend,
+                            &prepared,
+                            params,
+                            None,
+                            &mut Hooks::default(),
+                            &mut on_warning,
+                        )?;
                         let s = start.elapsed().as_secs_f64();
                         curve.round_seconds.push(s);
                         seconds = format!("{s:.4}");
@@ -559,6 +584,7 @@ impl SavedPool<'_> {
                 "num_samples": a.num_samples,
                 "beta": a.beta,
                 "greedy": Greedy::from(a.greedy).name(),
+                "past_limit": a.past_limit.name(),
             },
         });
         for (ext, body) in [("npy", bytes), ("json", format!("{facts}\n").into_bytes())] {
@@ -906,12 +932,12 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
             None => String::new(),
         }
     );
-    // Read before the log is created: --out may be where one of the files is.
+    // Read before the log is created: --output may be where one of the files is.
     let saved = match args.from_curves.is_empty() {
         true => None,
         false => Some(read_curves(args)?),
     };
-    let mut log = CurveLog::create(&args.out)?;
+    let mut log = CurveLog::create(&args.output)?;
     if let Some(dir) = &args.save_pools {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -984,12 +1010,12 @@ pub fn run(args: &ExperimentArgs) -> Result<String, String> {
         &args.thresholds,
     );
     let table = table(args, &curves, backend, &name);
-    let out = |f: &str| args.out.join(f);
+    let out = |f: &str| args.output.join(f);
     crate::acquire::write_atomically(&out("curves.svg"), svg.as_bytes())?;
     crate::acquire::write_atomically(&out("table.md"), table.as_bytes())?;
     let place = format!(
         "curves.csv, curves.svg and table.md are in {}",
-        args.out.display()
+        args.output.display()
     );
     if INTERRUPTED.load(Ordering::Relaxed) {
         print!("{table}");

@@ -6,7 +6,7 @@ use bald_cuda::CudaBackend;
 
 use crate::skip::skipped;
 
-/// The GPU backend, or None with the reason said once per test binary.
+/// The GPU backend, or None, the test then said to be skipped.
 pub fn gpu() -> Option<&'static CudaBackend> {
     static GPU: OnceLock<Result<CudaBackend, String>> = OnceLock::new();
     match GPU.get_or_init(|| CudaBackend::new(0).map_err(|e| e.to_string())) {
