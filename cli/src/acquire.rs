@@ -1087,13 +1087,13 @@ pub fn check_exclude(indices: &[usize], n: usize, spelling: Spelling) -> Result<
             "{what}: index {bad} is out of range for a pool of {n} points"
         ));
     }
-    let mut seen = vec![false; n];
-    for &i in indices {
-        if std::mem::replace(&mut seen[i], true) {
-            return Err(format!("{what}: index {i} is given twice"));
-        }
+    // Sorted, not a mask of N: no allocation beyond the indices themselves.
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    match sorted.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(format!("{what}: index {} is given twice", w[0])),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Checks before any work that `path` can be written (its folder exists and takes a file), so

@@ -61,21 +61,25 @@ impl JointProbs<'_> {
     pub fn entropy_of(&self, probs: &[f64], c: usize) -> f64 {
         let mut total = 0.0;
         for m in 0..self.m {
-            let a_row = &self.a[m * self.k..(m + 1) * self.k];
             let s = self.log_scale.map_or(0.0, |s| s[m]);
-            let mut row_sum = 0.0;
-            for class in 0..c {
-                let x: f64 = a_row
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &a)| a * probs[k * c + class])
-                    .sum();
-                row_sum += neg_x_ln_x(x) - x * s;
-            }
-            total += row_sum;
+            total += row_term(&self.a[m * self.k..(m + 1) * self.k], probs, c, s);
         }
         total * self.weight
     }
+}
+
+/// Row m's term of H_n: sum_c -x_c (ln x_c + s_m), x_c = sum_k a[m, k] p_n(c | w_k).
+fn row_term(a_row: &[f64], probs: &[f64], c: usize, s: f64) -> f64 {
+    let mut sum = 0.0;
+    for class in 0..c {
+        let x: f64 = a_row
+            .iter()
+            .enumerate()
+            .map(|(k, &a)| a * probs[k * c + class])
+            .sum();
+        sum += neg_x_ln_x(x) - x * s;
+    }
+    sum
 }
 
 impl JointProbs<'_> {
@@ -101,16 +105,7 @@ impl JointProbs<'_> {
             if w <= 0.0 {
                 continue;
             }
-            let mut v = 0.0;
-            for class in 0..c {
-                let x: f64 = a_row
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &a)| a * probs[k * c + class])
-                    .sum();
-                v += neg_x_ln_x(x) - x * s;
-            }
-            let d = v / w - mean;
+            let d = row_term(a_row, probs, c, s) / w - mean;
             sum_sq += w * d * d;
         }
         libm::sqrt(sum_sq / (samples - 1.0) / samples)

@@ -476,11 +476,12 @@ impl CudaBackend {
     }
 
     /// Copies `out.len()` values of `T` from element `at` of the device array at `ptr`, after
-    /// the backend's pending work.
+    /// the backend's pending work (the Python package reads the offending row of a pool on the
+    /// device this way, to name the input kind it looks like).
     ///
     /// # Safety
     /// Elements `at..at + out.len()` of `ptr` must be device memory holding values of `T`.
-    pub(crate) unsafe fn read_device<T: Copy>(
+    pub unsafe fn read_device<T: Copy>(
         &self,
         ptr: u64,
         at: usize,

@@ -305,6 +305,44 @@ fn cuda_failure(e: CudaError) -> Failure {
     }
 }
 
+/// The failure of a pool on the device, an unnormalised row with the hint the host gives (its
+/// C values read back from the device).
+fn invalid_on_device<T: Element>(gpu: &CudaBackend, place: GpuPlace, e: CudaError) -> Failure {
+    let CudaError::Input(bald_core::Error::NotNormalised {
+        n,
+        k,
+        log_sum,
+        tolerance,
+    }) = e
+    else {
+        return cuda_failure(e);
+    };
+    let err = |n, k| bald_core::Error::NotNormalised {
+        n,
+        k,
+        log_sum,
+        tolerance,
+    };
+    let Shape { k: samples, c, .. } = place.shape;
+    let mut row = vec![T::from_f64(0.0); c];
+    // SAFETY: FFI memory: row (n, k) of the N K C values of T at ptr (the error names a row of
+    // the pool, so n < N and k < K).
+    if unsafe { gpu.read_device(place.ptr, (n * samples + k) * c, &mut row) }.is_err() {
+        return Failure::Input(err(n, k).to_string());
+    }
+    let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
+    // The hint reads the offending row: here the only one, at (0, 0).
+    let at_row = err(0, 0);
+    let hint = hint(
+        &at_row,
+        Values::F64(&row),
+        Shape::new(1, 1, c),
+        InputKind::LogProbs,
+        Spelling::Python,
+    );
+    Failure::Input(format!("{}{hint}", err(n, k)))
+}
+
 /// Work on a pool that is on the device.
 trait OnGpu {
     /// What the work returns.
@@ -338,8 +376,8 @@ impl GpuPlace {
         ) -> Result<J::Out, Failure> {
             // SAFETY: FFI memory: the DLPack tensor, kept alive by its GpuArray for the whole
             // call, holds the N K C values of T at ptr on this GPU, and nothing writes them.
-            let pool =
-                unsafe { gpu.pool_on_device::<T>(place.ptr, place.shape) }.map_err(cuda_failure)?;
+            let pool = unsafe { gpu.pool_on_device::<T>(place.ptr, place.shape) }
+                .map_err(|e| invalid_on_device::<T>(gpu, place, e))?;
             job.run(gpu, &pool)
         }
         let out = match self.dtype {

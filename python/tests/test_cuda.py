@@ -219,8 +219,8 @@ def test_exclusion_strategies_and_offsets(driver):
 
 def test_errors_are_the_hosts(driver):
     lp = pool(30, 6, 4, seed=23).astype(np.float32)
-    for fault in ("nan", "inf", "unnormalised", "zeros"):
-        bad = lp.copy()
+    for fault in ("nan", "inf", "unnormalised", "zeros", "probs"):
+        bad = np.exp(lp) if fault == "probs" else lp.copy()
         if fault == "nan":
             bad[17, 3, 2] = np.nan
         elif fault == "inf":
@@ -235,7 +235,9 @@ def test_errors_are_the_hosts(driver):
         x = CudaArray(driver, bad)
         with pytest.raises(bald.InputError) as got:
             bald.batchbald(x, 3)
-        assert str(got.value) == str(want.value), fault
+        assert str(got.value) == str(want.value), fault  # the hint included
+        if fault == "probs":
+            assert "input_kind='probs'" in str(got.value)
         assert x.deleted == 1 and x.unchanged()
         x.free()
 
