@@ -787,7 +787,7 @@ struct AcquireJob<'d, 'p, T> {
 impl<T: Element> OnBackend for AcquireJob<'_, '_, T> {
     type Out = Result<(Acquired, f64), Failure>;
 
-    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
+    fn on<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
         let start = Instant::now();
         let Request {
             shape,
@@ -878,7 +878,7 @@ struct ScoresJob<'d, T> {
 impl<T: Element> OnBackend for ScoresJob<'_, T> {
     type Out = Result<(Vec<f64>, f64), Failure>;
 
-    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
+    fn on<B: Backend>(self, backend: &B) -> Result<Self::Out, String> {
         let start = Instant::now();
         let v = match validate_for(backend.name(), Some(self.score), self.data, self.shape) {
             Ok(v) => v,
@@ -896,7 +896,7 @@ impl<T: Element> OnBackend for ScoresJob<'_, T> {
 }
 
 /// Runs `bald acquire`; returns the text written (to stdout when no `--output`).
-pub fn run(args: &AcquireArgs) -> Result<String, String> {
+pub fn command(args: &AcquireArgs) -> Result<String, String> {
     let path = &args.input;
     // The outputs first: a long acquisition must not fail at its end.
     if let Some(out) = &args.output {

@@ -23,24 +23,28 @@ pub trait OnBackend {
     /// What the work returns.
     type Out;
     /// Runs on `backend`; errors are reported as one line.
-    fn run<B: Backend>(self, backend: &B) -> Result<Self::Out, String>;
+    fn on<B: Backend>(self, backend: &B) -> Result<Self::Out, String>;
 }
 
-/// Runs `job` on the chosen backend; returns its output and the backend's name.
+/// Runs `job` on the chosen backend; returns its output and the backend's name (the name it is
+/// chosen by: `scalar`, `cpu` or `cuda`).
 pub fn dispatch<J: OnBackend>(
     choice: BackendChoice,
     job: J,
 ) -> Result<(J::Out, &'static str), String> {
+    fn on<B: Backend, J: OnBackend>(b: &B, job: J) -> Result<(J::Out, &'static str), String> {
+        Ok((job.on(b)?, b.name()))
+    }
     match choice {
-        BackendChoice::Scalar => Ok((job.run(&Scalar)?, "scalar")),
-        BackendChoice::Cpu => Ok((job.run(&SimdBackend::new())?, "cpu-simd")),
+        BackendChoice::Scalar => on(&Scalar, job),
+        BackendChoice::Cpu => on(&SimdBackend::new(), job),
         BackendChoice::Cuda => {
             let gpu = CudaBackend::new(0).map_err(|e| format!("--backend cuda: {e}"))?;
-            Ok((job.run(&gpu)?, "cuda"))
+            on(&gpu, job)
         }
         BackendChoice::Auto => match CudaBackend::new(0) {
-            Ok(gpu) => Ok((job.run(&gpu)?, "cuda")),
-            Err(_) => Ok((job.run(&SimdBackend::new())?, "cpu-simd")),
+            Ok(gpu) => on(&gpu, job),
+            Err(_) => on(&SimdBackend::new(), job),
         },
     }
 }

@@ -34,9 +34,9 @@ fn main() -> ExitCode {
     // value when there is one; exit status 2.
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Acquire(args) => acquire::run(args).map(|text| (text, args.output.is_none())),
+        Command::Acquire(args) => acquire::command(args).map(|text| (text, args.output.is_none())),
         #[cfg(feature = "experiment")]
-        Command::Experiment(args) => experiment::run(args).map(|text| (text, true)),
+        Command::Experiment(args) => experiment::command(args).map(|text| (text, true)),
     };
     match result {
         Ok((text, print)) => {

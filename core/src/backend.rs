@@ -1,12 +1,12 @@
 //! The `Backend` trait: the heavy steps that SIMD and GPU backends accelerate, and the scalar
 //! reference backend every other one is tested against.
 
-use crate::batchbald::{BatchBald, Hooks};
 use crate::element::Element;
 use crate::error::Error;
 use crate::head::McDropoutHead;
 use crate::joint::JointProbs;
 use crate::logprobs::{LogProbs, Shape};
+use crate::params::{BatchBald, Hooks};
 use crate::scores::PointScore;
 use crate::topk::argmax;
 

@@ -38,13 +38,13 @@ mod logprobs;
 mod math;
 #[cfg(feature = "alloc")]
 pub mod owned;
+mod params;
 pub mod rng;
 mod scores;
 mod stochastic;
 mod topk;
 
 pub use backend::{read_host_point, Backend, PreparedPool, Scalar};
-pub use batchbald::{exclude_candidates, BatchBald, Entropies, Greedy, Hooks, Pick};
 pub use element::{Element, ElementSlice};
 pub use error::{Error, Plain};
 pub use head::{
@@ -55,6 +55,7 @@ pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Reg
 pub use lazy::{lazy_workspace_len, pick_joint, sampled_widening, LazyGreedy};
 pub use logprobs::{logits_to_log_probs, probs_to_log_probs, LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
+pub use params::{exclude_candidates, BatchBald, Entropies, Greedy, Hooks, Pick};
 pub use scores::{
     check_entropies_args, check_score_args, point_score, score_workspace_len, scores, PointScore,
     StdKind,

@@ -70,12 +70,12 @@ macro_rules! dispatch {
             #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
             Isa::Avx2 => {
                 #[target_feature(enable = "avx2,fma")]
-                fn run<R>(f: impl FnOnce($crate::x86::Avx2) -> R) -> R {
+                fn with_avx2<R>(f: impl FnOnce($crate::x86::Avx2) -> R) -> R {
                     f($crate::x86::Avx2(()))
                 }
                 // SAFETY: an Isa::Avx2 backend is only made when AVX2 and FMA were detected.
                 unsafe {
-                    run(
+                    with_avx2(
                         #[inline(always)]
                         |$s| $body,
                     )
@@ -84,12 +84,12 @@ macro_rules! dispatch {
             #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
             Isa::Avx512 => {
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                fn run<R>(f: impl FnOnce($crate::x86::Avx512) -> R) -> R {
+                fn with_avx512<R>(f: impl FnOnce($crate::x86::Avx512) -> R) -> R {
                     f($crate::x86::Avx512(()))
                 }
                 // SAFETY: an Isa::Avx512 backend is only made when AVX-512F was detected.
                 unsafe {
-                    run(
+                    with_avx512(
                         #[inline(always)]
                         |$s| $body,
                     )

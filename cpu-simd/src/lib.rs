@@ -260,7 +260,7 @@ impl Backend for SimdBackend {
     type Pool<'a, T: Element + 'a> = LogProbs<'a, T>;
 
     fn name(&self) -> &'static str {
-        "cpu-simd"
+        "cpu"
     }
 
     /// The entropy kernel with each point's check riding on it: one read of every value, the

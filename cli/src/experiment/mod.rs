@@ -337,7 +337,7 @@ fn gather(data: &Dataset, idx: &[usize]) -> Vec<f32> {
 impl OnBackend for Job<'_> {
     type Out = Vec<Curve>;
 
-    fn run<B: Backend>(self, backend: &B) -> Result<Vec<Curve>, String> {
+    fn on<B: Backend>(self, backend: &B) -> Result<Vec<Curve>, String> {
         let a = self.args;
         let classes = self.data.classes;
         let initial = a.initial_per_class * classes;
@@ -881,7 +881,7 @@ fn read_curves(args: &ExperimentArgs) -> Result<Vec<Curve>, String> {
 
 /// Runs `bald experiment`: writes `curves.csv` as rounds end, then the table and plot (also on
 /// Ctrl-C, with the rounds done); returns the table and where the files are.
-pub fn run(args: &ExperimentArgs) -> Result<String, String> {
+pub fn command(args: &ExperimentArgs) -> Result<String, String> {
     check(args)?;
     let (data, name) = match &args.data {
         Some(path) => (
