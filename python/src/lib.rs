@@ -5,8 +5,8 @@
 //! float16, bfloat16, float32 or float64), which is imported through DLPack and read in place
 //! by the CUDA backend, never copied to the host. This layer reads the pool in place, turns
 //! names into the CLI's types, runs the CLI's acquisition code with the GIL released, and
-//! raises each failure as its exception: [`InputError`] for bad values, shapes and arguments,
-//! [`BackendError`] for a backend that is unavailable or fails, `KeyboardInterrupt` for Ctrl-C
+//! raises each failure as its exception: `InputError` for bad values, shapes and arguments,
+//! `BackendError` for a backend that is unavailable or fails, `KeyboardInterrupt` for Ctrl-C
 //! between greedy steps.
 //!
 //! By concept: `errors` (the exceptions, failures and names), `host` (NumPy arrays), `gpu`
