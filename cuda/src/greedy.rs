@@ -11,8 +11,9 @@ use bald_core::{
 use bald_kernels::{Kernel, ScoreKind};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
+use crate::backend::{grid_for, mul, transpose_f32, NULL};
 use crate::error::{driver, u32_of};
-use crate::{grid_for, mul, transpose_f32, CudaBackend, CudaError, CudaPool, NULL};
+use crate::{CudaBackend, CudaError, CudaPool};
 
 /// Per-block and final (value, index) pairs of the two-pass argmax.
 pub(crate) struct ArgmaxBuffers {

@@ -19,8 +19,9 @@ use bald_core::{Element, ElementSlice, Error, LogProbs, PreparedPool, Shape};
 use bald_kernels::Kernel;
 use cudarc::driver::{sys, CudaSlice, CudaStream, LaunchArgs, LaunchConfig, PushKernelArg};
 
+use crate::backend::NULL;
 use crate::error::{driver, u32_of, CudaError};
-use crate::{CudaBackend, NULL};
+use crate::CudaBackend;
 
 /// f64 elements converted to f32 per host staging step (4 MiB of f32).
 const F64_STAGING: usize = 1 << 20;

@@ -113,7 +113,7 @@ pub fn time_joint<T: Element>(
     let at = be
         .device
         .stream
-        .clone_htod(&crate::transpose_f32(joint.a, joint.m, joint.k))
+        .clone_htod(&crate::backend::transpose_f32(joint.a, joint.m, joint.k))
         .map_err(driver("uploading the joint"))?;
     let mut out = be.uninit::<f64>(shape.n, "joint entropies")?;
     time_launches(be, reps, || {
