@@ -2,8 +2,7 @@
 //! strategy, every bad-input class, the mistakes users make (layouts, K = 1, input kinds), and
 //! what the output reports. The experiment's tests are in `experiment.rs`.
 
-#[path = "../../cuda/tests/skip/mod.rs"]
-mod skip;
+use bald_testing::skip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

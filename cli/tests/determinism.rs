@@ -2,8 +2,7 @@
 //! (scalar reference, every SIMD instruction set, CUDA when a GPU is present) in the exact
 //! regime. Randomness comes only from Philox counters, so nothing depends on scheduling.
 
-#[path = "../../cuda/tests/skip/mod.rs"]
-mod skip;
+use bald_testing::skip;
 
 use bald_core::owned::{batchbald, random_batch, scores, stochastic_batch, Batch};
 use bald_core::{BatchBald, LogProbs, PointScore, Scalar, Shape, StochasticBatch, StochasticMode};

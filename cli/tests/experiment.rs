@@ -1,8 +1,7 @@
 //! `bald experiment` as a user runs it: tiny runs, their outputs, a user's IDX data, every
 //! argument mistake, and Ctrl-C.
 
-#[path = "../../cuda/tests/skip/mod.rs"]
-mod skip;
+use bald_testing::skip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,7 +1,5 @@
 //! Known values of the non-entropy scores, top-k, random and stochastic acquisition.
 
-mod common;
-
 use bald_core::owned::{random_batch, scores, stochastic_batch, top_k_of};
 use bald_core::{
     top_k, LogProbs, PointScore, Scalar, Shape, StdKind, StochasticBatch, StochasticMode,

@@ -1,6 +1,6 @@
 //! Property tests of the scalar reference: invariants that hold for every valid pool.
 
-mod common;
+use bald_testing::cases as common;
 
 use std::ops::ControlFlow;
 

@@ -9,7 +9,7 @@
 //! `cargo test -p bald-core --release --test lazy_sampled -- --nocapture` prints the figures
 //! the README quotes.
 
-mod common;
+use bald_testing::cases as common;
 
 use bald_core::joint::joint_entropy;
 use bald_core::owned::{batchbald, scores};

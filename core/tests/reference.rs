@@ -1,6 +1,6 @@
 //! The seed example and the batchbald_redux 2.0.5 reference cases.
 
-mod common;
+use bald_testing::cases as common;
 
 use bald_core::owned::{batchbald, scores, top_k_batch};
 use bald_core::{BatchBald, LogProbs, PointScore, Regime, Scalar, Shape};

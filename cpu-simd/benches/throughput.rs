@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
+use bald_testing::cases as common;
 
 use bald_core::owned::{batchbald, entropies, mc_dropout_forward};
 use bald_core::rng::{point_uniform, Domain};

@@ -1,8 +1,7 @@
 //! Every operation at every available ISA against the bald-core scalar oracle, with the
 //! budgets of `bald_core::budget`, over shapes around the lane widths.
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
+use bald_testing::cases as common;
 
 use bald_core::owned::{batchbald, entropies, mc_dropout_forward, scores};
 use bald_core::{

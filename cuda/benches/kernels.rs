@@ -10,8 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
+use bald_testing::cases as common;
 
 use bald_core::owned::{batchbald, entropies, mc_dropout_forward};
 use bald_core::{Backend, BatchBald, JointProbs, LogProbs, McDropoutHead, Shape};

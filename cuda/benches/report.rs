@@ -18,8 +18,7 @@
 
 use std::time::Instant;
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
+use bald_testing::cases as common;
 
 use bald_core::half::f16;
 use bald_core::owned::{batchbald_with, entropies, mc_dropout_forward};

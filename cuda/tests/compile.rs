@@ -7,7 +7,7 @@ use bald_cuda::{compile, nvrtc_present, nvrtc_version, ptx_text, CudaError, Load
 use bald_kernels::{Kernel, Module};
 use skip::skipped;
 
-mod skip;
+use bald_testing::skip;
 
 fn nvrtc_or_skip() -> bool {
     if nvrtc_present() {

@@ -2,10 +2,9 @@
 //! `bald_core::budget`. Every test needs a GPU: without one each prints why it is skipped and
 //! passes (issue 7 runs them on the device machine).
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
+use bald_testing::cases as common;
 mod gpu;
-mod skip;
+use bald_testing::skip;
 
 use bald_core::half::{bf16, f16};
 use std::ops::ControlFlow;

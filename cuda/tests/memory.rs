@@ -7,9 +7,8 @@
 //! the workload runs in child processes of this test binary, one per memory setting, and the
 //! parent compares what they print. Needs a GPU (or the emulation); skipped without one.
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
-mod skip;
+use bald_testing::cases as common;
+use bald_testing::skip;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

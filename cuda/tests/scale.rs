@@ -4,10 +4,9 @@
 //! Every test needs a GPU (CI runs them on the cudaemu CPU emulation); without one each prints
 //! why it is skipped and passes.
 
-#[path = "../../core/tests/common/mod.rs"]
-mod common;
+use bald_testing::cases as common;
 mod gpu;
-mod skip;
+use bald_testing::skip;
 
 use bald_core::half::{bf16, f16};
 use bald_core::owned::{batchbald, mc_dropout_forward, scores};

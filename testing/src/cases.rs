@@ -1,6 +1,5 @@
 //! Test and benchmark helpers: the batchbald_redux reference cases, random pools and the
 //! benchmarks' MC-dropout head.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -291,6 +290,12 @@ pub struct GalHead {
     b1: Vec<f32>,
     w2: Vec<f32>,
     b2: Vec<f32>,
+}
+
+impl Default for GalHead {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl GalHead {
