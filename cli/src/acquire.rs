@@ -483,7 +483,7 @@ fn batchbald_on<'a, B: Backend, T: Element + 'a>(
         bald_core::owned::standard_errors(backend, pool, bb, &batch.indices).map_err(e)?;
     if switched && params.past_limit == PastLimit::PowerBald {
         let bald = match hooks.given_entropies(shape.n).map_err(|e| e.to_string())? {
-            Some((h, eh)) => h.iter().zip(eh).map(|(h, eh)| (h - eh).max(0.0)).collect(),
+            Some((h, eh)) => bald_of(h, eh),
             None => scores(backend, pool, PointScore::Bald).map_err(e)?,
         };
         let rest = bb.picks(shape.n) - made;
@@ -505,6 +505,12 @@ fn batchbald_on<'a, B: Backend, T: Element + 'a>(
     })
 }
 
+/// BALD from entropies and conditional entropies, as the backends compute it from the two
+/// (clamped at 0 against rounding).
+fn bald_of(h: &[f64], eh: &[f64]) -> Vec<f64> {
+    h.iter().zip(eh).map(|(h, eh)| (h - eh).max(0.0)).collect()
+}
+
 /// A pool validated on the host, with the entropies of the pass that validated it.
 pub struct Validated<'d, T> {
     /// The log-probs, validated.
@@ -521,7 +527,7 @@ impl<T> Validated<'_, T> {
         match score {
             PointScore::Entropy => Some(h.clone()),
             PointScore::ConditionalEntropy => Some(eh.clone()),
-            PointScore::Bald => Some(h.iter().zip(eh).map(|(h, eh)| (h - eh).max(0.0)).collect()),
+            PointScore::Bald => Some(bald_of(h, eh)),
             _ => None,
         }
     }
