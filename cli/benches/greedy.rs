@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bald_cli::npy::{self, NpyData};
+use bald::npy::{self, NpyData};
 use bald_core::owned::batchbald_with;
 use bald_core::{Backend, BatchBald, Greedy, Hooks, LogProbs, Pick, Shape};
 use bald_cpu_simd::SimdBackend;

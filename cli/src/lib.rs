@@ -1,13 +1,9 @@
-//! bald-cli: the library behind the `bald` binary: the `.npy` reader, `bald acquire` and, with
-//! the default feature `experiment`, `bald experiment`.
-#![deny(unsafe_op_in_unsafe_fn)]
+//! bald-cli: the library behind the `bald` binary, a thin client of the `bald` crate:
+//! `bald acquire` and, with the default feature `experiment`, `bald experiment`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod acquire;
-pub mod backends;
+pub mod args;
 #[cfg(feature = "experiment")]
 pub mod experiment;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod npy;

@@ -7,7 +7,7 @@ use bald_testing::skip;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use bald_cli::npy::{write, NpyData};
+use bald::npy::{write, NpyData};
 use bald_core::half::f16;
 
 const STRATEGIES: [&str; 10] = [
@@ -836,7 +836,7 @@ fn exclude_all_scores_and_verbose() {
         "--all-scores",
         all.to_str().unwrap(),
     ]));
-    let scores = match bald_cli::npy::parse(&std::fs::read(&all).unwrap())
+    let scores = match bald::npy::parse(&std::fs::read(&all).unwrap())
         .unwrap()
         .data
     {

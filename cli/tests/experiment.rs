@@ -102,8 +102,8 @@ fn the_cnn_agrees_across_backends() {
         ]);
         assert!(o.status.success(), "{backend}: {}", stderr(&o));
         let saved = |ext: &str| std::fs::read(pools.join(format!("bald-seed0-round000.{ext}")));
-        let npy = bald_cli::npy::parse(&saved("npy").unwrap()).unwrap();
-        let bald_cli::npy::NpyData::F32(lp) = npy.data else {
+        let npy = bald::npy::parse(&saved("npy").unwrap()).unwrap();
+        let bald::npy::NpyData::F32(lp) = npy.data else {
             panic!("the saved pool is float32")
         };
         let facts: serde_json::Value = serde_json::from_slice(&saved("json").unwrap()).unwrap();

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| bald_cli::fuzzing::fuzz_forward(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bald_testing::fuzzing::fuzz_forward(data));

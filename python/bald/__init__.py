@@ -259,7 +259,8 @@ def _input(x: Any, layout: str, backend: str, input_kind: str) -> tuple[Any, str
 
 
 def _pool(x: Any, layout: str) -> np.ndarray:
-    """``x`` as a C-contiguous, aligned N x K x C NumPy array, without a copy when it is one."""
+    """``x`` as a C-contiguous, aligned NumPy array in ``layout``, without a copy when it is
+    one."""
     if _is_torch(x):
         device = str(x.device)
         if device != "cpu":
@@ -289,7 +290,7 @@ def _pool(x: Any, layout: str) -> np.ndarray:
         raise InputError(
             f"expected a 3-d array N x K x C ({layout}), got shape {a.shape}"
         )
-    a = a.transpose(_layout_axes(layout))
+    _layout_axes(layout)  # a known layout; the native module puts the axes in N x K x C order
     # A copy only when the values are not one C-contiguous, aligned block already.
     return np.require(a, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
@@ -437,7 +438,9 @@ def acquire(
     or fails, KeyboardInterrupt on Ctrl-C.
     """
     a, input_kind = _input(log_probs, layout, backend, input_kind)
-    excluded = _exclude(exclude, int(a.shape[0]))
+    # A NumPy array keeps the caller's layout; a CUDA array is N x K x C already.
+    n_axis = _layout_axes(layout)[0] if isinstance(a, np.ndarray) else 0
+    excluded = _exclude(exclude, int(a.shape[n_axis]))
     bar = _Progress() if progress else None
     try:
         (
@@ -507,7 +510,7 @@ def scores(
     """Every point's ``score`` (one of ``SCORES``), as float64 values of N: a torch tensor on
     the input's device for torch input, a NumPy array otherwise."""
     a, input_kind = _input(log_probs, layout, backend, input_kind)
-    out, _name, _seconds = _bald.scores(a, score, backend, input_kind)
+    out, _name, _seconds = _bald.scores(a, score, backend, input_kind, layout)
     return _like(log_probs, out)
 
 

@@ -38,7 +38,7 @@ def acquire(
     Optional[int],
 ]: ...
 def scores(
-    log_probs: Any, score: str, backend: str, input_kind: str
+    log_probs: Any, score: str, backend: str, input_kind: str, layout: str
 ) -> Tuple[npt.NDArray[np.float64], str, float]: ...
 def dropout_keep_mask(
     seed: int, layer: int, k: int, units: int, rate: float

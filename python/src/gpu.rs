@@ -1,14 +1,13 @@
 //! Pools in CUDA device memory (a torch CUDA tensor, any `__dlpack__` on a CUDA device),
 //! imported through DLPack and read in place by the CUDA backend.
 
-use std::ops::ControlFlow;
 use std::time::Instant;
 
-use bald_cli::acquire::{acquire_on, hint, Acquired, InputKind, Params, Spelling, Values, Warning};
-use bald_cli::backends::BackendChoice;
+use bald::backends::CudaBackend;
+use bald::{Acquisition, Device, Hint, InputKind, Options, Score, Shape, Strategy, Values};
 use bald_core::half::{bf16, f16};
-use bald_core::{Element, Hooks, Pick, PointScore, Shape};
-use bald_cuda::{CudaBackend, CudaError};
+use bald_core::Element;
+use bald_cuda::CudaError;
 use dlpark::ffi::{DLDataTypeCode, DLDeviceType};
 use pyo3::prelude::*;
 
@@ -110,7 +109,7 @@ pub(crate) struct GpuPlace {
 pub(crate) fn cuda_failure(e: CudaError) -> Failure {
     match e {
         CudaError::Input(e) => Failure::Input(e.to_string()),
-        CudaError::NotOnDevice { .. } => Failure::Array(e.to_string()),
+        CudaError::NotOnDevice { .. } => Failure::Input(e.to_string()),
         e => Failure::Backend(e.to_string()),
     }
 }
@@ -146,15 +145,16 @@ pub(crate) fn invalid_on_device<T: Element>(
     }
     let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
     // The hint reads the offending row: here the only one, at (0, 0).
-    let at_row = err(0, 0);
-    let hint = hint(
-        &at_row,
+    let hint = Hint::for_error(
+        &err(0, 0),
         Values::F64(&row),
         Shape::new(1, 1, c),
         InputKind::LogProbs,
-        Spelling::Python,
     );
-    Failure::Input(format!("{}{hint}", err(n, k)))
+    Failure::from(bald::Error::Input {
+        error: err(n, k),
+        hint,
+    })
 }
 
 /// Work on a pool that is on the device.
@@ -174,11 +174,11 @@ impl GpuPlace {
     /// validated there and read in place; returns its output and the seconds it took.
     pub(crate) fn compute<J: OnGpu>(
         self,
-        backend: BackendChoice,
+        backend: Device,
         job: J,
     ) -> Result<(J::Out, f64), Failure> {
-        if !matches!(backend, BackendChoice::Auto | BackendChoice::Cuda) {
-            return Err(Failure::Array(
+        if !matches!(backend, Device::Auto | Device::Cuda(_)) {
+            return Err(Failure::Input(
                 "a CUDA array is read by backend 'cuda' or 'auto'; copy it to the host for \
                  the CPU backends"
                     .into(),
@@ -209,33 +209,31 @@ impl GpuPlace {
 }
 
 /// An acquisition on the device.
-pub(crate) struct GpuAcquire<'e, 'p> {
-    pub(crate) params: Params,
-    pub(crate) exclude: &'e [usize],
-    pub(crate) on_pick: &'p mut dyn FnMut(Pick) -> ControlFlow<()>,
-    pub(crate) on_warning: &'p mut dyn FnMut(&Warning),
+pub(crate) struct GpuAcquire<'s, 'o> {
+    pub(crate) strategy: &'s Strategy,
+    pub(crate) options: Options<'o>,
 }
 
 impl OnGpu for GpuAcquire<'_, '_> {
-    type Out = Acquired;
+    type Out = Acquisition;
 
     fn on_device<T: Element>(
         self,
         gpu: &CudaBackend,
         pool: &bald_cuda::CudaPool<'_, T>,
-    ) -> Result<Acquired, Failure> {
-        let mut hooks = Hooks {
-            exclude: self.exclude,
-            on_pick: Some(self.on_pick),
-            entropies: None,
-        };
-        acquire_on(gpu, pool, self.params, None, &mut hooks, self.on_warning)
-            .map_err(Failure::Backend)
+    ) -> Result<Acquisition, Failure> {
+        Ok(bald::acquire_on(
+            gpu,
+            pool,
+            self.strategy,
+            self.options,
+            None,
+        )?)
     }
 }
 
 /// Every point's score on the device.
-pub(crate) struct GpuScores(pub(crate) PointScore);
+pub(crate) struct GpuScores(pub(crate) Score);
 
 impl OnGpu for GpuScores {
     type Out = Vec<f64>;

@@ -21,28 +21,20 @@ mod host;
 use std::cell::RefCell;
 use std::ops::ControlFlow;
 
-use bald_cli::acquire::{
-    check_exclude, check_params, point_scores, Acquired, InputKind, Layout, Params, Request,
-    Scored, Spelling, Values, Warning,
+use bald::{
+    Acquisition, Device, InputKind, Kind, Layout, Options, Pick, PoolOptions, Settings, Shape,
+    Spelling, Strategy, Values, Warning,
 };
-use bald_cli::backends::BackendChoice;
-use bald_cli::npy::NpyData;
-use bald_core::{dropout_keep, keep_threshold, Greedy, Pick, PointScore, Shape, StdKind};
+use bald_core::{dropout_keep, keep_threshold};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray};
 use pyo3::prelude::*;
 
-use errors::{host_failure, input_error, parse, parse_score, BackendError, Failure, InputError};
+use errors::{input_error, parse, BackendError, Failure, InputError};
 use gpu::{GpuAcquire, GpuArray, GpuPlace, GpuScores};
-use host::{converted, Pool};
+use host::Pool;
 
-/// Where the pool's values are, for the computation (the GIL released).
-#[derive(Clone, Copy)]
-enum Place<'a> {
-    Host(Values<'a>),
-    Gpu(GpuPlace),
-}
-
-/// A pool as the wrapper hands it over: a NumPy array, or a CUDA array.
+/// A pool as the wrapper hands it over: a NumPy array (in the caller's layout), or a CUDA
+/// array (already N x K x C log-probs).
 enum Input<'py> {
     Host(Pool<'py>),
     Gpu(GpuArray),
@@ -64,16 +56,25 @@ impl<'py> Input<'py> {
         Ok(Input::Gpu(array))
     }
 
-    /// Where the values are, and their shape.
-    fn place(&self) -> PyResult<(Place<'_>, Shape)> {
+    /// Where the values are (for the computation, the GIL released), and the pool's shape,
+    /// N x K x C.
+    fn place(&self, layout: Layout) -> PyResult<(Place<'_>, Shape)> {
         Ok(match self {
             Input::Host(pool) => {
-                let (values, shape) = pool.values()?;
-                (Place::Host(values), shape)
+                let (values, dims) = pool.values()?;
+                (Place::Host(values, dims), layout.shape(dims))
             }
             Input::Gpu(array) => (Place::Gpu(array.place), array.place.shape),
         })
     }
+}
+
+/// Where the pool's values are: in host memory (with the array's dimensions, in the caller's
+/// layout), or on a GPU.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Host(Values<'a>, [usize; 3]),
+    Gpu(GpuPlace),
 }
 
 /// What [`acquire`] returns: pool indices (in pick order), their scores, BatchBALD's
@@ -115,27 +116,25 @@ fn acquire<'py>(
     warn: &Bound<'py, PyAny>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Batch<'py>> {
-    let greedy: bald_cli::acquire::GreedyArg = parse("greedy", greedy)?;
-    let params = Params {
-        strategy: parse("strategy", strategy)?,
+    let kind: Kind = parse(strategy, str::parse)?;
+    let settings = Settings {
         batch_size,
         num_samples,
         beta,
         seed,
-        greedy: Greedy::from(greedy),
-        past_limit: parse("past_limit", past_limit)?,
+        greedy: parse(greedy, bald::greedy_named)?,
+        past_limit: parse(past_limit, str::parse)?,
     };
-    let backend: BackendChoice = parse("backend", backend)?;
-    let kind: InputKind = parse("input_kind", input_kind)?;
-    let layout: Layout = parse("layout", layout)?;
-    let input = Input::of(log_probs, kind)?;
-    let (place, shape) = input.place()?;
-    for w in check_params(params, shape, layout, Spelling::Python).map_err(input_error)? {
-        warn.call1((w.message(Spelling::Python),))?;
-    }
-    check_exclude(&exclude, shape.n, Spelling::Python).map_err(input_error)?;
+    let strategy = Strategy::new(kind, settings);
+    let backend: Device = parse(backend, str::parse)?;
+    let input_kind: InputKind = parse(input_kind, str::parse)?;
+    let layout: Layout = parse(layout, str::parse)?;
+    let input = Input::of(log_probs, input_kind)?;
+    let (place, shape) = input.place(layout)?;
+    // The arguments first, before the values are read through.
+    bald::check(&strategy, shape, &exclude).map_err(Failure::from)?;
     let (warn, progress) = (warn.clone().unbind(), progress.map(|p| p.clone().unbind()));
-    let run = || -> Result<(Acquired, &'static str, f64), Failure> {
+    let run = || -> Result<Acquisition, Failure> {
         // Ctrl-C stops BatchBALD between picks: the signal handlers run here, and an exception
         // from the progress or warning callback (warnings as errors) stops it too.
         let raised: RefCell<Option<PyErr>> = RefCell::new(None);
@@ -163,29 +162,40 @@ fn acquire<'py>(
             }
         };
         let outcome = match place {
-            Place::Host(values) => {
-                let copy = converted(values, shape, kind)?;
-                let request = Request {
-                    values: copy.as_ref().map_or(values, NpyData::values),
-                    shape,
-                    params,
-                    exclude: &exclude,
-                    backend,
-                    all_scores: false,
+            Place::Host(values, dims) => {
+                let options = PoolOptions {
+                    kind: input_kind,
+                    layout,
                 };
-                bald_cli::acquire::acquire(request, &mut on_pick, &mut on_warning)
-                    .map(|o| (o.acquired, o.backend, o.seconds))
-                    .map_err(|f| host_failure(f, values, shape, kind))
+                let acquired =
+                    bald::Pool::from_slice_with(&values, dims, options).and_then(|pool| {
+                        let options = Options {
+                            exclude: &exclude,
+                            on_pick: Some(&mut on_pick),
+                            on_warning: Some(&mut on_warning),
+                            all_scores: false,
+                        };
+                        bald::acquire_with(&pool, strategy, backend, options)
+                    });
+                acquired.map_err(Failure::from)
             }
             Place::Gpu(gpu) => {
+                if let Some(w) = Warning::for_layout(shape, layout) {
+                    on_warning(&w);
+                }
                 let job = GpuAcquire {
-                    params,
-                    exclude: &exclude,
-                    on_pick: &mut on_pick,
-                    on_warning: &mut on_warning,
+                    strategy: &strategy,
+                    options: Options {
+                        exclude: &exclude,
+                        on_pick: Some(&mut on_pick),
+                        on_warning: Some(&mut on_warning),
+                        all_scores: false,
+                    },
                 };
-                gpu.compute(backend, job)
-                    .map(|(a, seconds)| (a, "cuda", seconds))
+                gpu.compute(backend, job).map(|(mut a, seconds)| {
+                    a.seconds = seconds;
+                    a
+                })
             }
         };
         match (outcome, raised.into_inner()) {
@@ -193,24 +203,27 @@ fn acquire<'py>(
             (outcome, None) => outcome,
         }
     };
-    let (acquired, name, seconds) = py.detach(run)?;
-    let Acquired {
-        batch,
+    let acquired = py.detach(run)?;
+    let Acquisition {
+        indices,
+        scores,
         evaluations,
         regimes,
         standard_errors,
         information_limit,
         switched_at,
+        backend,
+        seconds,
         ..
     } = acquired;
-    let indices: Vec<i64> = batch.indices.iter().map(|&i| i as i64).collect();
+    let indices: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
     Ok((
         PyArray1::from_vec(py, indices),
-        PyArray1::from_vec(py, batch.scores),
+        PyArray1::from_vec(py, scores),
         evaluations,
-        name,
+        backend,
         seconds,
-        regimes,
+        regimes.iter().map(|r| r.name()).collect(),
         PyArray1::from_vec(py, standard_errors),
         information_limit,
         switched_at,
@@ -219,44 +232,51 @@ fn acquire<'py>(
 
 /// Every point's `score`: a float64 array of N, the backend's name and the seconds it took.
 #[pyfunction]
-#[pyo3(signature = (log_probs, score, backend, input_kind))]
+#[pyo3(signature = (log_probs, score, backend, input_kind, layout))]
 fn scores<'py>(
     py: Python<'py>,
     log_probs: &Bound<'py, PyAny>,
     score: &str,
     backend: &str,
     input_kind: &str,
+    layout: &str,
 ) -> PyResult<(Bound<'py, PyArray1<f64>>, &'static str, f64)> {
-    let score = parse_score(score)?;
-    let backend: BackendChoice = parse("backend", backend)?;
-    let kind: InputKind = parse("input_kind", input_kind)?;
-    let input = Input::of(log_probs, kind)?;
-    let (place, shape) = input.place()?;
-    if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
-        return Err(input_error(
-            "score 'mean-std-unbiased' needs K >= 2 MC samples per point".into(),
-        ));
+    let score = parse(score, bald::score_named)?;
+    let backend: Device = parse(backend, str::parse)?;
+    let input_kind: InputKind = parse(input_kind, str::parse)?;
+    let layout: Layout = parse(layout, str::parse)?;
+    let input = Input::of(log_probs, input_kind)?;
+    let (place, shape) = input.place(layout)?;
+    if shape.k < 2 && score == bald::Score::MeanStd(bald::StdKind::Unbiased) {
+        return Err(
+            Failure::from(bald::Error::Argument(bald::Argument::NeedsTwoSamples {
+                strategy: false,
+                name: score.name(),
+            }))
+            .into(),
+        );
     }
-    let run = || -> Result<Scored, Failure> {
+    let run = || -> Result<(Vec<f64>, &'static str, f64), Failure> {
         match place {
-            Place::Host(values) => {
-                let copy = converted(values, shape, kind)?;
-                let given = copy.as_ref().map_or(values, NpyData::values);
-                point_scores(given, shape, score, backend)
-                    .map_err(|f| host_failure(f, values, shape, kind))
+            Place::Host(values, dims) => {
+                let start = std::time::Instant::now();
+                let options = PoolOptions {
+                    kind: input_kind,
+                    layout,
+                };
+                let pool = bald::Pool::from_slice_with(&values, dims, options)?;
+                let prepared = pool.on(backend)?;
+                let all = prepared.scores(score)?;
+                Ok((all, prepared.backend(), start.elapsed().as_secs_f64()))
             }
             Place::Gpu(gpu) => {
-                let (scores, seconds) = gpu.compute(backend, GpuScores(score))?;
-                Ok(Scored {
-                    scores,
-                    backend: "cuda",
-                    seconds,
-                })
+                let (all, seconds) = gpu.compute(backend, GpuScores(score))?;
+                Ok((all, "cuda", seconds))
             }
         }
     };
-    let out = py.detach(run)?;
-    Ok((PyArray1::from_vec(py, out.scores), out.backend, out.seconds))
+    let (all, name, seconds) = py.detach(run)?;
+    Ok((PyArray1::from_vec(py, all), name, seconds))
 }
 
 /// The dropout mask of bald's MC-dropout head: `keep[j, u]` is whether input unit `u` of

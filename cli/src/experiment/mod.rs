@@ -13,15 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bald_core::owned::mc_dropout_forward;
-use bald_core::{Backend, DenseLayer, Greedy, Hooks, McDropoutHead, Plain, Shape};
+use bald_core::{Backend, DenseLayer, McDropoutHead, Plain, Shape};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::acquire::{
-    acquire_on, count, non_negative, GreedyArg, Params, PastLimit, Spelling, Strategy, Warning,
+use crate::args::{self, count, non_negative, write_atomically};
+use bald::npy::{self, NpyData};
+use bald::{
+    acquire_on, Device, Greedy, Kind as Strategy, OnBackend, Options, PastLimit, Settings,
+    Spelling, Warning,
 };
-use crate::backends::{dispatch, BackendChoice, OnBackend};
-use crate::npy::{self, NpyData};
 use bald_experiment::data::{self, Dataset};
 use bald_experiment::mlp::{Mlp, TrainConfig};
 use bald_experiment::plot;
@@ -35,8 +36,8 @@ pub struct ExperimentArgs {
     /// Strategies to compare (comma-separated, each once).
     #[arg(
         long,
-        value_enum,
         value_delimiter = ',',
+        value_parser = args::strategy(),
         default_value = "random,entropy,bald,var-ratios-mode,mean-std,batchbald,power-bald"
     )]
     pub strategies: Vec<Strategy>,
@@ -123,12 +124,12 @@ pub struct ExperimentArgs {
     pub num_samples: usize,
     /// BatchBALD's greedy steps: lazy (the same picks as full in the exact regime, far fewer
     /// evaluations) or full.
-    #[arg(long, value_enum, default_value_t = GreedyArg::Lazy)]
-    pub greedy: GreedyArg,
+    #[arg(long, default_value = "lazy", value_parser = args::greedy())]
+    pub greedy: Greedy,
     /// BatchBALD past its information limit, ln K (as `bald acquire --past-limit`):
     /// power-bald draws the rest of the round's batch by PowerBALD, stop ends it there,
     /// continue keeps the greedy going.
-    #[arg(long, value_enum, default_value_t = PastLimit::PowerBald)]
+    #[arg(long, default_value = "power-bald", value_parser = args::past_limit())]
     pub past_limit: PastLimit,
     /// Also write each round's pool, as the strategy saw it, into this folder:
     /// STRATEGY-seedS-roundRRR.npy (R with three digits: round001; MC-dropout log-probs,
@@ -154,8 +155,8 @@ pub struct ExperimentArgs {
     #[arg(long, value_delimiter = ',', default_value = "0.8,0.85,0.9,0.95")]
     pub thresholds: Vec<f64>,
     /// Where inference and acquisition run.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    pub backend: BackendChoice,
+    #[arg(long, default_value = "auto", value_parser = args::backend())]
+    pub backend: Device,
     /// Folder for curves.csv (one line per round, written as it ends), curves.svg and table.md.
     #[arg(long, alias = "out", default_value = "bald-experiment")]
     pub output: PathBuf,
@@ -335,7 +336,7 @@ fn gather(data: &Dataset, idx: &[usize]) -> Vec<f32> {
 }
 
 impl OnBackend for Job<'_> {
-    type Out = Vec<Curve>;
+    type Out = Result<Vec<Curve>, String>;
 
     fn on<B: Backend>(self, backend: &B) -> Result<Vec<Curve>, String> {
         let a = self.args;
@@ -431,13 +432,12 @@ impl OnBackend for Job<'_> {
                         let shape = Shape::new(scored.len(), k, classes);
                         let valid = backend.validate(&lp, shape).map_err(e)?;
                         let prepared = backend.prepare(valid).map_err(e)?;
-                        let params = Params {
-                            strategy,
+                        let settings = Settings {
                             batch_size: a.acquire.min(a.budget - labelled.len()),
                             num_samples: a.num_samples,
                             beta: a.beta,
                             seed: round_seed,
-                            greedy: a.greedy.into(),
+                            greedy: a.greedy,
                             past_limit: a.past_limit,
                         };
                         let mut on_warning = |w: &Warning| {
@@ -452,11 +452,11 @@ impl OnBackend for Job<'_> {
                         let acquired = acquire_on(
                             backend,
                             &prepared,
-                            params,
+                            &bald::Strategy::new(strategy, settings),
+                            Options::default().on_warning(&mut on_warning),
                             None,
-                            &mut Hooks::default(),
-                            &mut on_warning,
-                        )?;
+                        )
+                        .map_err(|e| e.message(Spelling::Cli))?;
                         let s = start.elapsed().as_secs_f64();
                         curve.round_seconds.push(s);
                         seconds = format!("{s:.4}");
@@ -469,14 +469,14 @@ impl OnBackend for Job<'_> {
                                 round,
                                 labelled: labels,
                                 pool: &scored,
-                                picks: &acquired.batch.indices,
+                                picks: &acquired.indices,
                                 acquire_seed: round_seed,
                                 args: a,
                             };
                             saved.write(dir, lp, shape)?;
                         }
                         let mut picked = vec![false; pool.len()];
-                        for &i in &acquired.batch.indices {
+                        for &i in &acquired.indices {
                             picked[subset[i]] = true;
                             labelled.push(scored[i]);
                         }
@@ -583,7 +583,7 @@ impl SavedPool<'_> {
                 "batch_size": self.picks.len(),
                 "num_samples": a.num_samples,
                 "beta": a.beta,
-                "greedy": Greedy::from(a.greedy).name(),
+                "greedy": a.greedy.name(),
                 "past_limit": a.past_limit.name(),
             },
         });
@@ -790,7 +790,7 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
             ));
         }
     }
-    if args.num_samples == 0 && args.strategies.contains(&Strategy::Batchbald) {
+    if args.num_samples == 0 && args.strategies.contains(&Strategy::BatchBald) {
         return Err("--num-samples must be at least 1 for BatchBALD".into());
     }
     Ok(())
@@ -826,7 +826,7 @@ fn read_curves(args: &ExperimentArgs) -> Result<Vec<Curve>, String> {
             let [name, seed, labels, acc, seconds] = f[..] else {
                 return Err(bad("not 5 fields"));
             };
-            let strategy = Strategy::from_str(name, false).map_err(|_| bad("no such strategy"))?;
+            let strategy: Strategy = name.parse().map_err(|_| bad("no such strategy"))?;
             let seed: u64 = seed.parse().map_err(|_| bad("bad seed"))?;
             let labels: usize = labels.parse().map_err(|_| bad("bad label count"))?;
             let acc: f64 = acc.parse().map_err(|_| bad("bad accuracy"))?;
@@ -969,7 +969,11 @@ pub fn command(args: &ExperimentArgs) -> Result<String, String> {
             test: test.as_ref().map(|(t, _)| t),
             log: &mut log,
         };
-        dispatch(args.backend, job)?
+        let (curves, backend) = args
+            .backend
+            .run(job)
+            .map_err(|e| e.message(Spelling::Cli))?;
+        (curves?, backend)
     };
     let series: Vec<plot::Series> = args
         .strategies
@@ -1011,8 +1015,8 @@ pub fn command(args: &ExperimentArgs) -> Result<String, String> {
     );
     let table = table(args, &curves, backend, &name);
     let out = |f: &str| args.output.join(f);
-    crate::acquire::write_atomically(&out("curves.svg"), svg.as_bytes())?;
-    crate::acquire::write_atomically(&out("table.md"), table.as_bytes())?;
+    write_atomically(&out("curves.svg"), svg.as_bytes())?;
+    write_atomically(&out("table.md"), table.as_bytes())?;
     let place = format!(
         "curves.csv, curves.svg and table.md are in {}",
         args.output.display()

@@ -1,10 +1,10 @@
 //! Stable replay of the fuzz targets (`fuzz/`): every committed corpus input and every past
 //! crash (`fuzz/regressions/<target>/`), then a bounded random sweep. The bodies live in
-//! `bald_cli::fuzzing`; a finding fails here exactly as it did under the fuzzer.
+//! `bald_testing::fuzzing`; a finding fails here exactly as it did under the fuzzer.
 
 use std::path::PathBuf;
 
-use bald_cli::fuzzing::TARGETS;
+use bald_testing::fuzzing::TARGETS;
 
 fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

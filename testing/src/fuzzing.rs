@@ -1,6 +1,6 @@
 //! The bodies of the fuzz targets in `fuzz/` (each target is one line calling one of these), so
 //! that stable `cargo test` can replay the committed corpus, every past crash and a random
-//! sweep (`cli/tests/fuzz_replay.rs`). Each body panics exactly when it finds a bug: a panic in
+//! sweep (`testing/tests/fuzz_replay.rs`). Each body panics exactly when it finds a bug: a panic in
 //! the code under test, a disagreement with the scalar oracle beyond `bald_core::budget`, or a
 //! broken invariant.
 
@@ -12,7 +12,7 @@ use bald_core::{
 };
 use bald_cpu_simd::{Isa, SimdBackend};
 
-use crate::npy;
+use bald::npy;
 
 /// Reads the fuzzer's bytes as parameters; zeros once exhausted.
 struct Bytes<'a>(&'a [u8]);
