@@ -120,3 +120,9 @@ fn by_name<T: Copy>(
             format!("unknown {what} '{s}': one of {}", names.join(", "))
         })
 }
+
+/// The README's Rust example, run as a doctest (its other blocks are shell and Python: the
+/// Python package's tests run those).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

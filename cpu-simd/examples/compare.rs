@@ -10,39 +10,19 @@ use std::time::Instant;
 use bald_core::owned::{batchbald, entropies};
 use bald_core::{Backend, BatchBald, Shape};
 use bald_cpu_simd::SimdBackend;
+use bald_testing::npy;
 
-/// A C-order little-endian f32 `.npy` of rank 3.
+/// A float32 `.npy` of rank 3 (N x K x C).
 fn read_npy_f32(path: &str) -> (Vec<f32>, Shape) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{path}: not a .npy file");
-    let (len, start) = match bytes[6] {
-        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        _ => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
+    let array = npy::parse(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let npy::NpyData::F32(data) = array.data else {
+        panic!("{path}: not float32")
     };
-    let header = std::str::from_utf8(&bytes[start..start + len]).expect("header");
-    assert!(
-        header.contains("'<f4'") && header.contains("'fortran_order': False"),
-        "{header}"
-    );
-    let dims: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("dim"))
-        .collect();
-    assert_eq!(dims.len(), 3, "{path}: rank {}", dims.len());
-    let data = bytes[start + len..]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (data, Shape::new(dims[0], dims[1], dims[2]))
+    let [n, k, c] = array.shape[..] else {
+        panic!("{path}: rank {}", array.shape.len())
+    };
+    (data, Shape::new(n, k, c))
 }
 
 /// The median of `repeats` timed runs of `f`, and its last result.

@@ -1,7 +1,7 @@
-//! bald-experiment: the training stack of the active-learning experiment (data, models,
+//! bald-experiment: the active-learning experiment (the loop in [`active`], data, models,
 //! trainers, plots), in a crate of its own so that `bald acquire`, the Python package and the
 //! kernels crates never compile it. `bald experiment` (bald-cli's `experiment` feature, on by
-//! default) runs the loop over it.
+//! default) gives it its arguments and writes what it reports.
 //!
 //! [`cnn::GalCnn`] is the Bayesian CNN of Gal et al. (2017), trained on batches with im2col and
 //! the `gemm` crate's sgemm, each thread running the trunk of its share of the batch. The
@@ -12,9 +12,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod active;
 pub mod cnn;
 pub mod data;
 pub mod mlp;
+pub mod model;
 pub mod nn;
 pub mod plot;
 pub mod rng;

@@ -18,7 +18,7 @@ struct Layer {
 }
 
 /// Training settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainConfig {
     /// Adam learning rate.
     pub lr: f32,

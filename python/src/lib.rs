@@ -1,16 +1,18 @@
 //! `bald._bald`, the native part of the Python package `bald` (`python/bald`).
 //!
-//! The Python wrapper hands every pool over as a C-contiguous, aligned N x K x C NumPy array
-//! of float16, float32 or float64, or, for a CUDA tensor, as the tensor itself (C-contiguous,
-//! float16, bfloat16, float32 or float64), which is imported through DLPack and read in place
-//! by the CUDA backend, never copied to the host. This layer reads the pool in place, turns
-//! names into the CLI's types, runs the CLI's acquisition code with the GIL released, and
-//! raises each failure as its exception: `InputError` for bad values, shapes and arguments,
-//! `BackendError` for a backend that is unavailable or fails, `KeyboardInterrupt` for Ctrl-C
-//! between greedy steps.
+//! The Python wrapper hands every pool over as a C-contiguous, aligned NumPy array of float16,
+//! float32 or float64 in the caller's layout, or, for a CUDA tensor, as the tensor itself
+//! (C-contiguous N x K x C, float16, bfloat16, float32 or float64), which is imported through
+//! DLPack and read in place by the CUDA backend, never copied to the host. This layer is a thin
+//! client of the `bald` crate, as the CLI is: it parses names with the crate's parsers, runs
+//! the crate's acquisition with the GIL released (a `bald::Pool` on the NumPy array, read in
+//! place when it is N x K x C log-probs), gives the crate's warnings and hints in Python's
+//! words, and raises each failure as its exception: `InputError` for bad values, shapes and
+//! arguments, `BackendError` for a backend that is unavailable or fails, `KeyboardInterrupt`
+//! for Ctrl-C between greedy steps.
 //!
-//! By concept: `errors` (the exceptions, failures and names), `host` (NumPy arrays), `gpu`
-//! (CUDA arrays through DLPack), and here the functions the module exports.
+//! By concept: `errors` (the exceptions and failures), `host` (NumPy arrays), `gpu` (CUDA
+//! arrays through DLPack), and here the functions the module exports.
 
 #![warn(missing_docs)]
 

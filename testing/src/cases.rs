@@ -25,44 +25,14 @@ fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data")
 }
 
-/// Reads a little-endian f64 C-order `.npy` (format 1.0 or 2.0).
-pub fn read_npy_f64(bytes: &[u8]) -> (Vec<f64>, Vec<usize>) {
-    assert_eq!(&bytes[..6], b"\x93NUMPY");
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-    };
-    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
-    assert!(header.contains("'descr': '<f8'"), "{header}");
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let shape_str = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let shape: Vec<usize> = shape_str
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let data: Vec<f64> = bytes[start + header_len..]
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    assert_eq!(data.len(), shape.iter().product::<usize>());
-    (data, shape)
-}
-
 pub fn load_case(name: &str) -> Case {
     let dir = data_dir();
     let bytes = std::fs::read(dir.join(format!("case_{name}.npy"))).unwrap();
-    let (data, shape) = read_npy_f64(&bytes);
+    let array = bald::npy::parse(&bytes).unwrap();
+    let bald::npy::NpyData::F64(data) = array.data else {
+        panic!("case {name}: not float64")
+    };
+    let shape = array.shape;
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join(format!("case_{name}.json"))).unwrap(),
     )

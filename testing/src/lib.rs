@@ -4,5 +4,7 @@
 //! checks were skipped ([`skip`]).
 
 pub mod cases;
+/// The `.npy` reader and writer (the `bald` crate's), for tests, examples and benchmarks.
+pub use bald::npy;
 pub mod fuzzing;
 pub mod skip;

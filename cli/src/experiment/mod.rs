@@ -1,33 +1,25 @@
-//! `bald experiment`: the active-learning loop of Gal et al. (2017) and of the BatchBALD paper
-//! (Kirsch et al. 2019) on MNIST (or any IDX data), end to end. Each round trains the Bayesian MLP from scratch on
-//! the labelled set, evaluates it on the test split (mean of K MC-dropout predictions), runs
-//! K consistent MC-dropout passes over the pool on the chosen backend, and acquires a batch
-//! with each strategy, until the label budget.
-
-mod cnn;
+//! `bald experiment`: the active-learning experiment of Gal et al. (2017) and of the BatchBALD
+//! paper (Kirsch et al. 2019) on MNIST (or any IDX data). The loop is bald-experiment's
+//! (`bald_experiment::active`); this command gives it its arguments, writes `curves.csv` as
+//! rounds end and the pools it saves, shows the progress, and makes the table and the plot.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use bald_core::owned::mc_dropout_forward;
-use bald_core::{Backend, DenseLayer, McDropoutHead, Plain, Shape};
-use clap::{Args, ValueEnum};
+use bald_core::{Backend, Plain, Shape};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{self, count, non_negative, write_atomically};
 use bald::npy::{self, NpyData};
-use bald::{
-    acquire_on, Device, Greedy, Kind as Strategy, OnBackend, Options, PastLimit, Settings,
-    Spelling, Warning,
-};
+use bald::{Device, Greedy, Kind as Strategy, OnBackend, PastLimit, Spelling, Warning};
+use bald_experiment::active::{self, Config, Curve, Observer, Round, RoundPool};
 use bald_experiment::data::{self, Dataset};
-use bald_experiment::mlp::{Mlp, TrainConfig};
+use bald_experiment::mlp::TrainConfig;
+use bald_experiment::model::{MlpShape, ModelKind};
 use bald_experiment::plot;
-use bald_experiment::rng::Rng;
-use cnn::Cnn;
 
 /// `bald experiment` arguments. With none, a one-seed run to 150 labels on MNIST-5k
 /// (a few minutes at most on 2 cores).
@@ -44,7 +36,7 @@ pub struct ExperimentArgs {
     /// The Bayesian model: `mlp` (pixels -> --hidden -> classes) or `cnn` (Gal et al.'s
     /// network: two 4x4 convolutions of 32, max-pool, dropout 0.25, dense 128, dropout 0.5,
     /// dense C; its trunk runs once per image, its head K times on the backend).
-    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    #[arg(long, default_value = "mlp", value_parser = model())]
     pub model: ModelKind,
     /// Repetitions with seeds 0, 1, ... (splits, initial labels, training, MC masks).
     #[arg(long, default_value = "1", value_parser = count, allow_negative_numbers = true)]
@@ -180,95 +172,6 @@ impl ExperimentArgs {
     }
 }
 
-/// The experiment's models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelKind {
-    /// Dense layers on the pixels.
-    Mlp,
-    /// Gal et al.'s Bayesian CNN.
-    Cnn,
-}
-
-impl ModelKind {
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Mlp => "mlp",
-            ModelKind::Cnn => "cnn",
-        }
-    }
-}
-
-/// A round's model: trained on the labelled images, then run as features (once per image)
-/// and an MC-dropout head (K times, on the backend).
-enum Model {
-    Mlp(Mlp),
-    Cnn(Cnn),
-}
-
-impl Model {
-    fn new(a: &ExperimentArgs, data: &Dataset, seed: u64) -> Result<Self, String> {
-        Ok(match a.model {
-            ModelKind::Mlp => Model::Mlp(Mlp::new(
-                &[data.dim, a.hidden, data.classes],
-                &[a.input_dropout, a.hidden_dropout],
-                seed,
-            )),
-            ModelKind::Cnn => Model::Cnn(Cnn::new(data, seed)?),
-        })
-    }
-
-    fn train(
-        &mut self,
-        data: &Dataset,
-        train: &[usize],
-        val: &[usize],
-        cfg: TrainConfig,
-        seed: u64,
-    ) {
-        match self {
-            Model::Mlp(m) => {
-                m.train(data, train, val, cfg, seed);
-            }
-            Model::Cnn(m) => {
-                m.train(data, train, val, cfg, seed);
-            }
-        }
-    }
-
-    /// The head's inputs for the images `idx`: the pixels (MLP) or the trunk's features (CNN).
-    fn features(&self, data: &Dataset, idx: &[usize]) -> Vec<f32> {
-        match self {
-            Model::Mlp(_) => gather(data, idx),
-            Model::Cnn(m) => m.features(data, idx),
-        }
-    }
-
-    /// The MC-dropout head, or with `dropout` false the same layers with dropout off.
-    fn head(&self, dropout: bool) -> Vec<DenseLayer<'_>> {
-        let layers = match self {
-            Model::Mlp(m) => m.head(),
-            Model::Cnn(m) => m.head(),
-        };
-        if dropout {
-            return layers;
-        }
-        layers
-            .into_iter()
-            .map(|l| DenseLayer { dropout: 0.0, ..l })
-            .collect()
-    }
-}
-
-/// One learning curve.
-struct Curve {
-    strategy: Strategy,
-    /// (labels, test accuracy) per round.
-    points: Vec<(usize, f64)>,
-    /// Seconds of inference + acquisition per acquisition round.
-    round_seconds: Vec<f64>,
-}
-
 /// Set by Ctrl-C: the run stops after the current round and writes what it has.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -303,6 +206,101 @@ impl CurveLog {
     }
 }
 
+/// `--model`.
+fn model() -> impl clap::builder::TypedValueParser<Value = ModelKind> {
+    args::one_of(
+        [
+            ("mlp", "dense layers on the pixels"),
+            ("cnn", "Gal et al.'s Bayesian CNN"),
+        ],
+        |s| match s {
+            "mlp" => Ok(ModelKind::Mlp),
+            "cnn" => Ok(ModelKind::Cnn),
+            _ => Err(format!("unknown model '{s}': one of mlp, cnn")),
+        },
+    )
+}
+
+impl ExperimentArgs {
+    /// The loop's configuration.
+    pub fn config(&self) -> Config {
+        Config {
+            strategies: self.strategies.clone(),
+            model: self.model,
+            mlp: MlpShape {
+                hidden: self.hidden,
+                input_dropout: self.input_dropout,
+                hidden_dropout: self.hidden_dropout,
+            },
+            train: self.train_config(),
+            seeds: self.seeds,
+            first_seed: self.first_seed,
+            budget: self.budget,
+            acquire: self.acquire,
+            k: self.k,
+            repeated: self.repeated,
+            test_per_class: self.test_per_class,
+            validation: self.validation,
+            initial_per_class: self.initial_per_class,
+            num_samples: self.num_samples,
+            greedy: self.greedy,
+            past_limit: self.past_limit,
+            beta: self.beta,
+            pool_subset: self.pool_subset,
+            deterministic: self.deterministic,
+        }
+    }
+}
+
+/// What the command does with each round: the progress bar, `curves.csv`, the saved pools,
+/// the warnings, Ctrl-C.
+struct Reporter<'a> {
+    args: &'a ExperimentArgs,
+    bar: ProgressBar,
+    log: &'a mut CurveLog,
+}
+
+impl Observer for Reporter<'_> {
+    fn started(&mut self, strategy: Strategy, seed: u64) {
+        self.bar
+            .set_message(format!("{} seed {seed}", strategy.name()));
+    }
+
+    fn round(&mut self, round: Round<'_>) -> Result<(), String> {
+        self.bar.inc(1);
+        if let (Some(dir), Some(pool)) = (&self.args.save_pools, &round.pool) {
+            save_pool(self.args, dir, &round, pool)?;
+        }
+        let seconds = round.seconds.map(|s| format!("{s:.4}")).unwrap_or_default();
+        self.log.append(&format!(
+            "{},{},{},{},{seconds}\n",
+            round.strategy.name(),
+            round.seed,
+            round.labels,
+            round.accuracy
+        ))
+    }
+
+    fn warning(&mut self, strategy: Strategy, seed: u64, round: u64, w: &Warning) {
+        self.bar.suspend(|| {
+            eprintln!(
+                "bald: warning: {} seed {seed} round {round}: {}",
+                strategy.name(),
+                w.message(Spelling::Cli)
+            )
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        INTERRUPTED.load(Ordering::Relaxed)
+    }
+
+    fn wants_pools(&self) -> bool {
+        self.args.save_pools.is_some()
+    }
+}
+
+/// The loop on a backend.
 struct Job<'a> {
     args: &'a ExperimentArgs,
     data: &'a Dataset,
@@ -311,39 +309,13 @@ struct Job<'a> {
     log: &'a mut CurveLog,
 }
 
-/// Class probabilities averaged over K samples, argmax, against the labels.
-fn mc_accuracy(lp: &[f32], k: usize, c: usize, labels: impl Iterator<Item = u8>) -> f64 {
-    let mut correct = 0usize;
-    let mut total = 0usize;
-    for (point, label) in lp.chunks_exact(k * c).zip(labels) {
-        let mut mean = vec![0.0f64; c];
-        for row in point.chunks_exact(c) {
-            for (m, &l) in mean.iter_mut().zip(row) {
-                *m += f64::from(l).exp();
-            }
-        }
-        let best = (0..c).fold(0, |b, j| if mean[j] > mean[b] { j } else { b });
-        correct += usize::from(best == usize::from(label));
-        total += 1;
-    }
-    correct as f64 / total.max(1) as f64
-}
-
-fn gather(data: &Dataset, idx: &[usize]) -> Vec<f32> {
-    idx.iter()
-        .flat_map(|&i| data.row(i).iter().copied())
-        .collect()
-}
-
 impl OnBackend for Job<'_> {
     type Out = Result<Vec<Curve>, String>;
 
     fn on<B: Backend>(self, backend: &B) -> Result<Vec<Curve>, String> {
-        let a = self.args;
-        let classes = self.data.classes;
-        let initial = a.initial_per_class * classes;
-        let rounds = a.budget.saturating_sub(initial).div_ceil(a.acquire.max(1)) + 1;
-        let bar = ProgressBar::new((a.strategies.len() * a.seeds * rounds) as u64);
+        let config = self.args.config();
+        let rounds = config.rounds(self.data.classes);
+        let bar = ProgressBar::new((config.strategies.len() * config.seeds * rounds) as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:40}] {pos}/{len} rounds, ETA {eta} {msg}",
@@ -351,249 +323,76 @@ impl OnBackend for Job<'_> {
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
         );
-        let cfg = a.train_config();
-        let e = |e: B::Error| e.to_string();
-        let mut curves = Vec::new();
-        // `check` made sure that the last seed fits in a u64.
-        'seeds: for seed in (a.first_seed..).take(a.seeds) {
-            let splits = data::split(
-                self.data,
-                seed,
-                if self.test.is_some() {
-                    0
-                } else {
-                    a.test_per_class
-                },
-                a.validation,
-                a.initial_per_class,
-            )?;
-            let (data, pool0) = data::repeat_pool(self.data, &splits.pool, a.repeated, seed);
-            let (test_data, test) = match self.test {
-                Some(t) => (t, (0..t.len()).collect()),
-                None => (&data, splits.test.clone()),
-            };
-            for &strategy in &a.strategies {
-                bar.set_message(format!("{} seed {seed}", strategy.name()));
-                let mut labelled = splits.initial.clone();
-                let mut pool = pool0.clone();
-                let mut curve = Curve {
-                    strategy,
-                    points: Vec::new(),
-                    round_seconds: Vec::new(),
-                };
-                for round in 0u64.. {
-                    let round_seed = seed.wrapping_mul(1_000_003).wrapping_add(round);
-                    let mut model = Model::new(a, &data, round_seed)?;
-                    model.train(&data, &labelled, &splits.validation, cfg, round_seed);
-                    let test_x = model.features(test_data, &test);
-                    let layers = model.head(true);
-                    let head = McDropoutHead::new(&layers).map_err(|e| e.to_string())?;
-                    let test_lp: Vec<f32> =
-                        mc_dropout_forward(backend, &head, &test_x, test.len(), a.k, round_seed)
-                            .map_err(e)?;
-                    let acc =
-                        mc_accuracy(&test_lp, a.k, classes, test.iter().map(|&i| test_data.y[i]));
-                    let labels = labelled.len();
-                    curve.points.push((labels, acc));
-                    bar.inc(1);
-                    let done = labelled.len() >= a.budget || pool.is_empty();
-                    let mut seconds = String::new();
-                    if !done && !INTERRUPTED.load(Ordering::Relaxed) {
-                        let start = Instant::now();
-                        // Pool positions scored this round, and their data-set indices.
-                        let subset = pool_subset(pool.len(), a.pool_subset, round_seed);
-                        let scored: Vec<usize> = subset.iter().map(|&p| pool[p]).collect();
-                        let pool_x = model.features(&data, &scored);
-                        let (lp, k) = if a.deterministic {
-                            let layers = model.head(false);
-                            let one = McDropoutHead::new(&layers).map_err(|e| e.to_string())?;
-                            let lp: Vec<f32> = mc_dropout_forward(
-                                backend,
-                                &one,
-                                &pool_x,
-                                scored.len(),
-                                1,
-                                round_seed,
-                            )
-                            .map_err(e)?;
-                            (lp, 1)
-                        } else {
-                            let lp: Vec<f32> = mc_dropout_forward(
-                                backend,
-                                &head,
-                                &pool_x,
-                                scored.len(),
-                                a.k,
-                                round_seed,
-                            )
-                            .map_err(e)?;
-                            (lp, a.k)
-                        };
-                        let shape = Shape::new(scored.len(), k, classes);
-                        let valid = backend.validate(&lp, shape).map_err(e)?;
-                        let prepared = backend.prepare(valid).map_err(e)?;
-                        let settings = Settings {
-                            batch_size: a.acquire.min(a.budget - labelled.len()),
-                            num_samples: a.num_samples,
-                            beta: a.beta,
-                            seed: round_seed,
-                            greedy: a.greedy,
-                            past_limit: a.past_limit,
-                        };
-                        let mut on_warning = |w: &Warning| {
-                            bar.suspend(|| {
-                                eprintln!(
-                                    "bald: warning: {} seed {seed} round {round}: {}",
-                                    strategy.name(),
-                                    w.message(Spelling::Cli)
-                                )
-                            })
-                        };
-                        let acquired = acquire_on(
-                            backend,
-                            &prepared,
-                            &bald::Strategy::new(strategy, settings),
-                            Options::default().on_warning(&mut on_warning),
-                            None,
-                        )
-                        .map_err(|e| e.message(Spelling::Cli))?;
-                        let s = start.elapsed().as_secs_f64();
-                        curve.round_seconds.push(s);
-                        seconds = format!("{s:.4}");
-                        // The pool's borrow ends here: a saved pool takes the log-probs.
-                        drop(prepared);
-                        if let Some(dir) = &a.save_pools {
-                            let saved = SavedPool {
-                                strategy,
-                                seed,
-                                round,
-                                labelled: labels,
-                                pool: &scored,
-                                picks: &acquired.indices,
-                                acquire_seed: round_seed,
-                                args: a,
-                            };
-                            saved.write(dir, lp, shape)?;
-                        }
-                        let mut picked = vec![false; pool.len()];
-                        for &i in &acquired.indices {
-                            picked[subset[i]] = true;
-                            labelled.push(scored[i]);
-                        }
-                        pool = pool
-                            .iter()
-                            .zip(&picked)
-                            .filter(|(_, &p)| !p)
-                            .map(|(&i, _)| i)
-                            .collect();
-                    }
-                    self.log.append(&format!(
-                        "{},{seed},{labels},{acc},{seconds}\n",
-                        strategy.name()
-                    ))?;
-                    if INTERRUPTED.load(Ordering::Relaxed) {
-                        curves.push(curve);
-                        break 'seeds;
-                    }
-                    if done {
-                        break;
-                    }
-                }
-                curves.push(curve);
-            }
-        }
-        bar.finish_and_clear();
-        Ok(curves)
+        let mut reporter = Reporter {
+            args: self.args,
+            bar,
+            log: self.log,
+        };
+        let curves = active::run(backend, &config, self.data, self.test, &mut reporter);
+        reporter.bar.finish_and_clear();
+        curves
     }
 }
 
-/// The pool positions a round scores: `size` of the `len` drawn without replacement from
-/// `seed` (a partial Fisher-Yates shuffle), in pool order; all of them without a size or when
-/// it covers the pool.
-fn pool_subset(len: usize, size: Option<usize>, seed: u64) -> Vec<usize> {
-    let mut positions: Vec<usize> = (0..len).collect();
-    let Some(size) = size.filter(|&s| s < len) else {
-        return positions;
-    };
-    let mut rng = Rng::new(seed, 6);
-    for i in 0..size {
-        let j = i + rng.below(len - i);
-        positions.swap(i, j);
+/// Writes a round's pool as STRATEGY-seedS-roundRRR.npy (N x K x C) and its facts as .json.
+fn save_pool(
+    a: &ExperimentArgs,
+    dir: &Path,
+    round: &Round<'_>,
+    pool: &RoundPool<'_>,
+) -> Result<(), String> {
+    let shape: Shape = pool.shape;
+    let stem = format!(
+        "{}-seed{}-round{:03}",
+        round.strategy.name(),
+        round.seed,
+        round.round
+    );
+    let bytes = npy::write(
+        &[shape.n, shape.k, shape.c],
+        &NpyData::F32(pool.log_probs.clone()),
+    );
+    let facts = serde_json::json!({
+        "round": round.round,
+        "seed": round.seed,
+        "strategy": round.strategy.name(),
+        "model": match a.model {
+            ModelKind::Mlp => serde_json::json!({
+                "kind": "mlp",
+                "layers": [a.hidden, shape.c],
+                "input_dropout": a.input_dropout,
+                "hidden_dropout": a.hidden_dropout,
+            }),
+            ModelKind::Cnn => serde_json::json!({
+                "kind": "cnn",
+                "layers": ["conv 32@4x4", "conv 32@4x4", "max-pool 2x2", 128, shape.c],
+                "input_dropout": 0.25,
+                "hidden_dropout": 0.5,
+            }),
+        },
+        "labelled": round.labels,
+        "repeated": a.repeated,
+        "pool_subset": a.pool_subset,
+        "deterministic": a.deterministic,
+        "n": shape.n,
+        "k": shape.k,
+        "c": shape.c,
+        "pool_indices": pool.pool,
+        "picks": pool.picks,
+        "acquire": {
+            "seed": pool.acquire_seed,
+            "batch_size": pool.picks.len(),
+            "num_samples": a.num_samples,
+            "beta": a.beta,
+            "greedy": a.greedy.name(),
+            "past_limit": a.past_limit.name(),
+        },
+    });
+    for (ext, body) in [("npy", bytes), ("json", format!("{facts}\n").into_bytes())] {
+        let path = dir.join(format!("{stem}.{ext}"));
+        std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    positions.truncate(size);
-    positions.sort_unstable();
-    positions
-}
-
-/// One round's pool, for `--save-pools`.
-struct SavedPool<'a> {
-    strategy: Strategy,
-    seed: u64,
-    round: u64,
-    labelled: usize,
-    /// Data-set indices of the pool points, in pool order.
-    pool: &'a [usize],
-    /// Pool positions acquired from it.
-    picks: &'a [usize],
-    /// The acquisition's seed.
-    acquire_seed: u64,
-    args: &'a ExperimentArgs,
-}
-
-impl SavedPool<'_> {
-    /// Writes `lp` (N x K x C) as STRATEGY-seedS-roundR.npy and the round's facts as .json.
-    fn write(&self, dir: &Path, lp: Vec<f32>, shape: Shape) -> Result<(), String> {
-        let a = self.args;
-        let stem = format!(
-            "{}-seed{}-round{:03}",
-            self.strategy.name(),
-            self.seed,
-            self.round
-        );
-        let bytes = npy::write(&[shape.n, shape.k, shape.c], &NpyData::F32(lp));
-        let facts = serde_json::json!({
-            "round": self.round,
-            "seed": self.seed,
-            "strategy": self.strategy.name(),
-            "model": match a.model {
-                ModelKind::Mlp => serde_json::json!({
-                    "kind": "mlp",
-                    "layers": [a.hidden, shape.c],
-                    "input_dropout": a.input_dropout,
-                    "hidden_dropout": a.hidden_dropout,
-                }),
-                ModelKind::Cnn => serde_json::json!({
-                    "kind": "cnn",
-                    "layers": ["conv 32@4x4", "conv 32@4x4", "max-pool 2x2", 128, shape.c],
-                    "input_dropout": 0.25,
-                    "hidden_dropout": 0.5,
-                }),
-            },
-            "labelled": self.labelled,
-            "repeated": a.repeated,
-            "pool_subset": a.pool_subset,
-            "deterministic": a.deterministic,
-            "n": shape.n,
-            "k": shape.k,
-            "c": shape.c,
-            "pool_indices": self.pool,
-            "picks": self.picks,
-            "acquire": {
-                "seed": self.acquire_seed,
-                "batch_size": self.picks.len(),
-                "num_samples": a.num_samples,
-                "beta": a.beta,
-                "greedy": a.greedy.name(),
-                "past_limit": a.past_limit.name(),
-            },
-        });
-        for (ext, body) in [("npy", bytes), ("json", format!("{facts}\n").into_bytes())] {
-            let path = dir.join(format!("{stem}.{ext}"));
-            std::fs::write(&path, body)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Labels at which a curve first reaches `threshold`.
@@ -1060,23 +859,6 @@ mod tests {
             cfg(&["--epoch-samples", "0", "--max-epochs", "9"]),
             (64, 0, 9, 3)
         );
-    }
-
-    #[test]
-    fn pool_subsets_are_seeded_distinct_and_clamped() {
-        let a = pool_subset(1000, Some(100), 7);
-        assert_eq!(a.len(), 100);
-        assert!(a.windows(2).all(|w| w[0] < w[1]) && a[99] < 1000);
-        assert_eq!(a, pool_subset(1000, Some(100), 7));
-        assert_ne!(a, pool_subset(1000, Some(100), 8));
-        // Every position is as likely: the subsets' mean position is near the middle.
-        let mean = (0..200u64)
-            .flat_map(|seed| pool_subset(1000, Some(10), seed))
-            .sum::<usize>() as f64
-            / 2000.0;
-        assert!((mean - 499.5).abs() < 30.0, "{mean}");
-        assert_eq!(pool_subset(50, Some(100), 7), (0..50).collect::<Vec<_>>());
-        assert_eq!(pool_subset(50, None, 7), (0..50).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,17 +1,115 @@
-//! Gal et al.'s Bayesian CNN in the experiment (`--model cnn`): bald-experiment's network,
-//! trained from scratch each round like the MLP (cross-entropy, Adam, weight decay, early
-//! stopping on the validation split). Its trunk (the convolutions and the pool) is
-//! deterministic and runs once per image; its head (dropout 0.25, 3872 -> 128, ReLU, dropout
-//! 0.5, 128 -> C) is bald-core's MC-dropout head, so the K samples run on the chosen backend.
+//! The experiment's models: the MLP, and Gal et al.'s Bayesian CNN ([`Cnn`]), trained from
+//! scratch each round (cross-entropy, Adam, weight decay, early stopping on the validation
+//! split). A model is run as features (once per image: the pixels, or the CNN's deterministic
+//! trunk) and an MC-dropout head (bald-core's, so the K samples run on the chosen backend;
+//! for the CNN dropout 0.25, 3872 -> 128, ReLU, dropout 0.5, 128 -> C).
 
 use bald_core::owned::mc_dropout_forward;
 use bald_core::{DenseLayer, McDropoutHead, Scalar};
-use bald_experiment::cnn::{GalCnn, Workspace};
-use bald_experiment::nn::Adam;
 
-use bald_experiment::data::Dataset;
-use bald_experiment::mlp::{fit, TrainConfig};
-use bald_experiment::rng::Rng;
+use crate::cnn::{GalCnn, Workspace};
+use crate::data::Dataset;
+use crate::mlp::{fit, Mlp, TrainConfig};
+use crate::nn::Adam;
+use crate::rng::Rng;
+
+/// The experiment's models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Dense layers on the pixels.
+    Mlp,
+    /// Gal et al.'s Bayesian CNN.
+    Cnn,
+}
+
+impl ModelKind {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Cnn => "cnn",
+        }
+    }
+}
+
+/// The MLP's shape: pixels -> `hidden` -> classes, with dropout before each layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MlpShape {
+    /// Hidden layer width.
+    pub hidden: usize,
+    /// Dropout before the first layer.
+    pub input_dropout: f32,
+    /// Dropout before the output layer.
+    pub hidden_dropout: f32,
+}
+
+/// A round's model: trained on the labelled images, then run as features (once per image)
+/// and an MC-dropout head (K times, on the backend).
+pub enum Model {
+    /// The MLP.
+    Mlp(Mlp),
+    /// The CNN.
+    Cnn(Cnn),
+}
+
+impl Model {
+    /// A fresh model of `kind` for `data`, weights drawn with `seed`.
+    pub fn new(kind: ModelKind, mlp: MlpShape, data: &Dataset, seed: u64) -> Result<Self, String> {
+        Ok(match kind {
+            ModelKind::Mlp => Model::Mlp(Mlp::new(
+                &[data.dim, mlp.hidden, data.classes],
+                &[mlp.input_dropout, mlp.hidden_dropout],
+                seed,
+            )),
+            ModelKind::Cnn => Model::Cnn(Cnn::new(data, seed)?),
+        })
+    }
+
+    /// Trains on `train`, early stopping on `val`.
+    pub fn train(
+        &mut self,
+        data: &Dataset,
+        train: &[usize],
+        val: &[usize],
+        cfg: TrainConfig,
+        seed: u64,
+    ) {
+        match self {
+            Model::Mlp(m) => {
+                m.train(data, train, val, cfg, seed);
+            }
+            Model::Cnn(m) => {
+                m.train(data, train, val, cfg, seed);
+            }
+        }
+    }
+
+    /// The head's inputs for the images `idx`: the pixels (MLP) or the trunk's features (CNN).
+    pub fn features(&self, data: &Dataset, idx: &[usize]) -> Vec<f32> {
+        match self {
+            Model::Mlp(_) => idx
+                .iter()
+                .flat_map(|&i| data.row(i).iter().copied())
+                .collect(),
+            Model::Cnn(m) => m.features(data, idx),
+        }
+    }
+
+    /// The MC-dropout head, or with `dropout` false the same layers with dropout off.
+    pub fn head(&self, dropout: bool) -> Vec<DenseLayer<'_>> {
+        let layers = match self {
+            Model::Mlp(m) => m.head(),
+            Model::Cnn(m) => m.head(),
+        };
+        if dropout {
+            return layers;
+        }
+        layers
+            .into_iter()
+            .map(|l| DenseLayer { dropout: 0.0, ..l })
+            .collect()
+    }
+}
 
 /// The head's dropout rates, before the first and the second dense layer (Gal et al.).
 const DROPOUTS: [f32; 2] = [0.25, 0.5];
@@ -164,7 +262,7 @@ mod tests {
     /// chance, and the head the backend runs is the trained one.
     #[test]
     fn trains_on_mnist_and_gives_a_working_head() {
-        let data = super::super::data::embedded().unwrap();
+        let data = crate::data::embedded().unwrap();
         // Every 25th image (MNIST-5k is stored class by class): 200 images of every class.
         let train: Vec<usize> = (0..data.len()).step_by(25).collect();
         let val: Vec<usize> = (1..data.len()).step_by(25).collect();
@@ -188,7 +286,7 @@ mod tests {
 
     #[test]
     fn images_too_small_or_not_square_are_clear_errors() {
-        let mut data = super::super::data::embedded().unwrap();
+        let mut data = crate::data::embedded().unwrap();
         data.rows_cols = (28, 14);
         assert!(Cnn::new(&data, 0).unwrap_err().contains("square"));
         data.rows_cols = (4, 4);
