@@ -56,7 +56,7 @@ impl Device {
     /// name (`scalar`, `cpu` or `cuda`), the name it is chosen by. Generic work that needs the
     /// [`Backend`] itself (a custom pipeline around [`crate::acquire_on`]) goes through here.
     pub fn run<J: OnBackend>(self, job: J) -> Result<(J::Out, &'static str)> {
-        Ok(self.engine()?.run(job))
+        Ok(self.engine()?.dispatch(job))
     }
 
     /// The backend this device stands for, started.
@@ -149,7 +149,7 @@ impl Engine {
     }
 
     /// Runs `job` on this backend; returns its output and the backend's name.
-    pub(crate) fn run<J: OnBackend>(&self, job: J) -> (J::Out, &'static str) {
+    pub(crate) fn dispatch<J: OnBackend>(&self, job: J) -> (J::Out, &'static str) {
         fn on<B: Backend, J: OnBackend>(b: &B, job: J) -> (J::Out, &'static str) {
             (job.on(b), b.name())
         }

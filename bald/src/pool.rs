@@ -586,7 +586,7 @@ impl<'p> Prepared<'p> {
     /// The backend's name: `scalar`, `cpu` or `cuda`.
     pub fn backend(&self) -> &'static str {
         match &self.ready {
-            Ready::Host(engine, _) => engine.run(Name).0,
+            Ready::Host(engine, _) => engine.dispatch(Name).0,
             #[cfg(feature = "cuda")]
             Ready::Cuda(gpu, _) => gpu.name(),
         }
@@ -600,7 +600,7 @@ impl<'p> Prepared<'p> {
                     pool: self.pool,
                     job,
                 };
-                engine.run(host).0
+                engine.dispatch(host).0
             }
             #[cfg(feature = "cuda")]
             Ready::Cuda(gpu, pools) => match pools {

@@ -26,13 +26,26 @@ enum Command {
     /// MNIST-5k (or IDX data): learning curves (CSV, SVG) and the labels each strategy needs
     /// to reach each accuracy threshold.
     #[cfg(feature = "experiment")]
-    Experiment(ExperimentArgs),
+    Experiment(Box<ExperimentArgs>),
 }
 
 fn main() -> ExitCode {
+    // `bald experiment --preset NAME`: the preset's arguments before the user's.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    #[cfg(feature = "experiment")]
+    let argv = match argv.get(1).is_some_and(|a| a == "experiment") {
+        true => match experiment::presets::expand(argv) {
+            Ok(argv) => argv,
+            Err(msg) => {
+                eprintln!("bald: {msg}");
+                return ExitCode::from(2);
+            }
+        },
+        false => argv,
+    };
     // clap's own message for bad arguments: what is wrong, the allowed values, a similar
     // value when there is one; exit status 2.
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(argv);
     let result = match &cli.command {
         Command::Acquire(args) => acquire::command(args).map(|text| (text, args.output.is_none())),
         #[cfg(feature = "experiment")]

@@ -145,6 +145,39 @@ fn experiment_has_help() {
 }
 
 #[test]
+fn presets_are_listed_fill_the_arguments_and_give_way_to_the_users() {
+    let o = bald(&["experiment", "--list-presets"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = String::from_utf8_lossy(&o.stdout);
+    for name in ["batchbald-repeated", "gal2017", "gal2017-deterministic"] {
+        assert!(list.contains(&format!("{name}: ")), "{list}");
+    }
+    let o = bald(&["experiment", "--preset", "gal2018"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown preset 'gal2018'"),
+        "{}",
+        stderr(&o)
+    );
+    // The preset's strategies and repetition, the user's budget: 2 rounds of each strategy.
+    let dir = tempfile::tempdir().unwrap();
+    let o = experiment(
+        dir.path(),
+        &["--preset", "batchbald-repeated", "--budget", "30"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("Repeated-MNIST-5k (R = 3)"), "{table}");
+    assert!(table.contains("labels to 75%"), "{table}");
+    let strategies: std::collections::BTreeSet<String> =
+        rows(dir.path()).into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        strategies.into_iter().collect::<Vec<_>>(),
+        ["bald", "batchbald", "random"]
+    );
+}
+
+#[test]
 fn a_tiny_experiment_writes_sane_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");

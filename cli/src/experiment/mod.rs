@@ -3,6 +3,8 @@
 //! (`bald_experiment::active`); this command gives it its arguments, writes `curves.csv` as
 //! rounds end and the pools it saves, shows the progress, and makes the table and the plot.
 
+pub mod presets;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,13 @@ use bald_experiment::plot;
 /// (a few minutes at most on 2 cores).
 #[derive(Debug, Clone, Args)]
 pub struct ExperimentArgs {
+    /// Every argument of a published protocol (--list-presets shows them); arguments given
+    /// here win over the preset's.
+    #[arg(long, value_name = "NAME", value_parser = presets::PRESETS.map(|p| p.name))]
+    pub preset: Option<String>,
+    /// List the presets, each with its paper and its run time here, and run nothing.
+    #[arg(long)]
+    pub list_presets: bool,
     /// Strategies to compare (comma-separated, each once).
     #[arg(
         long,
@@ -681,6 +690,9 @@ fn read_curves(args: &ExperimentArgs) -> Result<Vec<Curve>, String> {
 /// Runs `bald experiment`: writes `curves.csv` as rounds end, then the table and plot (also on
 /// Ctrl-C, with the rounds done); returns the table and where the files are.
 pub fn command(args: &ExperimentArgs) -> Result<String, String> {
+    if args.list_presets {
+        return Ok(presets::list());
+    }
     check(args)?;
     let (data, name) = match &args.data {
         Some(path) => (
