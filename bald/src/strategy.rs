@@ -390,15 +390,14 @@ impl Strategy {
     /// A BatchBALD batch, with the CLI's defaults: `num_samples` 10000, seed 0, lazy greedy,
     /// PowerBALD past the information limit with beta 1.
     pub fn batchbald(batch_size: usize) -> BatchBald {
-        match Strategy::new(
-            Kind::BatchBald,
-            Settings {
-                batch_size,
-                ..Settings::default()
-            },
-        ) {
-            Strategy::BatchBald(b) => b,
-            _ => unreachable!("Strategy::new(Kind::BatchBald) is BatchBALD"),
+        let d = Settings::default();
+        BatchBald {
+            batch_size,
+            num_samples: d.num_samples,
+            seed: d.seed,
+            greedy: d.greedy,
+            past_limit: d.past_limit,
+            beta: d.beta,
         }
     }
 
