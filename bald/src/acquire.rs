@@ -73,9 +73,12 @@ impl Warning {
             } => {
                 let what = match past_limit {
                     PastLimit::PowerBald => format!(
-                        "the other {} picks are drawn by PowerBALD among the remaining points \
-                         ({}; {} keeps the greedy going)",
-                        total - at,
+                        "{} drawn by PowerBALD among the remaining points ({}; {} keeps the \
+                         greedy going)",
+                        match total - at {
+                            1 => "the last pick is".to_string(),
+                            n => format!("the other {n} picks are"),
+                        },
                         spelling.arg("past-limit", "power-bald"),
                         spelling.arg("past-limit", "continue")
                     ),

@@ -30,9 +30,18 @@ const FAST: [&str; 8] = [
     "cpu",
 ];
 
+/// The pool as it is, 10 labels a round, where a test does not say: not the default run's
+/// repeated pool and batches of 20.
+const PLAIN: [&str; 4] = ["--repeated", "1", "--acquire", "10"];
+
 fn experiment(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["experiment", "--output", out.to_str().unwrap()];
     args.extend_from_slice(&FAST);
+    for pair in PLAIN.chunks(2) {
+        if !extra.contains(&pair[0]) {
+            args.extend_from_slice(pair);
+        }
+    }
     args.extend_from_slice(extra);
     bald(&args)
 }
@@ -89,6 +98,8 @@ fn the_cnn_agrees_across_backends() {
             "bald",
             "--budget",
             "16",
+            "--acquire",
+            "10",
             "--test-per-class",
             "20",
             "--k",
@@ -161,14 +172,14 @@ fn presets_are_listed_fill_the_arguments_and_give_way_to_the_users() {
     );
     // The preset's strategies and repetition, the user's budget: 2 rounds of each strategy.
     let dir = tempfile::tempdir().unwrap();
-    let o = experiment(
-        dir.path(),
-        &["--preset", "batchbald-repeated", "--budget", "30"],
-    );
+    let out = dir.path().to_str().unwrap();
+    let preset = ["--preset", "batchbald-repeated", "--budget", "60"];
+    let o = bald(&[&["experiment", "--output", out][..], &FAST, &preset].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("Repeated-MNIST-5k (R = 3)"), "{table}");
-    assert!(table.contains("labels to 75%"), "{table}");
+    assert!(table.contains("labels to 87%"), "{table}");
+    assert!(table.contains("20 per round, budget 60"), "{table}");
     let strategies: std::collections::BTreeSet<String> =
         rows(dir.path()).into_iter().map(|r| r.0).collect();
     assert_eq!(
@@ -199,8 +210,16 @@ fn a_tiny_experiment_writes_sane_outputs() {
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(stdout.starts_with(&table), "{stdout}");
     assert!(
-        stdout.contains(&format!("are in {}", out.display())),
-        "the output folder is named: {stdout}"
+        stdout.contains(" reached 30% test accuracy with 20 labels; ")
+            && stdout.contains("(medians of 2 seeds)."),
+        "one sentence read from the table: {stdout}"
+    );
+    assert!(
+        stdout.ends_with(&format!(
+            "The learning curves: {} (curves.csv and table.md beside it).\n",
+            out.join("curves.svg").display()
+        )),
+        "the plot is named last: {stdout}"
     );
     for s in [
         "random",
@@ -694,6 +713,7 @@ fn ctrl_c_keeps_the_rounds_done_and_writes_the_table() {
         "2000",
     ];
     args.extend_from_slice(&FAST);
+    args.extend_from_slice(&PLAIN);
     let child = Command::new(env!("CARGO_BIN_EXE_bald"))
         .args(&args)
         .stdout(Stdio::piped())

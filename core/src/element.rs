@@ -41,6 +41,20 @@ pub enum ElementSlice<'a> {
     Bf16(&'a [half::bf16]),
 }
 
+impl<'a> ElementSlice<'a> {
+    /// The values in `range`, as the same type.
+    pub fn slice(self, range: core::ops::Range<usize>) -> Self {
+        match self {
+            ElementSlice::F64(s) => ElementSlice::F64(&s[range]),
+            ElementSlice::F32(s) => ElementSlice::F32(&s[range]),
+            #[cfg(feature = "half")]
+            ElementSlice::F16(s) => ElementSlice::F16(&s[range]),
+            #[cfg(feature = "half")]
+            ElementSlice::Bf16(s) => ElementSlice::Bf16(&s[range]),
+        }
+    }
+}
+
 impl Element for f64 {
     const NAME: &'static str = "f64";
     const NORM_TOLERANCE: f64 = 1e-4;

@@ -243,16 +243,87 @@ fn narrow<T: Element>(from: &[f32], to: &mut [T]) {
 }
 
 /// A point's log-probs as f32: the input itself for f32 pools, else converted into `buf`.
-pub(crate) fn point_f32<'b, T: Element>(point: &'b [T], buf: &'b mut [f32]) -> &'b [f32] {
-    match T::as_slice(point) {
-        ElementSlice::F32(s) => s,
-        _ => {
-            for (b, &x) in buf.iter_mut().zip(point) {
-                *b = x.to_f64() as f32;
-            }
-            buf
+pub(crate) fn point_f32<'b>(
+    points: ElementSlice<'b>,
+    i: usize,
+    len: usize,
+    buf: &'b mut [f32],
+) -> &'b [f32] {
+    fn widened<'b, T: Element>(xs: &[T], buf: &'b mut [f32]) -> &'b [f32] {
+        for (b, &x) in buf.iter_mut().zip(xs) {
+            *b = x.to_f64() as f32;
         }
+        buf
     }
+    match points.slice(i * len..(i + 1) * len) {
+        ElementSlice::F32(s) => s,
+        ElementSlice::F64(s) => widened(s, buf),
+        ElementSlice::F16(s) => widened(s, buf),
+        ElementSlice::Bf16(s) => widened(s, buf),
+    }
+}
+
+/// The entropy kernel at `isa` over consecutive points, each checked when `check` is given.
+/// Not generic over the element type, so that it is compiled here once, whatever the callers.
+fn entropies_at(
+    isa: Isa,
+    points: ElementSlice<'_>,
+    (k, c): (usize, usize),
+    out: &mut [(f64, f64)],
+    check: Option<(&mut [bool], &RowCheck)>,
+    scratch: &mut ScoreScratch,
+) {
+    match check {
+        Some(check) => dispatch!(isa, |s| kernels::entropies::<_, true>(
+            s, points, k, c, out, check, scratch
+        )),
+        None => dispatch!(isa, |s| kernels::entropies::<_, false>(
+            s,
+            points,
+            k,
+            c,
+            out,
+            (&mut [], &kernels::NO_CHECK),
+            scratch
+        )),
+    }
+}
+
+/// The joint entropy with `joint` of points `first..` of `data` (or of the given `points`) at
+/// `isa`, compiled here once as [`entropies_at`].
+fn joint_entropies_at(
+    isa: Isa,
+    data: ElementSlice<'_>,
+    (k, c): (usize, usize),
+    joint: &JointF32,
+    (first, points): (usize, Option<&[usize]>),
+    out: &mut [f64],
+) {
+    let mut probs = vec![0.0f32; k * c];
+    let mut conv = vec![0.0f32; k * c];
+    // A loop, not a closure, inside dispatch: closures lose the target features.
+    dispatch!(isa, |s| {
+        for (i, o) in out.iter_mut().enumerate() {
+            let n = points.map_or(first + i, |p| p[i]);
+            let lp = point_f32(data, n, k * c, &mut conv);
+            kernels::exp_and_plogp(s, lp, &mut probs);
+            *o = kernels::joint_entropy(s, joint, &probs, k, c);
+        }
+    })
+}
+
+/// The score kernel at `isa` over consecutive points, compiled here once as [`entropies_at`].
+fn scores_at(
+    isa: Isa,
+    points: ElementSlice<'_>,
+    (k, c): (usize, usize),
+    score: PointScore,
+    out: &mut [f64],
+    scratch: &mut ScoreScratch,
+) {
+    dispatch!(isa, |s| kernels::scores(
+        s, points, k, c, score, out, scratch
+    ))
 }
 
 impl Backend for SimdBackend {
@@ -286,15 +357,14 @@ impl Backend for SimdBackend {
                 let points = &data[first * k * c..(first + chunk.len()) * k * c];
                 let mut pairs = vec![(0.0, 0.0); chunk.len()];
                 let mut ok = vec![false; chunk.len()];
-                dispatch!(isa, |s| kernels::entropies::<_, T, true>(
-                    s,
-                    points,
-                    k,
-                    c,
+                entropies_at(
+                    isa,
+                    T::as_slice(points),
+                    (k, c),
                     &mut pairs,
-                    (&mut ok, &check),
-                    &mut scratch
-                ));
+                    Some((&mut ok, &check)),
+                    &mut scratch,
+                );
                 for (r, (p, o)) in chunk.iter_mut().zip(pairs.into_iter().zip(ok)) {
                     *r = (p, o);
                 }
@@ -342,15 +412,7 @@ impl Backend for SimdBackend {
         self.par_chunks(out, 1, |first, chunk| {
             let mut scratch = ScoreScratch::new(k, c);
             let points = &data[first * k * c..(first + chunk.len()) * k * c];
-            dispatch!(isa, |s| kernels::scores(
-                s,
-                points,
-                k,
-                c,
-                score,
-                chunk,
-                &mut scratch
-            ))
+            scores_at(isa, T::as_slice(points), (k, c), score, chunk, &mut scratch)
         });
         Ok(())
     }
@@ -370,16 +432,7 @@ impl Backend for SimdBackend {
         self.par_chunks(&mut pairs, 1, |first, chunk| {
             let mut scratch = ScoreScratch::new(k, c);
             let points = &data[first * k * c..(first + chunk.len()) * k * c];
-            let no_check = (&mut [][..], &kernels::NO_CHECK);
-            dispatch!(isa, |s| kernels::entropies::<_, T, false>(
-                s,
-                points,
-                k,
-                c,
-                chunk,
-                no_check,
-                &mut scratch
-            ))
+            entropies_at(isa, T::as_slice(points), (k, c), chunk, None, &mut scratch)
         });
         for ((h, eh), (ph, peh)) in entropy.iter_mut().zip(conditional.iter_mut()).zip(pairs) {
             *h = ph;
@@ -419,18 +472,10 @@ impl Backend for SimdBackend {
             weight: joint.weight,
             scaled: joint.log_scale.is_some(),
         };
-        let isa = self.isa;
+        let (isa, data) = (self.isa, T::as_slice(pool.data()));
         self.par_chunks(out, 1, |first, chunk| {
-            let mut probs = vec![0.0f32; k * c];
-            let mut conv = vec![0.0f32; k * c];
-            dispatch!(isa, |s| {
-                for (i, o) in chunk.iter_mut().enumerate() {
-                    let n = candidates.map_or(first + i, |c| c[first + i]);
-                    let lp = point_f32(pool.point(n), &mut conv);
-                    kernels::exp_and_plogp(s, lp, &mut probs);
-                    *o = kernels::joint_entropy(s, &jf, &probs, k, c);
-                }
-            })
+            let points = candidates.map(|c| &c[first..first + chunk.len()]);
+            joint_entropies_at(isa, data, (k, c), &jf, (first, points), chunk);
         });
         Ok(())
     }
@@ -590,15 +635,14 @@ pub fn fast_check_accepts(isa: Isa, data: &[f32], shape: Shape) -> Vec<bool> {
     let mut pairs = vec![(0.0, 0.0); shape.n];
     let mut scratch = ScoreScratch::new(shape.k, shape.c);
     let check = row_check::<f32>();
-    dispatch!(isa, |s| kernels::entropies::<_, f32, true>(
-        s,
-        data,
-        shape.k,
-        shape.c,
+    entropies_at(
+        isa,
+        ElementSlice::F32(data),
+        (shape.k, shape.c),
         &mut pairs,
-        (&mut ok, &check),
-        &mut scratch
-    ));
+        Some((&mut ok, &check)),
+        &mut scratch,
+    );
     ok
 }
 

@@ -23,15 +23,20 @@ pub const PRESETS: [Preset; 3] = [
     Preset {
         name: "batchbald-repeated",
         paper: "Kirsch, van Amersfoort and Gal, BatchBALD (NeurIPS 2019), Repeated-MNIST",
-        about: "BALD picks near-duplicates on Repeated-MNIST (each image 3 times), BatchBALD \
-                does not: random, BALD and BatchBALD, the labels each needs",
-        run_time: "about 4 minutes a seed",
+        about: "the default run: BALD picks near-duplicates on Repeated-MNIST (each image 3 \
+                times), BatchBALD does not; random, BALD and BatchBALD, the labels each needs \
+                to reach 85% and 87%",
+        run_time: "about 2 minutes a seed",
         args: &[
             ("--repeated", Some("3")),
+            ("--model", Some("mlp")),
             ("--strategies", Some("random,bald,batchbald")),
-            ("--budget", Some("200")),
-            ("--acquire", Some("10")),
-            ("--thresholds", Some("0.75,0.8")),
+            ("--budget", Some("400")),
+            ("--acquire", Some("20")),
+            ("--k", Some("20")),
+            ("--max-epochs", Some("100")),
+            ("--patience", Some("10")),
+            ("--thresholds", Some("0.85,0.87")),
         ],
     },
     Preset {
@@ -43,6 +48,8 @@ pub const PRESETS: [Preset; 3] = [
         run_time: "about 45 minutes a seed",
         args: &[
             ("--model", Some("cnn")),
+            ("--repeated", Some("1")),
+            ("--acquire", Some("10")),
             (
                 "--strategies",
                 Some("bald,var-ratios-mode,entropy,mean-std,random,batchbald"),
@@ -62,6 +69,8 @@ pub const PRESETS: [Preset; 3] = [
         run_time: "about 17 minutes a seed",
         args: &[
             ("--model", Some("cnn")),
+            ("--repeated", Some("1")),
+            ("--acquire", Some("10")),
             ("--strategies", Some("var-ratios,entropy")),
             ("--deterministic", None),
             ("--seeds", Some("3")),
@@ -118,7 +127,8 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
     Ok(out)
 }
 
-/// `--list-presets`: each preset, its paper, what it shows and its run time here.
+/// `--list-presets`: each preset, its paper, what it shows, its run time here and where this
+/// repository records its results.
 pub fn list() -> String {
     let mut s = String::new();
     for p in &PRESETS {
@@ -128,11 +138,12 @@ pub fn list() -> String {
             .map(|(f, v)| v.map_or(f.to_string(), |v| format!("{f} {v}")))
             .collect();
         s.push_str(&format!(
-            "{}: {}\n  {}\n  {}\n  {}\n",
+            "{}: {}\n  {}\n  {}; this repository's results: experiment/results/{}/\n  {}\n",
             p.name,
             p.paper,
             p.about,
             p.run_time,
+            p.name,
             args.join(" ")
         ));
     }
@@ -181,5 +192,15 @@ mod tests {
         let e = expand(argv(&["bald", "experiment", "--preset", "gal"])).unwrap_err();
         assert!(e.contains("one of batchbald-repeated, gal2017"), "{e}");
         assert!(list().contains("gal2017-deterministic"));
+    }
+
+    /// Each preset's results are where `--list-presets` says.
+    #[test]
+    fn every_preset_has_its_results_folder() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiment/results");
+        for p in &PRESETS {
+            let readme = root.join(p.name).join("README.md");
+            assert!(readme.is_file(), "{} has no {}", p.name, readme.display());
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Entropies and every point score of a pool, with the row validation that rides on them
 //! (`scores.cu`).
 
-use bald_core::{Element, PointScore, StdKind};
+use bald_core::{ElementSlice, PointScore, StdKind};
 
 use super::{exp_and_plogp, LANE_INDEX};
 use crate::math::{clamp_log_prob, exp_log_prob, ln_normal};
@@ -135,9 +135,9 @@ fn entropy_of_col<S: Simd>(s: S, col: &[f64], k: usize, buf: &mut [f32]) -> f64 
 /// once), into `ok` (one flag per point; unused without CHECK): a refused point may still be
 /// valid near the tolerance, an accepted one is.
 #[inline(always)]
-pub fn entropies<S: Simd, T: Element, const CHECK: bool>(
+pub fn entropies<S: Simd, const CHECK: bool>(
     s: S,
-    points: &[T],
+    points: ElementSlice<'_>,
     k: usize,
     c: usize,
     out: &mut [(f64, f64)],
@@ -146,18 +146,18 @@ pub fn entropies<S: Simd, T: Element, const CHECK: bool>(
 ) {
     let args = (points, k, c, out, ok, check, scratch);
     match c / gcd(S::LANES, c) {
-        1 => phased_entropies::<S, T, 1, CHECK>(s, args),
-        2 => phased_entropies::<S, T, 2, CHECK>(s, args),
-        3 => phased_entropies::<S, T, 3, CHECK>(s, args),
-        4 => phased_entropies::<S, T, 4, CHECK>(s, args),
-        5 => phased_entropies::<S, T, 5, CHECK>(s, args),
-        6 => phased_entropies::<S, T, 6, CHECK>(s, args),
-        7 => phased_entropies::<S, T, 7, CHECK>(s, args),
-        8 => phased_entropies::<S, T, 8, CHECK>(s, args),
+        1 => phased_entropies::<S, 1, CHECK>(s, args),
+        2 => phased_entropies::<S, 2, CHECK>(s, args),
+        3 => phased_entropies::<S, 3, CHECK>(s, args),
+        4 => phased_entropies::<S, 4, CHECK>(s, args),
+        5 => phased_entropies::<S, 5, CHECK>(s, args),
+        6 => phased_entropies::<S, 6, CHECK>(s, args),
+        7 => phased_entropies::<S, 7, CHECK>(s, args),
+        8 => phased_entropies::<S, 8, CHECK>(s, args),
         _ => {
             let (points, k, c, out, ok, check, scratch) = args;
-            for (i, (o, point)) in out.iter_mut().zip(points.chunks_exact(k * c)).enumerate() {
-                let lp = point_f32(point, &mut scratch.conv);
+            for (i, o) in out.iter_mut().enumerate() {
+                let lp = point_f32(points, i, k * c, &mut scratch.conv);
                 let plogp = exp_and_plogp(s, lp, &mut scratch.probs[..k * c]);
                 if CHECK {
                     // exp_and_plogp's exp is exact over f32's range: NaN rows sum to NaN,
@@ -409,8 +409,8 @@ fn fold_phases<S: Simd, const P: usize>(s: S, buf: &[f32], c: usize, v: usize) -
 
 /// The arguments of [`phased_entropies`]: points, K, C, outputs, check flags, the check,
 /// scratch.
-type EntropyArgs<'a, T> = (
-    &'a [T],
+type EntropyArgs<'a> = (
+    ElementSlice<'a>,
     usize,
     usize,
     &'a mut [(f64, f64)],
@@ -423,9 +423,9 @@ type EntropyArgs<'a, T> = (
 /// and 100 at C = 10) stay in f32 registers until their accumulators are stored and folded,
 /// by groups of [`GROUP`]; longer points fold each block of periods into f64 class sums.
 #[inline(always)]
-fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
+fn phased_entropies<S: Simd, const P: usize, const CHECK: bool>(
     s: S,
-    (points, k, c, out, ok, check, scratch): EntropyArgs<'_, T>,
+    (points, k, c, out, ok, check, scratch): EntropyArgs<'_>,
 ) {
     let lanes = S::LANES;
     let len = k * c;
@@ -434,8 +434,8 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
     let inv_k = 1.0 / k as f64;
     let class_vectors = c.div_ceil(lanes);
     if vectors > PHASE_BLOCK * P {
-        for (i, (o, point)) in out.iter_mut().zip(points.chunks_exact(len)).enumerate() {
-            let lp = point_f32(point, &mut scratch.conv);
+        for (i, o) in out.iter_mut().enumerate() {
+            let lp = point_f32(points, i, len, &mut scratch.conv);
             scratch.col.fill(0.0);
             let mut plogp = 0.0;
             for block in (0..vectors).step_by(PHASE_BLOCK * P) {
@@ -464,15 +464,11 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
     }
     let zero = s.splat(0.0);
     let grouped = CHECK && GROUP * len <= GROUPED_VALUES;
-    for (first, (outs, group)) in out
-        .chunks_mut(GROUP)
-        .zip(points.chunks(GROUP * len))
-        .enumerate()
-    {
+    for (first, outs) in out.chunks_mut(GROUP).enumerate() {
         // The group's vectors of p lp, then of m ln m, each summed over its lanes at the end.
         let mut terms = [zero; 2 * GROUP];
-        for (g, point) in group.chunks_exact(len).enumerate() {
-            let lp = point_f32(point, &mut scratch.conv);
+        for g in 0..outs.len() {
+            let lp = point_f32(points, first * GROUP + g, len, &mut scratch.conv);
             // Short points' probabilities side by side, so that the group's rows are checked
             // at once; longer ones each in the same place, where they stay in L1.
             let probs = &mut scratch.probs[if grouped { g * len } else { 0 }..];
@@ -521,9 +517,9 @@ fn phased_entropies<S: Simd, T: Element, const P: usize, const CHECK: bool>(
 /// `score` of consecutive K x C points (`points`, flat) into `out`. Same definitions as
 /// bald-core's reference.
 #[inline(always)]
-pub fn scores<S: Simd, T: Element>(
+pub fn scores<S: Simd>(
     s: S,
-    points: &[T],
+    points: ElementSlice<'_>,
     k: usize,
     c: usize,
     score: PointScore,
@@ -535,16 +531,18 @@ pub fn scores<S: Simd, T: Element>(
         PointScore::ConditionalEntropy => |(_, eh): (f64, f64)| eh,
         PointScore::Bald => |(h, eh): (f64, f64)| (h - eh).max(0.0),
         _ => {
-            for (o, point) in out.iter_mut().zip(points.chunks_exact(k * c)) {
-                *o = point_score(s, point, k, c, score, scratch);
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = point_score(s, points, i, (k, c), score, scratch);
             }
             return;
         }
     };
     let mut pairs = [(0.0, 0.0); GROUP];
-    for (outs, group) in out.chunks_mut(GROUP).zip(points.chunks(GROUP * k * c)) {
+    for (first, outs) in out.chunks_mut(GROUP).enumerate() {
         let pairs = &mut pairs[..outs.len()];
-        entropies::<S, T, false>(s, group, k, c, pairs, (&mut [], &NO_CHECK), scratch);
+        let len = GROUP * k * c;
+        let group = points.slice(first * len..first * len + outs.len() * k * c);
+        entropies::<S, false>(s, group, k, c, pairs, (&mut [], &NO_CHECK), scratch);
         for (o, &pair) in outs.iter_mut().zip(pairs.iter()) {
             *o = pick(pair);
         }
@@ -553,15 +551,15 @@ pub fn scores<S: Simd, T: Element>(
 
 /// A score other than the entropies of one K x C point.
 #[inline(always)]
-fn point_score<S: Simd, T: Element>(
+fn point_score<S: Simd>(
     s: S,
-    point: &[T],
-    k: usize,
-    c: usize,
+    points: ElementSlice<'_>,
+    i: usize,
+    (k, c): (usize, usize),
     score: PointScore,
     scratch: &mut ScoreScratch,
 ) -> f64 {
-    let lp = point_f32(point, &mut scratch.conv);
+    let lp = point_f32(points, i, k * c, &mut scratch.conv);
     if score == PointScore::VariationRatiosMode {
         let counts = &mut scratch.col;
         counts.fill(0.0);
