@@ -548,6 +548,35 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
     );
 }
 
+/// K = 4 holds at most ln 4 nats, which BatchBALD's batches of 20 reach once the model has
+/// trained a little: the warning in full the first time, when it applies, the later rounds'
+/// counted at the end.
+#[test]
+fn a_repeated_warning_is_given_once_then_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    #[rustfmt::skip]
+    let o = bald(&[
+        "experiment", "--output", out.to_str().unwrap(), "--k", "4", "--epoch-samples", "512",
+        "--max-epochs", "5", "--backend", "cpu", "--repeated", "1", "--acquire", "20",
+        "--strategies", "batchbald", "--budget", "140",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Which rounds reach it depends on training, whose floats depend on the CPU.
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("BatchBALD reached ln K = 1.3863 nats").count(),
+        1,
+        "{err}"
+    );
+    let last = err.lines().last().unwrap_or_default();
+    let more = last
+        .strip_prefix("bald: warning: batchbald: the same warning in ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(matches!(more, Some(1..=5)), "{err}");
+}
+
 #[test]
 fn no_validation_trains_for_max_epochs() {
     let dir = tempfile::tempdir().unwrap();

@@ -276,6 +276,8 @@ struct Reporter<'a> {
     args: &'a ExperimentArgs,
     bar: ProgressBar,
     log: &'a mut CurveLog,
+    /// Each (strategy, kind of warning) given so far, and how many times since it was shown.
+    warned: Vec<(Strategy, std::mem::Discriminant<Warning>, usize)>,
 }
 
 impl Observer for Reporter<'_> {
@@ -299,10 +301,23 @@ impl Observer for Reporter<'_> {
         ))
     }
 
+    /// A strategy's first warning of each kind in full, when it applies; the same warning in
+    /// later rounds is counted, and the count given when the run ends.
     fn warning(&mut self, strategy: Strategy, seed: u64, round: u64, w: &Warning) {
+        let kind = std::mem::discriminant(w);
+        if let Some(seen) = self
+            .warned
+            .iter_mut()
+            .find(|(s, k, _)| (*s, *k) == (strategy, kind))
+        {
+            seen.2 += 1;
+            return;
+        }
+        self.warned.push((strategy, kind, 0));
         self.bar.suspend(|| {
             eprintln!(
-                "bald: warning: {} seed {seed} round {round}: {}",
+                "bald: warning: {} seed {seed} round {round}: {} (the same warning in later \
+                 rounds is counted, not repeated)",
                 strategy.name(),
                 w.message(Spelling::Cli)
             )
@@ -345,9 +360,17 @@ impl OnBackend for Job<'_> {
             args: self.args,
             bar,
             log: self.log,
+            warned: Vec::new(),
         };
         let curves = active::run(backend, &config, self.data, self.test, &mut reporter);
         reporter.bar.finish_and_clear();
+        for &(strategy, _, more) in reporter.warned.iter().filter(|w| w.2 > 0) {
+            eprintln!(
+                "bald: warning: {}: the same warning in {more} more round{}",
+                strategy.name(),
+                if more == 1 { "" } else { "s" }
+            );
+        }
         curves
     }
 }
