@@ -8,7 +8,6 @@ use crate::joint::JointProbs;
 use crate::logprobs::{LogProbs, Shape};
 use crate::params::{BatchBald, Hooks};
 use crate::scores::PointScore;
-use crate::topk::argmax;
 
 /// A pool prepared by a backend (uploaded to a device, say). It knows its shape, and its host
 /// data unless it lives on a device only (a GPU tensor handed over in place): bald-core's
@@ -131,31 +130,6 @@ pub trait Backend {
         })?;
         read_host_point(&lp, n, out)?;
         Ok(())
-    }
-
-    /// One greedy BatchBALD choice: the candidate maximising
-    /// H_n - cond_n - sum_{i in chosen} cond_i over points not in `chosen` (ties to the lower
-    /// index), with its score. `scratch` (N) receives the candidates' scores. Backends that
-    /// keep the pool on a device may override this to reduce on the device.
-    fn select_candidate<T: Element>(
-        &self,
-        pool: &Self::Pool<'_, T>,
-        joint: &JointProbs<'_>,
-        conditional_entropies: &[f64],
-        chosen: &[usize],
-        scratch: &mut [f64],
-        workspace: &mut [f64],
-    ) -> Result<(usize, f64), Self::Error> {
-        self.joint_entropies(pool, joint, None, scratch, workspace)?;
-        let shared: f64 = chosen.iter().map(|&i| conditional_entropies[i]).sum();
-        for (s, &h) in scratch.iter_mut().zip(conditional_entropies) {
-            *s -= h + shared;
-        }
-        for &i in chosen {
-            scratch[i] = f64::NEG_INFINITY;
-        }
-        let best = argmax(scratch).ok_or(Error::EmptyDimension { dim: "N" })?;
-        Ok((best, scratch[best]))
     }
 
     /// Greedy BatchBALD with `params` and `hooks` ([`BatchBald::run`] calls this after

@@ -316,29 +316,44 @@ impl<'w> DynamicJoint<'w> {
             self.shape.k * self.shape.c,
             shape.k * shape.c,
         )?;
-        check_len("chosen", self.chosen + 1, chosen.len())?;
-        if chosen.len() > self.max_points {
-            return Err(Error::InvalidParameter {
-                name: "chosen",
-                reason: "more points than the joint was sized for",
-            });
-        }
         if let Some(&bad) = chosen.iter().find(|&&i| i >= shape.n) {
             return Err(Error::IndexOutOfRange {
                 index: bad,
                 len: shape.n,
             });
         }
+        self.add_points(chosen.len(), |i| lp.point(chosen[i]))
+    }
+
+    /// [`DynamicJoint::add`] with the chosen points given by `point(i)`, the K x C log-probs of
+    /// the i-th of the `chosen` points (in pick order), wherever they are: a shard of a pool
+    /// builds the joint of picks that other shards hold.
+    pub fn add_points<'p, T: Element + 'p>(
+        &mut self,
+        chosen: usize,
+        point: impl Fn(usize) -> &'p [T],
+    ) -> Result<(), Error> {
+        check_len("chosen", self.chosen + 1, chosen)?;
+        if chosen > self.max_points {
+            return Err(Error::InvalidParameter {
+                name: "chosen",
+                reason: "more points than the joint was sized for",
+            });
+        }
+        let kc = self.shape.k * self.shape.c;
+        if let Some(bad) = (0..chosen).find(|&i| point(i).len() != kc) {
+            check_len("chosen point", kc, point(bad).len())?;
+        }
         let exact_rows = match self.regime {
             Regime::Exact => self
                 .rows
-                .checked_mul(shape.c)
+                .checked_mul(self.shape.c)
                 .filter(|&r| r <= self.num_samples),
             Regime::Sampled => None,
         };
         match exact_rows {
-            Some(rows) => self.expand_exact(lp.point(chosen[chosen.len() - 1]), rows),
-            None => self.sample(lp, chosen)?,
+            Some(rows) => self.expand_exact(point(chosen - 1), rows),
+            None => self.sample(chosen, point)?,
         }
         self.chosen += 1;
         Ok(())
@@ -367,13 +382,17 @@ impl<'w> DynamicJoint<'w> {
     /// each later step only the newest, so a step costs O(M (K + C)) however long the batch.
     /// The samples stay common to all steps (common random numbers: successive estimates and
     /// their differences, the gains, are far less noisy than with a redraw per step).
-    fn sample<T: Element>(&mut self, lp: &LogProbs<'_, T>, chosen: &[usize]) -> Result<(), Error> {
+    fn sample<'p, T: Element + 'p>(
+        &mut self,
+        chosen: usize,
+        point_of: impl Fn(usize) -> &'p [T],
+    ) -> Result<(), Error> {
         let (k, c) = (self.shape.k, self.shape.c);
         let per = samples_per_component(k, self.num_samples);
         let rows = per * k;
         let first = match self.regime {
             Regime::Exact => 0,
-            Regime::Sampled => chosen.len() - 1,
+            Regime::Sampled => chosen - 1,
         };
         let key = key_of(self.seed);
         for m in 0..rows {
@@ -383,8 +402,8 @@ impl<'w> DynamicJoint<'w> {
             if first == 0 {
                 log_lik.fill(0.0);
             }
-            for (i, &point_index) in chosen.iter().enumerate().skip(first) {
-                let point = lp.point(point_index);
+            for i in first..chosen {
+                let point = point_of(i);
                 let w = philox4x32_10([m32, counter(i)?, 0, Domain::JointSample as u32], key);
                 let class = sample_class(
                     &point[component * c..(component + 1) * c],

@@ -23,9 +23,17 @@
 //! now).
 //!
 //! The candidates live in a binary max-heap of (bound, index) pairs in an f64 workspace (2 per
-//! point; indices below 2^53 are exact). Popped candidates are parked just past the heap's end,
-//! where the heap's pops leave them, until the step's pick is made; then the others go back in
-//! with their new bounds.
+//! point; indices below 2^53 are exact, and 2 more per point keep a parked candidate's old bound
+//! and score). Popped candidates are parked just past the heap's end, where the heap's pops
+//! leave them, until the step's pick is made; then the others go back in with their new bounds.
+//!
+//! A pool split in shards runs one [`LazyGreedy`] per shard. Each shard evaluates until its own
+//! best is certain, which evaluates at least the candidates one lazy greedy over the whole pool
+//! would (a shard's best is never above the whole pool's); [`merge_step`] then walks the shards'
+//! [`Evaluated`] lists in the whole pool's order, finds where that one lazy greedy stops and
+//! its pick, and [`LazyGreedy::commit`] keeps each shard's evaluations up to there, the others
+//! going back with their old bounds. The picks, scores and bounds are then those of one lazy
+//! greedy over the whole pool, in both regimes, however the pool is split.
 
 use crate::budget;
 use crate::element::Element;
@@ -34,7 +42,80 @@ use crate::math::neg_x_ln_x;
 
 /// f64s of workspace a [`LazyGreedy`] over `n` points needs.
 pub fn lazy_workspace_len(n: usize) -> Result<usize, Error> {
-    n.checked_mul(2).ok_or(Error::ShapeOverflow)
+    n.checked_mul(4).ok_or(Error::ShapeOverflow)
+}
+
+/// A candidate evaluated at a step: its bound before, its index, its cumulative score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluated {
+    /// The bound it was popped with.
+    pub bound: f64,
+    /// Its index (in the whole pool, for [`merge_step`]).
+    pub index: usize,
+    /// Its cumulative score at this step.
+    pub score: f64,
+}
+
+/// Whether a step's best cumulative score so far, `best`, beats `bound` by more than the slack
+/// (the previous score `previous` and the sampled regime's `widening` as the step set them).
+fn settles(best: Option<(f64, usize)>, previous: f64, widening: f64, bound: f64) -> bool {
+    match best {
+        Some((best, _)) => best - previous > bound + budget::LAZY_SLACK + widening,
+        None => false,
+    }
+}
+
+/// Whether `score` at `index` beats the best so far (ties to the lower index; NaN never).
+fn beats(best: Option<(f64, usize)>, score: f64, index: usize) -> bool {
+    match best {
+        _ if score.is_nan() => false,
+        None => true,
+        Some((best, best_index)) => score > best || (score == best && index < best_index),
+    }
+}
+
+/// The step of one lazy greedy over the union of shards, from each shard's evaluations in the
+/// order it made them ([`LazyGreedy::evaluated`], indices in the whole pool), with the step's
+/// `previous` score and `widening` ([`LazyGreedy::previous`], [`LazyGreedy::widening`]): the
+/// candidates are taken in decreasing order of their bounds (ties to the lower index) until the
+/// best so far settles the next bound, as one [`LazyGreedy`] over the whole pool takes them.
+/// Writes into `keep` (one per shard) how many of each shard's evaluations that lazy greedy
+/// makes, and returns its pick (`None` when no score compares).
+pub fn merge_step<I: Iterator<Item = Evaluated>>(
+    shards: &mut [core::iter::Peekable<I>],
+    keep: &mut [usize],
+    previous: f64,
+    widening: f64,
+) -> Option<Evaluated> {
+    keep.fill(0);
+    let mut best: Option<(f64, usize)> = None;
+    let mut pick = None;
+    loop {
+        let mut next: Option<(usize, Evaluated)> = None;
+        for (s, shard) in shards.iter_mut().enumerate() {
+            if let Some(&e) = shard.peek() {
+                let above = match next {
+                    None => true,
+                    Some((_, n)) => e.bound > n.bound || (e.bound == n.bound && e.index < n.index),
+                };
+                if above {
+                    next = Some((s, e));
+                }
+            }
+        }
+        let Some((s, e)) = next else {
+            return pick;
+        };
+        if settles(best, previous, widening, e.bound) {
+            return pick;
+        }
+        shards[s].next();
+        keep[s] += 1;
+        if beats(best, e.score, e.index) {
+            best = Some((e.score, e.index));
+            pick = Some(e);
+        }
+    }
 }
 
 /// How much more than the rounding slack a bound must be beaten by in a sampled step of
@@ -72,6 +153,8 @@ pub fn pick_joint<T: Element>(point: &[T], k: usize, c: usize, a: &mut [f64]) ->
 pub struct LazyGreedy<'w> {
     /// (bound, index) pairs: the heap in [0, len), the step's parked candidates after it.
     entries: &'w mut [f64],
+    /// (old bound, score) of the parked candidate in the same slot.
+    saved: &'w mut [f64],
     len: usize,
     /// The block handed out and not yet reported.
     block: usize,
@@ -101,7 +184,7 @@ impl<'w> LazyGreedy<'w> {
                 actual: workspace.len(),
             });
         }
-        let entries = &mut workspace[..need];
+        let (entries, saved) = workspace[..need].split_at_mut(2 * points);
         let mut len = 0;
         for n in 0..points {
             let bound = bald(n);
@@ -113,6 +196,7 @@ impl<'w> LazyGreedy<'w> {
         }
         let mut lazy = LazyGreedy {
             entries,
+            saved,
             len,
             block: 0,
             parked: 0,
@@ -142,9 +226,32 @@ impl<'w> LazyGreedy<'w> {
         self.widening = sampled_widening(c, rows);
     }
 
-    /// Candidates evaluated since the last [`LazyGreedy::pick`].
+    /// Candidates evaluated since the last [`LazyGreedy::commit`].
     pub fn evaluations(&self) -> usize {
         self.evaluations
+    }
+
+    /// The score gains are measured from at this step.
+    pub fn previous(&self) -> f64 {
+        self.previous
+    }
+
+    /// What bounds must be beaten by beyond the slack at this step (0 in the exact regime).
+    pub fn widening(&self) -> f64 {
+        self.widening
+    }
+
+    /// The candidates kept at this step, in the order they were evaluated.
+    pub fn evaluated(&self) -> impl Iterator<Item = Evaluated> + '_ {
+        let top = self.len + self.parked;
+        (0..self.parked).map(move |j| {
+            let slot = top - 1 - j;
+            Evaluated {
+                bound: self.saved[2 * slot],
+                index: self.index(slot),
+                score: self.saved[2 * slot + 1],
+            }
+        })
     }
 
     /// The next block of at most `out.len()` candidates to evaluate at this step, into the start
@@ -182,14 +289,11 @@ impl<'w> LazyGreedy<'w> {
                 break;
             }
             let index = self.index(slot);
-            let better = match self.best {
-                _ if score.is_nan() => false,
-                None => true,
-                Some((best, best_index)) => score > best || (score == best && index < best_index),
-            };
-            if better {
+            if beats(self.best, score, index) {
                 self.best = Some((score, index));
             }
+            self.saved[2 * slot] = self.entries[2 * slot];
+            self.saved[2 * slot + 1] = score;
             // A NaN score (never from valid input) ranks below every bound.
             self.entries[2 * slot] = if score.is_nan() {
                 f64::NEG_INFINITY
@@ -210,16 +314,36 @@ impl<'w> LazyGreedy<'w> {
         self.block = 0;
     }
 
-    /// Ends the step: the best candidate evaluated (index, cumulative score), which leaves the
-    /// candidates; the others go back with their new bounds. `None` when no candidate had a
-    /// score that compares.
+    /// Ends the step of a lazy greedy that is the whole pool: its best candidate evaluated
+    /// (index, cumulative score), which leaves the candidates; the others go back with their
+    /// new bounds. `None` when no candidate had a score that compares.
     pub fn pick(&mut self) -> Option<(usize, f64)> {
-        let best = self.best.take();
-        if let Some((_, index)) = best {
-            // The pick is parked (only evaluated candidates can be best): drop it there.
-            let last = self.len + self.parked - 1;
-            if let Some(slot) = (self.len..=last).find(|&s| self.index(s) == index) {
-                self.swap(slot, last);
+        let mut keep = [0];
+        let (previous, widening) = (self.previous, self.widening);
+        let pick = merge_step(
+            &mut [self.evaluated().peekable()],
+            &mut keep,
+            previous,
+            widening,
+        )?;
+        self.commit(keep[0], Some(pick.index), pick.score);
+        Some((pick.index, pick.score))
+    }
+
+    /// Ends the step as [`merge_step`] decided it: the first `keep` candidates evaluated keep
+    /// their new bounds and the others go back with their old ones, as if never evaluated;
+    /// `pick`, when it is one of this lazy greedy's candidates, leaves them; gains are measured
+    /// from `score`, the pick's, from now on.
+    pub fn commit(&mut self, keep: usize, pick: Option<usize>, score: f64) {
+        let top = self.len + self.parked;
+        for j in keep.min(self.parked)..self.parked {
+            let slot = top - 1 - j;
+            self.entries[2 * slot] = self.saved[2 * slot];
+        }
+        if let Some(index) = pick {
+            // Only an evaluated candidate can be the pick: drop it where it is parked.
+            if let Some(slot) = (self.len..top).find(|&s| self.index(s) == index) {
+                self.swap(slot, top - 1);
                 self.parked -= 1;
             }
         }
@@ -229,10 +353,8 @@ impl<'w> LazyGreedy<'w> {
         }
         self.parked = 0;
         self.evaluations = 0;
-        best.map(|(score, index)| {
-            self.previous = score;
-            (index, score)
-        })
+        self.best = None;
+        self.previous = score;
     }
 
     /// Lowers the bounds between steps to `gains` where that is lower: `gains(indices, out)`
@@ -269,10 +391,7 @@ impl<'w> LazyGreedy<'w> {
 
     /// Whether the step's best so far beats `bound` by more than the slack.
     fn settled(&self, bound: f64) -> bool {
-        match self.best {
-            Some((best, _)) => best - self.previous > bound + budget::LAZY_SLACK + self.widening,
-            None => false,
-        }
+        settles(self.best, self.previous, self.widening, bound)
     }
 
     fn index(&self, slot: usize) -> usize {

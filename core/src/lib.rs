@@ -45,6 +45,7 @@ mod stochastic;
 mod topk;
 
 pub use backend::{read_host_point, Backend, PreparedPool, Scalar};
+pub use batchbald::GreedyShard;
 pub use element::{Element, ElementSlice};
 pub use error::{Error, Plain};
 pub use head::{
@@ -52,7 +53,9 @@ pub use head::{
     McDropoutHead,
 };
 pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
-pub use lazy::{lazy_workspace_len, pick_joint, sampled_widening, LazyGreedy};
+pub use lazy::{
+    lazy_workspace_len, merge_step, pick_joint, sampled_widening, Evaluated, LazyGreedy,
+};
 pub use logprobs::{logits_to_log_probs, probs_to_log_probs, LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};
 pub use params::{exclude_candidates, BatchBald, Entropies, Greedy, Hooks, Pick};

@@ -5,8 +5,7 @@
 use core::ops::ControlFlow;
 
 use crate::error::Error;
-use crate::joint::{dynamic_joint_workspace_len, joint_entropies_workspace_len, Regime};
-use crate::lazy::lazy_workspace_len;
+use crate::joint::Regime;
 use crate::logprobs::Shape;
 
 /// How each greedy step finds its pick.
@@ -152,20 +151,6 @@ impl BatchBald {
 
     /// f64s of workspace [`BatchBald::run`] needs for a pool of `shape`.
     pub fn workspace_len(&self, shape: Shape) -> Result<usize, Error> {
-        let b = self.picks(shape.n);
-        if b == 0 {
-            return Ok(0);
-        }
-        let joint = dynamic_joint_workspace_len(shape, b - 1, self.num_samples)?;
-        let lazy = match self.greedy {
-            Greedy::Lazy => lazy_workspace_len(shape.n)?
-                .checked_add(shape.k * shape.c)
-                .ok_or(Error::ShapeOverflow)?,
-            Greedy::Full => 0,
-        };
-        [2 * shape.n, joint_entropies_workspace_len(shape), lazy]
-            .iter()
-            .try_fold(joint, |acc, &x| acc.checked_add(x))
-            .ok_or(Error::ShapeOverflow)
+        self.shard_workspace_len(shape, self.picks(shape.n))
     }
 }
