@@ -263,6 +263,49 @@ pub enum Error {
 }
 
 impl Error {
+    /// This error of a shard whose first point is the whole pool's `offset`, its point indices
+    /// made the whole pool's: the error the whole pool gives.
+    pub fn at_offset(self, offset: usize) -> Error {
+        use bald_core::Error as E;
+        let shift = |e: E| match e {
+            E::NotANumber { n, k, c } => E::NotANumber {
+                n: n + offset,
+                k,
+                c,
+            },
+            E::Infinite { n, k, c } => E::Infinite {
+                n: n + offset,
+                k,
+                c,
+            },
+            E::ProbabilityOutOfRange { n, k, c, value } => E::ProbabilityOutOfRange {
+                n: n + offset,
+                k,
+                c,
+                value,
+            },
+            E::NotNormalised {
+                n,
+                k,
+                log_sum,
+                tolerance,
+            } => E::NotNormalised {
+                n: n + offset,
+                k,
+                log_sum,
+                tolerance,
+            },
+            other => other,
+        };
+        match self {
+            Error::Input { error, hint } => Error::Input {
+                error: shift(error),
+                hint,
+            },
+            other => other,
+        }
+    }
+
     /// The error as one line, naming arguments as `spelling` writes them.
     pub fn message(&self, spelling: Spelling) -> String {
         match self {

@@ -288,31 +288,149 @@ impl PoolJob for Serve<'_> {
     }
 }
 
-/// Greedy BatchBALD over `shards` (their offsets cover the whole pool, in order), as
-/// [`crate::acquire`] picks on the whole pool: the same picks, scores, regimes, standard errors
-/// and information-limit warning. The shards evaluate each step's candidates in parallel.
-/// Past the limit, [`PastLimit::Stop`] and [`PastLimit::Continue`] apply; the PowerBALD tail
-/// of [`PastLimit::PowerBald`] is drawn over the whole pool's scores, which shards do not
-/// gather: it is [`Argument::ShardedPowerBaldTail`] here, before any work.
+/// The driver's side of greedy BatchBALD over shards: the batch so far (picks, scores,
+/// regimes, the picks' points), the information limit, and the end. The shards never see each
+/// other; each step the driver [`Driver::merge`]s their proposals, sends the pick with its
+/// point to every shard ([`Shard::commit`]) and [`Driver::record`]s it.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    strategy: BatchBald,
+    k: usize,
+    c: usize,
+    batch: usize,
+    picks: Acquisition,
+    rows: Vec<f64>,
+    stopped: bool,
+}
+
+impl Driver {
+    /// The driver of `strategy` over shards of K x C points, `whole_n` of them in all, of which
+    /// `candidates` can be picked (the sum of [`Shard::batch`]). Past the information limit,
+    /// [`PastLimit::Stop`] and [`PastLimit::Continue`] apply; the PowerBALD tail of
+    /// [`PastLimit::PowerBald`] is drawn over the whole pool's scores, which shards do not
+    /// gather: it is [`Argument::ShardedPowerBaldTail`], before any work.
+    pub fn new(
+        strategy: &BatchBald,
+        (k, c): (usize, usize),
+        (whole_n, candidates): (usize, usize),
+    ) -> Result<Driver> {
+        if strategy.past_limit == PastLimit::PowerBald {
+            return Err(Argument::ShardedPowerBaldTail.into());
+        }
+        let batch = strategy.core().picks(whole_n).min(candidates);
+        Ok(Driver {
+            strategy: *strategy,
+            k,
+            c,
+            batch,
+            picks: Acquisition::default(),
+            rows: Vec::with_capacity(batch * k * c),
+            stopped: false,
+        })
+    }
+
+    /// The whole pool's batch: set it on every shard before the first step.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Whether the batch is complete (full, or stopped at the information limit).
+    pub fn done(&self) -> bool {
+        self.stopped || self.picks.indices.len() == self.batch
+    }
+
+    /// The step of the whole pool from every shard's proposal (in shard order): the pick, and
+    /// how many of each shard's evaluations to keep.
+    pub fn merge(&self, proposals: &[Proposal]) -> Result<(Evaluated, Vec<usize>)> {
+        merge(proposals).ok_or_else(|| Error::Backend("no candidate is left in any shard".into()))
+    }
+
+    /// Records the step's `pick`, its K x C `point` (from its shard) and the `evaluations` the
+    /// shards made; the information-limit warning when the batch reaches ln K, which it also
+    /// returns.
+    pub fn record(
+        &mut self,
+        pick: Evaluated,
+        point: &[f64],
+        evaluations: usize,
+    ) -> Result<Option<Warning>> {
+        let (k, c) = (self.k, self.c);
+        if self.done() {
+            return Err(Error::Backend("the batch is complete".into()));
+        }
+        if point.len() != k * c {
+            return Err(Error::Backend(format!(
+                "the pick's point has {} values, not K x C = {}",
+                point.len(),
+                k * c
+            )));
+        }
+        let a = &mut self.picks;
+        let t = a.indices.len();
+        self.rows.extend_from_slice(point);
+        a.indices.push(pick.index);
+        a.scores.push(pick.score);
+        a.evaluations.push(evaluations);
+        a.regimes.push(match self.strategy.core().regime_at(c, t) {
+            bald_core::Regime::Exact => PickRegime::Exact,
+            bald_core::Regime::Sampled => PickRegime::Sampled,
+        });
+        if a.information_limit.is_some() || !at_information_limit(pick.score, k) {
+            return Ok(None);
+        }
+        a.information_limit = Some(t + 1);
+        if t + 1 == self.batch {
+            return Ok(None);
+        }
+        let w = Warning::InformationLimit {
+            at: t + 1,
+            total: self.batch,
+            k,
+            past_limit: self.strategy.past_limit,
+        };
+        a.warnings.push(w);
+        if self.strategy.past_limit == PastLimit::Stop {
+            a.switched_at = Some(t + 1);
+            self.stopped = true;
+        }
+        Ok(Some(w))
+    }
+
+    /// The batch, with each pick's standard error (from the picks' points alone).
+    pub fn finish(self) -> Result<Acquisition> {
+        let mut a = self.picks;
+        let made = a.indices.len();
+        a.standard_errors = match made {
+            0 => vec![],
+            _ => {
+                let picks =
+                    LogProbs::new(&self.rows, Shape::new(made, self.k, self.c)).map_err(failed)?;
+                let order: Vec<usize> = (0..made).collect();
+                bald_core::owned::standard_errors(&Scalar, &picks, self.strategy.core(), &order)
+                    .map_err(failed)?
+            }
+        };
+        a.backend = "shards";
+        Ok(a)
+    }
+}
+
+/// Greedy BatchBALD over `shards` (their offsets cover the whole pool, in order) in this
+/// process, as [`crate::acquire`] picks on the whole pool: the same picks, scores, regimes,
+/// standard errors and information-limit warning ([`Driver`] says which limits apply). The
+/// shards evaluate each step's candidates in parallel, each on its own thread.
 pub fn acquire(shards: &mut [Shard], strategy: &BatchBald) -> Result<Acquisition> {
-    if strategy.past_limit == PastLimit::PowerBald {
-        return Err(Argument::ShardedPowerBaldTail.into());
-    }
-    let params = strategy.core();
-    let (k, c) = match shards.first() {
-        Some(s) => (s.shape.k, s.shape.c),
-        None => return Ok(Acquisition::default()),
+    let Some(first) = shards.first() else {
+        return Ok(Acquisition::default());
     };
-    let whole: usize = shards.iter().map(|s| s.shape.n).sum();
-    let b = params
-        .picks(whole)
-        .min(shards.iter().map(|s| s.batch).sum());
+    let kc = (first.shape.k, first.shape.c);
+    let whole_n = shards.iter().map(|s| s.shape.n).sum();
+    let candidates = shards.iter().map(|s| s.batch).sum();
+    let mut driver = Driver::new(strategy, kc, (whole_n, candidates))?;
     for s in shards.iter_mut() {
-        s.set_batch(b)?;
+        s.set_batch(driver.batch())?;
     }
-    let mut a = Acquisition::default();
-    let mut rows: Vec<f64> = Vec::with_capacity(b * k * c);
-    for t in 0..b {
+    while !driver.done() {
         for s in shards.iter() {
             s.send(Command::Propose)?;
         }
@@ -320,17 +438,16 @@ pub fn acquire(shards: &mut [Shard], strategy: &BatchBald) -> Result<Acquisition
             .iter()
             .map(|s| s.proposal())
             .collect::<Result<Vec<_>>>()?;
-        let (pick, keep) = merge(&proposals).ok_or(Error::Backend("no candidate left".into()))?;
+        let (pick, keep) = driver.merge(&proposals)?;
         let mut point = None;
         for (i, s) in shards.iter_mut().enumerate() {
             if let Some(p) = s.point_of(pick.index)? {
                 point = Some((i, p));
             }
         }
-        let (owner, (row, cond)) = point.ok_or(Error::Backend(format!(
-            "no shard holds the pick {}",
-            pick.index
-        )))?;
+        let (owner, (row, cond)) = point.ok_or_else(|| {
+            Error::Backend(format!("no shard holds the pick, index {}", pick.index))
+        })?;
         for (i, s) in shards.iter().enumerate() {
             let remote = (i != owner).then(|| (row.clone(), cond));
             s.send(Command::Commit {
@@ -342,38 +459,8 @@ pub fn acquire(shards: &mut [Shard], strategy: &BatchBald) -> Result<Acquisition
         for s in shards.iter() {
             s.reply()?;
         }
-        rows.extend_from_slice(&row);
-        a.indices.push(pick.index);
-        a.scores.push(pick.score);
-        a.evaluations
-            .push(proposals.iter().map(|p| p.evaluations).sum());
-        a.regimes.push(match params.regime_at(c, t) {
-            bald_core::Regime::Exact => PickRegime::Exact,
-            bald_core::Regime::Sampled => PickRegime::Sampled,
-        });
-        if a.information_limit.is_none() && at_information_limit(pick.score, k) {
-            a.information_limit = Some(t + 1);
-            if t + 1 < b {
-                a.warnings.push(Warning::InformationLimit {
-                    at: t + 1,
-                    total: b,
-                    k,
-                    past_limit: strategy.past_limit,
-                });
-                if strategy.past_limit == PastLimit::Stop {
-                    a.switched_at = Some(t + 1);
-                    break;
-                }
-            }
-        }
+        let evaluations = proposals.iter().map(|p| p.evaluations).sum();
+        driver.record(pick, &row, evaluations)?;
     }
-    let made = a.indices.len();
-    let picks = LogProbs::new(&rows, Shape::new(made, k, c)).map_err(failed)?;
-    let order: Vec<usize> = (0..made).collect();
-    a.standard_errors = match made {
-        0 => vec![],
-        _ => bald_core::owned::standard_errors(&Scalar, &picks, params, &order).map_err(failed)?,
-    };
-    a.backend = "shards";
-    Ok(a)
+    driver.finish()
 }

@@ -115,3 +115,19 @@ fn past_limit_power_bald_is_a_typed_error_and_a_shard_stays_on_the_host() {
         .unwrap();
     assert!(matches!(e, bald::Error::Unavailable { .. }), "{e:?}");
 }
+
+/// A shard's invalid point gives the whole pool's error once its indices are the whole pool's.
+#[test]
+fn a_shards_error_at_its_offset_is_the_whole_pools() {
+    let (k, c) = (10, 4);
+    let (mut data, n) = pool_values(k, c);
+    data[(137 * k + 2) * c + 1] = f32::NAN;
+    let whole = Pool::from_slice(&data, [n, k, c]).unwrap_err();
+    let part = NpyArray {
+        shape: vec![n - 130, k, c],
+        data: NpyData::F32(data[130 * k * c..].to_vec()),
+    };
+    let shard = Pool::from_array(part, PoolOptions::default()).unwrap_err();
+    assert_ne!(shard.to_string(), whole.to_string());
+    assert_eq!(shard.at_offset(130).to_string(), whole.to_string());
+}

@@ -12,13 +12,15 @@
 //! for Ctrl-C between greedy steps.
 //!
 //! By concept: `errors` (the exceptions and failures), `host` (NumPy arrays), `gpu` (CUDA
-//! arrays through DLPack), and here the functions the module exports.
+//! arrays through DLPack), `shards` (a pool split across a cluster, for `bald.ray`), and here
+//! the functions the module exports.
 
 #![warn(missing_docs)]
 
 mod errors;
 mod gpu;
 mod host;
+mod shards;
 
 use std::cell::RefCell;
 use std::ops::ControlFlow;
@@ -311,5 +313,7 @@ fn _bald(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(acquire, m)?)?;
     m.add_function(wrap_pyfunction!(scores, m)?)?;
     m.add_function(wrap_pyfunction!(dropout_keep_mask, m)?)?;
+    m.add_class::<shards::Shard>()?;
+    m.add_class::<shards::Driver>()?;
     Ok(())
 }
