@@ -18,8 +18,9 @@ float32 or float64), validated by each shard as ``bald.acquire`` validates the w
 
 Greedy BatchBALD runs one step at a time: every shard evaluates its candidates until its own
 best is certain, the driver merges their proposals into the step of one lazy greedy over the
-whole pool, and sends the pick's point to every shard. Only the proposals (the candidates each
-shard evaluated) and one K x C point cross the network per step. Score strategies (``bald``,
+whole pool, fetches the pick's point from its shard and sends it to every shard, which
+commits the step and makes its next proposal in the same call: two round trips per step. Only
+the proposals (the candidates each shard evaluated) and one K x C point cross the network. Score strategies (``bald``,
 ``entropy``, ...) are a map over the shards and an exact top-k merge.
 
 An actor that dies during a run is restarted by Ray (``max_restarts``); it reloads its shard
@@ -105,21 +106,20 @@ class _ShardActor:
     def point_of(self, index: int) -> Any:
         return self.shard.point_of(index)
 
-    def commit(self, keep: int, pick: Any, remote: Any) -> None:
+    def advance(self, keep: int, pick: Any, remote: Any) -> Any:
+        """Ends the step with the pick, then makes the next step's proposal: one round trip
+        per step."""
         self.shard.commit(keep, pick, remote)
-
-    def step(self, keep: int, pick: Any, remote: Any) -> None:
-        """A step whose proposal was lost with the actor's last life: proposed again, then
-        committed."""
-        self.shard.propose()
-        self.shard.commit(keep, pick, remote)
+        return self.shard.propose()
 
     def replay(self, args: Tuple[Any, ...], batch: int, history: List[Any]) -> None:
-        """After a restart: the greedy state, then every step so far."""
+        """After a restart: the greedy state, then every step so far (each proposed again, then
+        committed)."""
         self.prepare(args)
         self.shard.set_batch(batch)
         for keep, pick, remote in history:
-            self.step(keep, pick, remote)
+            self.shard.propose()
+            self.shard.commit(keep, pick, remote)
 
 
 def _parts(source: Any, column: str, shards: Optional[int]) -> List[List[Any]]:
@@ -170,7 +170,7 @@ class _Cluster:
             _ShardActor.options(**options).remote(i, p, column)  # type: ignore[attr-defined]
             for i, p in enumerate(_parts(source, column, shards))
         ]
-        shapes = [self.get(i, a.shape.remote()) for i, a in enumerate(self.actors)]
+        shapes = [self.loaded(i) for i in range(len(self.actors))]
         k, c = shapes[0][1], shapes[0][2]
         for i, s in enumerate(shapes):
             if (s[1], s[2]) != (k, c):
@@ -180,6 +180,18 @@ class _Cluster:
         self.sizes = [s[0] for s in shapes]
         self.offsets = list(np.cumsum([0] + self.sizes[:-1]))
         self.n, self.k, self.c = sum(self.sizes), k, c
+
+    def loaded(self, shard: int) -> Tuple[int, ...]:
+        """Shard ``shard``'s shape, once its actor has read it; an actor that cannot read its
+        shard dies in its constructor: an InputError naming the shard, not a hang."""
+        try:
+            shape: Tuple[int, ...] = self.get(shard, self.actors[shard].shape.remote())
+            return shape
+        except ray.exceptions.RayActorError as e:
+            self.close()
+            cause = getattr(e, "error_msg", None) or str(e)
+            last = [line for line in cause.strip().splitlines() if line.strip()][-1]
+            raise InputError(f"shard {shard} cannot be read: {last.strip()}") from None
 
     def owner(self, index: int) -> int:
         return bisect.bisect_right(self.offsets, index) - 1
@@ -358,48 +370,45 @@ def _batchbald(
     # Each shard's steps so far, to replay on an actor that Ray restarted.
     history: List[List[Any]] = [[] for _ in cluster.actors]
 
-    def call(s: int, method: str, *call_args: Any) -> Any:
-        """Actor ``s``'s ``method``; a restarted actor first replays the steps so far."""
-        actor = cluster.actors[s]
-        for attempt in range(2):
+    def gather(refs: List[Any], lost: Callable[[int], Any]) -> List[Any]:
+        """The shards' results; an actor that died is restarted by Ray, replays the steps so
+        far, and gives ``lost(s)`` instead."""
+        out = []
+        for s, ref in enumerate(refs):
             try:
-                return cluster.get(s, getattr(actor, method).remote(*call_args))
+                out.append(cluster.get(s, ref))
             except ray.exceptions.RayActorError:
-                if attempt:
-                    raise
-                cluster.get(s, actor.replay.remote(args(s), b, history[s]))
-                if method == "commit":
-                    # The lost life's proposal: made again before the commit.
-                    method = "step"
+                cluster.get(s, cluster.actors[s].replay.remote(args(s), b, history[s]))
+                out.append(lost(s))
+        return out
 
+    def proposal(s: int) -> Any:
+        return cluster.get(s, cluster.actors[s].propose.remote())
+
+    proposals = []
+    if not driver.done():
+        proposals = gather([a.propose.remote() for a in cluster.actors], proposal)
     bar = _Progress() if progress else None
     try:
         while not driver.done():
-            refs = [a.propose.remote() for a in cluster.actors]
-            proposals = []
-            for s, r in enumerate(refs):
-                try:
-                    proposals.append(cluster.get(s, r))
-                except ray.exceptions.RayActorError:
-                    cluster.get(s, cluster.actors[s].replay.remote(args(s), b, history[s]))
-                    proposals.append(call(s, "propose"))
             pick, keep = driver.merge(proposals)
             owner = cluster.owner(pick[1])
-            point, cond = call(owner, "point_of", pick[1])
-            remote = (point.tolist(), cond)
+
+            actor = cluster.actors[owner]
+            try:
+                row, cond = cluster.get(owner, actor.point_of.remote(pick[1]))
+            except ray.exceptions.RayActorError:
+                cluster.get(owner, actor.replay.remote(args(owner), b, history[owner]))
+                # Proposed again: the state the other shards are in at this step.
+                proposal(owner)
+                row, cond = cluster.get(owner, actor.point_of.remote(pick[1]))
+            remote = (row.tolist(), cond)
             steps = [
                 (keep[s], pick, None if s == owner else remote) for s in range(len(cluster.actors))
             ]
-            refs = [a.commit.remote(*steps[s]) for s, a in enumerate(cluster.actors)]
-            for s, r in enumerate(refs):
-                try:
-                    cluster.get(s, r)
-                except ray.exceptions.RayActorError:
-                    cluster.get(s, cluster.actors[s].replay.remote(args(s), b, history[s]))
-                    call(s, "step", *steps[s])
             for s in range(len(cluster.actors)):
                 history[s].append(steps[s])
-            warning = driver.record(pick, point, sum(p[5] for p in proposals))
+            warning = driver.record(pick, row, sum(p[5] for p in proposals))
             if warning is not None:
                 _warn(warning)
             done = len(history[0])
@@ -407,6 +416,11 @@ def _batchbald(
                 on_pick(done, b)
             if bar is not None:
                 bar(done, b)
+            if driver.done():
+                break
+            # The step's commit and the next step's proposal, in one round trip.
+            refs = [a.advance.remote(*steps[s]) for s, a in enumerate(cluster.actors)]
+            proposals = gather(refs, proposal)
     finally:
         if bar is not None:
             bar.close()

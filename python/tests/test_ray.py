@@ -104,8 +104,9 @@ def test_the_limit_stops_the_batch_and_warns(local: None) -> None:
         bald.ray.acquire(source, "batchbald", 12, past_limit="power-bald")
 
 
-def test_bad_shards_are_errors_that_name_them(local: None) -> None:
+def test_bad_shards_are_errors_that_name_them(local: None, tmp_path: Path) -> None:
     lp = pool()
+    np.save(tmp_path / "a.npy", lp)
     other = log_softmax(np.random.default_rng(1).normal(size=(30, 10, 5))).astype(np.float32)
     with pytest.raises(bald.InputError, match=r"shard 1 has K = 10, C = 5: shard 0 has K = 10, C = 4"):
         bald.ray.acquire([ray.put(lp), ray.put(other)], "batchbald", 5)
@@ -119,6 +120,8 @@ def test_bad_shards_are_errors_that_name_them(local: None) -> None:
     with pytest.raises(bald.InputError) as e:
         bald.ray.acquire(source, "batchbald", 5, past_limit="stop")
     assert str(e.value) == f"shard 1 (pool points 130..199): {single.value}"
+    with pytest.raises(bald.InputError, match=r"shard 1 cannot be read: .*No such file"):
+        bald.ray.acquire([str(tmp_path / "a.npy"), str(tmp_path / "missing.npy")], "bald", 5)
     with pytest.raises(bald.InputError, match="not a source|ray.data.Dataset"):
         bald.ray.acquire(lp, "batchbald", 5)
     with pytest.raises(bald.InputError, match="out of range for a pool of 200 points"):
