@@ -132,7 +132,7 @@ impl Shard {
         };
         match shard.reply()? {
             Reply::Ready(batch) => shard.batch = batch,
-            _ => unreachable!("a shard's first reply is Ready"),
+            _ => return Err(out_of_turn()),
         }
         Ok(shard)
     }
@@ -171,7 +171,7 @@ impl Shard {
         self.send(Command::PointOf(index))?;
         match self.reply()? {
             Reply::Point(p) => Ok(p),
-            _ => unreachable!("PointOf replies with a point"),
+            _ => Err(out_of_turn()),
         }
     }
 
@@ -198,7 +198,7 @@ impl Shard {
     fn proposal(&self) -> Result<Proposal> {
         match self.reply()? {
             Reply::Proposal(p) => Ok(p),
-            _ => unreachable!("Propose replies with a proposal"),
+            _ => Err(out_of_turn()),
         }
     }
 }
@@ -216,6 +216,11 @@ impl Drop for Shard {
 
 fn gone() -> Error {
     Error::Backend("the shard's worker has stopped".into())
+}
+
+/// A reply to another command than the one asked: a call whose reply was left unread.
+fn out_of_turn() -> Error {
+    Error::Backend("the shard answered another command: an earlier reply was left unread".into())
 }
 
 /// A shard's worker: its greedy state, serving commands until the shard is dropped.
@@ -434,20 +439,16 @@ pub fn acquire(shards: &mut [Shard], strategy: &BatchBald) -> Result<Acquisition
         for s in shards.iter() {
             s.send(Command::Propose)?;
         }
-        let proposals = shards
-            .iter()
-            .map(|s| s.proposal())
-            .collect::<Result<Vec<_>>>()?;
+        // Every reply is read before an error returns, so that none is left for a later call.
+        let proposals: Vec<Result<Proposal>> = shards.iter().map(|s| s.proposal()).collect();
+        let proposals = proposals.into_iter().collect::<Result<Vec<_>>>()?;
         let (pick, keep) = driver.merge(&proposals)?;
-        let mut point = None;
-        for (i, s) in shards.iter_mut().enumerate() {
-            if let Some(p) = s.point_of(pick.index)? {
-                point = Some((i, p));
-            }
-        }
-        let (owner, (row, cond)) = point.ok_or_else(|| {
-            Error::Backend(format!("no shard holds the pick, index {}", pick.index))
-        })?;
+        let owner = shards
+            .iter()
+            .position(|s| (s.offset..s.offset + s.shape.n).contains(&pick.index));
+        let no_owner = || Error::Backend(format!("no shard holds the pick, index {}", pick.index));
+        let owner = owner.ok_or_else(no_owner)?;
+        let (row, cond) = shards[owner].point_of(pick.index)?.ok_or_else(no_owner)?;
         for (i, s) in shards.iter().enumerate() {
             let remote = (i != owner).then(|| (row.clone(), cond));
             s.send(Command::Commit {
@@ -456,8 +457,9 @@ pub fn acquire(shards: &mut [Shard], strategy: &BatchBald) -> Result<Acquisition
                 remote,
             })?;
         }
-        for s in shards.iter() {
-            s.reply()?;
+        let replies: Vec<Result<Reply>> = shards.iter().map(|s| s.reply()).collect();
+        for r in replies {
+            r?;
         }
         let evaluations = proposals.iter().map(|p| p.evaluations).sum();
         driver.record(pick, &row, evaluations)?;

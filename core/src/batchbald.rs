@@ -342,11 +342,17 @@ impl<'s, 'a, B: Backend, T: Element + 'a> GreedyShard<'s, 'a, B, T> {
     ) -> Result<(), B::Error> {
         let kc = self.lp.shape().k * self.lp.shape().c;
         let local = self.local(pick.index);
-        let cond = match (local, remote) {
-            (Some(i), _) => self.cond[i],
+        /// Where the pick's point is.
+        enum Point<'p> {
+            Here(usize),
+            Given(&'p [f64]),
+        }
+        // The pick's conditional entropy, and its point.
+        let (cond, point) = match (local, remote) {
+            (Some(i), _) => (self.cond[i], Point::Here(i)),
             (None, Some((point, h))) => {
                 check_len("pick's point", kc, point.len())?;
-                h
+                (h, Point::Given(point))
             }
             (None, None) => {
                 return Err(Error::InvalidParameter {
@@ -377,14 +383,13 @@ impl<'s, 'a, B: Backend, T: Element + 'a> GreedyShard<'s, 'a, B, T> {
             return Ok(());
         }
         let row = &mut self.rows[(self.picks - 1) * kc..self.picks * kc];
-        match (local, remote) {
-            (Some(i), _) => {
+        match point {
+            Point::Given(point) => row.copy_from_slice(point),
+            Point::Here(i) => {
                 for (r, v) in row.iter_mut().zip(self.lp.point(i)) {
                     *r = v.to_f64();
                 }
             }
-            (None, Some((point, _))) => row.copy_from_slice(point),
-            (None, None) => unreachable!("refused above"),
         }
         let rows = &*self.rows;
         self.joint

@@ -14,9 +14,26 @@ pub struct Preset {
     pub about: &'static str,
     /// The run time measured on this project's 2-core machine (the build not included).
     pub run_time: &'static str,
-    /// Its arguments: each flag, with its value when it takes one.
-    pub args: &'static [(&'static str, Option<&'static str>)],
+    /// Its arguments, in groups (a protocol's shared settings, then its own): each flag, with
+    /// its value when it takes one.
+    pub args: &'static [&'static [Arg]],
 }
+
+/// A flag, with its value when it takes one.
+pub type Arg = (&'static str, Option<&'static str>);
+
+/// Gal et al.'s protocol, shared by their experiments: the CNN, 10 labels a round to 300,
+/// K = 100, 2000 pool images scored a round, 3 seeds.
+const GAL2017: &[Arg] = &[
+    ("--model", Some("cnn")),
+    ("--repeated", Some("1")),
+    ("--acquire", Some("10")),
+    ("--seeds", Some("3")),
+    ("--budget", Some("300")),
+    ("--k", Some("100")),
+    ("--pool-subset", Some("2000")),
+    ("--thresholds", Some("0.9,0.95")),
+];
 
 /// Every preset.
 pub const PRESETS: [Preset; 3] = [
@@ -27,7 +44,7 @@ pub const PRESETS: [Preset; 3] = [
                 times), BatchBALD does not; random, BALD and BatchBALD, the labels each needs \
                 to reach 85% and 87%",
         run_time: "about 2 minutes a seed",
-        args: &[
+        args: &[&[
             ("--repeated", Some("3")),
             ("--model", Some("mlp")),
             ("--strategies", Some("random,bald,batchbald")),
@@ -37,7 +54,7 @@ pub const PRESETS: [Preset; 3] = [
             ("--max-epochs", Some("100")),
             ("--patience", Some("10")),
             ("--thresholds", Some("0.85,0.87")),
-        ],
+        ]],
     },
     Preset {
         name: "gal2017",
@@ -47,18 +64,11 @@ pub const PRESETS: [Preset; 3] = [
                 accuracy over 3 seeds",
         run_time: "about 45 minutes a seed",
         args: &[
-            ("--model", Some("cnn")),
-            ("--repeated", Some("1")),
-            ("--acquire", Some("10")),
-            (
+            GAL2017,
+            &[(
                 "--strategies",
                 Some("bald,var-ratios-mode,entropy,mean-std,random,batchbald"),
-            ),
-            ("--seeds", Some("3")),
-            ("--budget", Some("300")),
-            ("--k", Some("100")),
-            ("--pool-subset", Some("2000")),
-            ("--thresholds", Some("0.9,0.95")),
+            )],
         ],
     },
     Preset {
@@ -68,16 +78,11 @@ pub const PRESETS: [Preset; 3] = [
                 one forward pass without dropout",
         run_time: "about 17 minutes a seed",
         args: &[
-            ("--model", Some("cnn")),
-            ("--repeated", Some("1")),
-            ("--acquire", Some("10")),
-            ("--strategies", Some("var-ratios,entropy")),
-            ("--deterministic", None),
-            ("--seeds", Some("3")),
-            ("--budget", Some("300")),
-            ("--k", Some("100")),
-            ("--pool-subset", Some("2000")),
-            ("--thresholds", Some("0.9,0.95")),
+            GAL2017,
+            &[
+                ("--strategies", Some("var-ratios,entropy")),
+                ("--deterministic", None),
+            ],
         ],
     },
 ];
@@ -117,7 +122,7 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
     let mut out: Vec<OsString> = argv[..2.min(argv.len())].to_vec();
-    for &(flag, value) in preset.args {
+    for &(flag, value) in preset.args.iter().copied().flatten() {
         if !given(flag) {
             out.push(flag.into());
             out.extend(value.map(OsString::from));
@@ -135,6 +140,8 @@ pub fn list() -> String {
         let args: Vec<String> = p
             .args
             .iter()
+            .copied()
+            .flatten()
             .map(|(f, v)| v.map_or(f.to_string(), |v| format!("{f} {v}")))
             .collect();
         s.push_str(&format!(
