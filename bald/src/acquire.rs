@@ -4,14 +4,12 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use bald_core::owned::{batchbald_with, scores as owned_scores, stochastic_batch, top_k_of, Batch};
-use bald_core::{
-    random_scores, Backend, Element, Hooks, Pick, Plain, PreparedPool, Regime, Shape,
-    StochasticBatch, StochasticMode,
-};
+use bald_core::owned::{batchbald_with, scores as owned_scores, Batch};
+use bald_core::{random_scores, Backend, Element, Hooks, Pick, Plain, PreparedPool, Regime, Shape};
 
 use crate::error::{Argument, Error, Result, Spelling};
 use crate::pool::{failed, Entropies, Layout, PoolJob, Prepared};
+use crate::rank::{rank, Keys, Ranked};
 use crate::strategy::{BatchBald, PastLimit, Score, Strategy};
 
 /// A warning about an acquisition, given when it applies: before any work for the arguments,
@@ -307,35 +305,10 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
             batchbald_on(backend, pool, bb, &mut options, entropies, &mut warnings)?
         }
         _ => {
-            let known = strategy
-                .score()
-                .zip(entropies)
-                .and_then(|(score, (h, eh))| from_entropies(score, h, eh));
-            let all = match (known, strategy.score()) {
-                (Some(all), _) => all,
-                (None, Some(score)) => owned_scores(backend, pool, score).map_err(failed)?,
-                (None, None) => {
-                    let mut keys = vec![0.0; shape.n];
-                    let seed = match strategy {
-                        Strategy::Random(r) => r.seed,
-                        _ => 0,
-                    };
-                    random_scores(seed, &mut keys);
-                    keys
-                }
-            };
-            let mask = excluded_mask(shape.n, options.exclude, &[]);
-            let batch = match strategy {
-                Strategy::PowerBald(p) => pick_among(&all, mask.as_deref(), |s| {
-                    power_bald(p.beta, p.seed, p.batch_size, s)
-                })?,
-                _ => pick_among(&all, mask.as_deref(), |s| {
-                    Ok(top_k_of(s, strategy.batch_size()))
-                })?,
-            };
+            let (ranked, all) = rank_on(backend, pool, strategy, 0, options.exclude, entropies)?;
             Acquisition {
-                indices: batch.indices,
-                scores: batch.scores,
+                indices: ranked.indices,
+                scores: ranked.scores,
                 point_scores: Some(all),
                 ..Acquisition::default()
             }
@@ -370,21 +343,69 @@ fn bald_of(h: &[f64], eh: &[f64]) -> Vec<f64> {
     h.iter().zip(eh).map(|(h, eh)| (h - eh).max(0.0)).collect()
 }
 
-/// Picks with `pick` among the points not in `excluded` (a mask over the pool), from a
-/// compacted copy of `all` (N scores, never the pool), and maps the picks back.
-fn pick_among(
-    all: &[f64],
-    excluded: Option<&[bool]>,
-    pick: impl FnOnce(&[f64]) -> Result<Batch>,
-) -> Result<Batch> {
-    let Some(mask) = excluded else {
-        return pick(all);
+/// The best points of a strategy that ranks them by one key each (not BatchBALD), on points
+/// `offset..` of the whole pool, never those in `exclude` (indices among them): the ranking,
+/// and every point's score (the random keys for random). The driver of [`acquire_on`], and of
+/// a shard's part of the whole pool's batch.
+pub(crate) fn rank_on<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    strategy: &Strategy,
+    offset: usize,
+    exclude: &[usize],
+    entropies: Option<(&[f64], &[f64])>,
+) -> Result<(Ranked, Vec<f64>)> {
+    let n = pool.shape().n;
+    let all = match strategy.score() {
+        Some(score) => match entropies.and_then(|(h, eh)| from_entropies(score, h, eh)) {
+            Some(known) => known,
+            None => owned_scores(backend, pool, score).map_err(failed)?,
+        },
+        None => {
+            let mut keys = vec![0.0; n];
+            let seed = match strategy {
+                Strategy::Random(r) => r.seed,
+                _ => 0,
+            };
+            random_scores(seed, offset, &mut keys);
+            keys
+        }
     };
-    let kept: Vec<usize> = (0..all.len()).filter(|&i| !mask[i]).collect();
-    let compact: Vec<f64> = kept.iter().map(|&i| all[i]).collect();
-    let mut batch = pick(&compact)?;
-    batch.indices.iter_mut().for_each(|i| *i = kept[*i]);
-    Ok(batch)
+    let keys = match strategy {
+        Strategy::PowerBald(p) => Keys::Power {
+            beta: p.beta,
+            seed: p.seed,
+        },
+        _ => Keys::Scores,
+    };
+    let mask = excluded_mask(n, exclude, &[]);
+    let ranked = rank(keys, &all, offset, mask.as_deref(), strategy.batch_size())?;
+    Ok((ranked, all))
+}
+
+/// BatchBALD's PowerBALD tail on points `offset..` of the whole pool: `rest` picks by `bb`'s
+/// PowerBALD among the points not in `exclude` or `picked` (indices among them).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tail_on<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    bb: &BatchBald,
+    rest: usize,
+    offset: usize,
+    exclude: &[usize],
+    picked: &[usize],
+    entropies: Option<(&[f64], &[f64])>,
+) -> Result<Ranked> {
+    let bald = match entropies {
+        Some((h, eh)) => bald_of(h, eh),
+        None => owned_scores(backend, pool, Score::Bald).map_err(failed)?,
+    };
+    let mask = excluded_mask(pool.shape().n, exclude, picked);
+    let keys = Keys::Power {
+        beta: bb.beta,
+        seed: bb.seed,
+    };
+    rank(keys, &bald, offset, mask.as_deref(), rest)
 }
 
 /// A mask over the `n` pool points of those in `exclude` or `picked`; `None` when both are
@@ -396,17 +417,6 @@ fn excluded_mask(n: usize, exclude: &[usize], picked: &[usize]) -> Option<Vec<bo
     let mut mask = vec![false; n];
     exclude.iter().chain(picked).for_each(|&i| mask[i] = true);
     Some(mask)
-}
-
-/// A PowerBALD batch of `size` among `scores` (BALD).
-fn power_bald(beta: f64, seed: u64, size: usize, scores: &[f64]) -> Result<Batch> {
-    let stochastic = StochasticBatch {
-        mode: StochasticMode::Power,
-        beta,
-        batch_size: size,
-        seed,
-    };
-    Ok(stochastic_batch(stochastic, scores)?)
 }
 
 /// [`acquire_on`] for BatchBALD: the greedy until the batch is full or its score reaches ln K,
@@ -486,15 +496,17 @@ fn batchbald_on<'a, B: Backend, T: Element + 'a>(
     let mut standard_errors =
         bald_core::owned::standard_errors(backend, pool, core, &batch.indices).map_err(failed)?;
     if switched && bb.past_limit == PastLimit::PowerBald {
-        let bald = match entropies {
-            Some((h, eh)) => bald_of(h, eh),
-            None => owned_scores(backend, pool, Score::Bald).map_err(failed)?,
-        };
         let rest = core.picks(shape.n) - made;
-        let mask = excluded_mask(shape.n, options.exclude, &batch.indices);
-        let tail = pick_among(&bald, mask.as_deref(), |s| {
-            power_bald(bb.beta, bb.seed, rest, s)
-        })?;
+        let tail = tail_on(
+            backend,
+            pool,
+            bb,
+            rest,
+            0,
+            options.exclude,
+            &batch.indices,
+            entropies,
+        )?;
         regimes.extend(tail.indices.iter().map(|_| PickRegime::PowerBald));
         standard_errors.extend(tail.indices.iter().map(|_| 0.0));
         batch.indices.extend(tail.indices);
@@ -529,6 +541,35 @@ impl PoolJob for AcquireJob<'_, '_> {
     ) -> Result<Acquisition> {
         let given = entropies.map(|(h, eh)| (&h[..], &eh[..]));
         acquire_on(backend, pool, self.strategy, self.options, given)
+    }
+}
+
+/// A shard's ranking on a prepared pool.
+struct RankJob<'s> {
+    strategy: &'s Strategy,
+    offset: usize,
+    exclude: &'s [usize],
+}
+
+impl PoolJob for RankJob<'_> {
+    type Out = Ranked;
+
+    fn on<'a, B: Backend, T: Element + 'a>(
+        self,
+        backend: &B,
+        pool: &B::Pool<'a, T>,
+        entropies: Option<&Entropies>,
+    ) -> Result<Ranked> {
+        let given = entropies.map(|(h, eh)| (&h[..], &eh[..]));
+        let (ranked, _) = rank_on(
+            backend,
+            pool,
+            self.strategy,
+            self.offset,
+            self.exclude,
+            given,
+        )?;
+        Ok(ranked)
     }
 }
 
@@ -578,6 +619,30 @@ impl Prepared<'_> {
         early.append(&mut a.warnings);
         a.warnings = early;
         Ok(a)
+    }
+
+    /// This pool's part of `strategy`'s batch (a strategy that ranks points by one key, not
+    /// BatchBALD) when it is a shard, points `offset..` of a whole pool: its best points, never
+    /// those in `exclude` (indices in the shard). [`crate::rank::merge`] of every shard's part
+    /// is the batch [`Prepared::acquire`] picks on the whole pool.
+    pub fn rank(
+        &self,
+        strategy: impl Into<Strategy>,
+        offset: usize,
+        exclude: &[usize],
+    ) -> Result<Ranked> {
+        let strategy = strategy.into();
+        if let Strategy::BatchBald(_) = strategy {
+            return Err(Error::Backend(
+                "BatchBALD is greedy, not a ranking: its shards are bald::shard::Shard".into(),
+            ));
+        }
+        check(&strategy, self.pool().shape(), exclude)?;
+        self.visit(RankJob {
+            strategy: &strategy,
+            offset,
+            exclude,
+        })
     }
 
     /// Every point's `score`, in pool order.

@@ -168,9 +168,6 @@ pub enum Argument {
     },
     /// An index excluded twice.
     ExcludedTwice(usize),
-    /// BatchBALD over shards with `past_limit` power-bald, whose tail is drawn over the whole
-    /// pool's scores.
-    ShardedPowerBaldTail,
 }
 
 impl Argument {
@@ -207,13 +204,6 @@ impl Argument {
             Argument::ExcludedTwice(index) => {
                 format!("{}: index {index} is given twice", spelling.name("exclude"))
             }
-            Argument::ShardedPowerBaldTail => format!(
-                "BatchBALD over shards stops or continues at its information limit: {} draws \
-                 its tail over the whole pool, which the shards do not gather; pass {} or {}",
-                spelling.arg("past-limit", "power-bald"),
-                spelling.arg("past-limit", "stop"),
-                spelling.arg("past-limit", "continue")
-            ),
         }
     }
 }

@@ -50,6 +50,7 @@ mod device;
 mod error;
 pub mod npy;
 mod pool;
+pub mod rank;
 pub mod shard;
 mod strategy;
 

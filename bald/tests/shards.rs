@@ -1,6 +1,7 @@
 //! `bald::shard`: a pool split in shards picks what `bald::acquire` picks on the whole pool, for
 //! 1, 2 and 5 shards of unequal sizes, in both regimes, lazy and full, on the scalar and CPU
-//! backends, with excluded points and at the information limit.
+//! backends, with excluded points and at the information limit (stop, continue, and the
+//! PowerBALD tail); and the strategies that rank points by one key.
 
 use bald::npy::{NpyArray, NpyData};
 use bald::shard::{self, Shard};
@@ -56,13 +57,13 @@ fn shards_pick_what_the_whole_pool_picks() {
     let (data, n) = pool_values(k, c);
     let whole = Pool::from_slice(&data, [n, k, c]).unwrap();
     let exclude = [0, 1, 2, 77, 149];
-    let mut limits = 0;
+    let (mut limits, mut tails) = (0, 0);
     for device in [Device::Scalar, Device::Cpu] {
         for greedy in [Greedy::Lazy, Greedy::Full] {
-            // 4^7 configurations: exact throughout; 40: sampled from the third pick.
+            // 20000: exact for 8 picks (4^7 configurations), sampled after; 40: from the third.
             for num_samples in [20_000, 40] {
-                for past_limit in [PastLimit::Continue, PastLimit::Stop] {
-                    let strategy = Strategy::batchbald(8)
+                for past_limit in PastLimit::ALL {
+                    let strategy = Strategy::batchbald(11)
                         .num_samples(num_samples)
                         .greedy(greedy)
                         .seed(9)
@@ -73,6 +74,7 @@ fn shards_pick_what_the_whole_pool_picks() {
                     };
                     let want = bald::acquire_with(&whole, strategy, device, options).unwrap();
                     limits += usize::from(want.information_limit.is_some());
+                    tails += usize::from(want.regimes.contains(&bald::PickRegime::PowerBald));
                     for cuts in [&[n][..], &[61, n], &[1, 30, 31, 100, n]] {
                         let label =
                             format!("{device} {greedy:?} {num_samples} {past_limit:?} {cuts:?}");
@@ -91,17 +93,89 @@ fn shards_pick_what_the_whole_pool_picks() {
         }
     }
     assert!(limits > 0, "no run reached ln K: the limit is untested");
+    assert!(tails > 0, "no PowerBALD tail: it is untested");
+}
+
+/// A sampled step whose best beats its own bound by more than the widening: the driver
+/// merges every shard's evaluations (bald-core's `a_step_the_bests_do_not_settle` has this
+/// pool's steps, on the scalar backend).
+#[test]
+fn a_step_the_bests_do_not_settle() {
+    let (n, k, c) = (120, 8, 4);
+    let data = random_pool(bald_core::Shape::new(n, k, c), 1);
+    let whole = Pool::from_slice(&data, [n, k, c]).unwrap();
+    for device in [Device::Scalar, Device::Cpu] {
+        let strategy = Strategy::batchbald(12)
+            .num_samples(2)
+            .seed(1)
+            .past_limit(PastLimit::Continue);
+        let want = bald::acquire_with(&whole, strategy, device, Default::default()).unwrap();
+        for cuts in [&[n][..], &[50, n], &[7, 31, 32, 90, n]] {
+            let mut parts = shards(&data, (n, k, c), cuts, &strategy, device, &[]);
+            let got = shard::acquire(&mut parts, &strategy).unwrap();
+            assert_eq!(got.indices, want.indices, "{device} {cuts:?}");
+            assert_eq!(got.scores, want.scores, "{device} {cuts:?}: bit for bit");
+        }
+    }
+}
+
+/// The strategies that rank points by one key: each shard's best points, merged, are the
+/// whole pool's batch, with excluded points.
+#[test]
+fn ranked_shards_pick_what_the_whole_pool_picks() {
+    let (k, c) = (10, 4);
+    let (data, n) = pool_values(k, c);
+    let whole = Pool::from_slice(&data, [n, k, c]).unwrap();
+    let exclude = [0, 1, 2, 77, 149];
+    let strategies = [
+        Strategy::power_bald(12).seed(4).into(),
+        Strategy::power_bald(12).beta(0.0).into(),
+        Strategy::random(12).seed(8).into(),
+        Strategy::top(bald::Score::Bald, 12).into(),
+        Strategy::top(bald::Score::VariationRatios, 200).into(),
+    ];
+    for device in [Device::Scalar, Device::Cpu] {
+        for strategy in &strategies {
+            let strategy: &bald::Strategy = strategy;
+            let options = bald::Options {
+                exclude: &exclude,
+                ..Default::default()
+            };
+            let want = bald::acquire_with(&whole, *strategy, device, options).unwrap();
+            for cuts in [&[n][..], &[61, n], &[1, 30, 31, 100, n]] {
+                let mut start = 0;
+                let mut parts = vec![];
+                for &end in cuts {
+                    let part =
+                        Pool::from_slice(&data[start * k * c..end * k * c], [end - start, k, c])
+                            .unwrap();
+                    let mine: Vec<usize> = exclude
+                        .iter()
+                        .filter(|&&i| (start..end).contains(&i))
+                        .map(|&i| i - start)
+                        .collect();
+                    parts.push(
+                        part.on(device)
+                            .unwrap()
+                            .rank(*strategy, start, &mine)
+                            .unwrap(),
+                    );
+                    start = end;
+                }
+                let got = bald::rank::merge(&parts, strategy.batch_size());
+                let label = format!("{device} {} {cuts:?}", strategy.name());
+                assert_eq!(got.indices, want.indices, "{label}");
+                assert_eq!(got.scores, want.scores, "{label}: bit for bit");
+            }
+        }
+    }
 }
 
 #[test]
-fn past_limit_power_bald_is_a_typed_error_and_a_shard_stays_on_the_host() {
+fn a_shard_stays_on_the_host() {
     let (k, c) = (10, 4);
     let (data, n) = pool_values(k, c);
     let strategy = Strategy::batchbald(5);
-    let mut parts = shards(&data, (n, k, c), &[70, n], &strategy, Device::Cpu, &[]);
-    let e = shard::acquire(&mut parts, &strategy).unwrap_err();
-    assert!(matches!(e, bald::Error::Argument(_)), "{e:?}");
-    assert!(e.to_string().contains("past_limit"), "{e}");
     let pool = Pool::from_array(
         NpyArray {
             shape: vec![n, k, c],

@@ -7,7 +7,9 @@ use crate::error::{check_len, Error};
 use crate::joint::{
     dynamic_joint_workspace_len, joint_entropies_workspace_len, DynamicJoint, JointProbs, Regime,
 };
-use crate::lazy::{lazy_workspace_len, merge_step, pick_joint, Evaluated, LazyGreedy};
+use crate::lazy::{
+    lazy_workspace_len, merge_step, pick_from_bests, pick_joint, Evaluated, LazyGreedy,
+};
 use crate::logprobs::{LogProbs, Shape};
 use crate::params::{exclude_candidates, BatchBald, Entropies, Greedy, Hooks, Pick};
 use crate::topk::argmax;
@@ -41,7 +43,8 @@ impl BatchBald {
     }
 
     /// The host driver behind [`BatchBald::run`] (the default of [`Backend::batchbald`]): the
-    /// pool as one [`GreedyShard`], each step its proposal, [`merge_step`] and its commit.
+    /// pool as one [`GreedyShard`], each step its proposal, the pick ([`pick_from_bests`], else
+    /// [`merge_step`]) and its commit.
     /// Outputs hold at least `picks(N)` entries.
     pub fn greedy<'a, B: Backend, T: Element + 'a>(
         &self,
@@ -64,16 +67,22 @@ impl BatchBald {
         let b = shard.batch();
         for t in 0..b {
             let evaluations = shard.propose()?;
-            let mut keep = [0];
             let (previous, widening) = (shard.previous(), shard.widening());
-            let pick = merge_step(
-                &mut [shard.evaluated().peekable()],
-                &mut keep,
-                previous,
-                widening,
-            )
-            .ok_or(Error::EmptyDimension { dim: "N" })?;
-            shard.commit(keep[0], pick, None)?;
+            let (pick, keep) = match pick_from_bests([shard.best()], previous, widening) {
+                Some(pick) => (pick, shard.kept(pick.score)),
+                None => {
+                    let mut keep = [0];
+                    let pick = merge_step(
+                        &mut [shard.evaluated().peekable()],
+                        &mut keep,
+                        previous,
+                        widening,
+                    )
+                    .ok_or(Error::EmptyDimension { dim: "N" })?;
+                    (pick, keep[0])
+                }
+            };
+            shard.commit(keep, pick, None)?;
             out_indices[t] = pick.index;
             out_scores[t] = pick.score;
             hooks.picked(Pick {
@@ -118,9 +127,11 @@ impl BatchBald {
 /// once; its lazy bounds (or, for full greedy, its step's best); and the joint of the batch
 /// so far, built from the picks' points whichever shard holds them. Each step:
 /// [`GreedyShard::propose`] evaluates candidates until the shard's best is certain;
-/// [`merge_step`] over every shard's [`GreedyShard::evaluated`] decides the pick; then
-/// [`GreedyShard::commit`] on every shard, with the pick's point and conditional entropy from
-/// its shard ([`GreedyShard::point_of`]). The picks and scores are those of one process over the
+/// [`pick_from_bests`] over every shard's [`GreedyShard::best`] decides the pick, each shard
+/// keeping [`GreedyShard::kept`] of its evaluations, or, when the bests do not settle it,
+/// [`merge_step`] over every shard's [`GreedyShard::evaluated`]; then [`GreedyShard::commit`]
+/// on every shard, with the pick's point and conditional entropy from its shard
+/// ([`GreedyShard::point_of`]). The picks and scores are those of one process over the
 /// whole pool, in both regimes: the sampled joint's draws are keyed by configuration and pick
 /// order, not by pool index.
 pub struct GreedyShard<'s, 'a, B: Backend, T: Element + 'a> {
@@ -311,6 +322,35 @@ impl<'s, 'a, B: Backend, T: Element + 'a> GreedyShard<'s, 'a, B, T> {
                 index: e.index + offset,
                 ..e
             })
+    }
+
+    /// The step's best evaluation, index in the whole pool (for [`pick_from_bests`]; full
+    /// greedy: its best, with an infinite bound).
+    pub fn best(&self) -> Option<Evaluated> {
+        let e = match (&self.lazy, self.best) {
+            (Some(lazy), _) => lazy.best()?,
+            (None, Some((score, index))) => Evaluated {
+                bound: f64::INFINITY,
+                index,
+                score,
+            },
+            (None, None) => return None,
+        };
+        Some(Evaluated {
+            index: e.index + self.offset,
+            ..e
+        })
+    }
+
+    /// How many of the step's evaluations one lazy greedy over the whole pool keeps when its
+    /// pick, decided by [`pick_from_bests`], scores `score` (the `keep` of
+    /// [`GreedyShard::commit`]).
+    pub fn kept(&self, score: f64) -> usize {
+        match &self.lazy {
+            Some(lazy) => lazy.kept(score),
+            // Full greedy's one evaluation, unbounded.
+            None => usize::from(self.best.is_some()),
+        }
     }
 
     /// The score this step's gains are measured from (for [`merge_step`]).

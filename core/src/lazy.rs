@@ -118,6 +118,32 @@ pub fn merge_step<I: Iterator<Item = Evaluated>>(
     }
 }
 
+/// The step's pick from each shard's best alone ([`LazyGreedy::best`], indices in the whole
+/// pool), when they settle it, so that no shard sends its evaluations: the best of the bests,
+/// G, when G's score does not beat G's own bound by more than the slack (always in the exact
+/// regime, where bounds hold up to rounding; mostly in the sampled one). `None` when they do
+/// not settle it (or no shard has a candidate): then [`merge_step`] over every shard's
+/// evaluations decides.
+///
+/// Why G is [`merge_step`]'s pick: its walk's best so far is never above G, so every
+/// evaluation whose bound G does not settle comes before the walk stops; G is one of them,
+/// and once they are walked the best is G, which settles the next bound. The walk is exactly
+/// the evaluations whose bounds G does not settle, in each shard a prefix of its list
+/// ([`LazyGreedy::kept`] with G's score counts it).
+pub fn pick_from_bests(
+    bests: impl IntoIterator<Item = Option<Evaluated>>,
+    previous: f64,
+    widening: f64,
+) -> Option<Evaluated> {
+    let mut best: Option<Evaluated> = None;
+    for e in bests.into_iter().flatten() {
+        if beats(best.map(|b| (b.score, b.index)), e.score, e.index) {
+            best = Some(e);
+        }
+    }
+    best.filter(|g| !settles(Some((g.score, g.index)), previous, widening, g.bound))
+}
+
 /// How much more than the rounding slack a bound must be beaten by in a sampled step of
 /// `rows` configurations over `c` classes: a quarter of the largest standard error a mean of
 /// `rows` values in [0, ln C] can have, (ln C) / (2 sqrt(rows)). The quarter is measured
@@ -252,6 +278,22 @@ impl<'w> LazyGreedy<'w> {
                 score: self.saved[2 * slot + 1],
             }
         })
+    }
+
+    /// The step's best evaluation so far (the best of [`LazyGreedy::evaluated`]).
+    pub fn best(&self) -> Option<Evaluated> {
+        let (_, index) = self.best?;
+        self.evaluated().find(|e| e.index == index)
+    }
+
+    /// How many of the step's evaluations (from the first) have bounds that the cumulative
+    /// score `score` does not settle: those one lazy greedy keeps when its pick scores `score`
+    /// ([`pick_from_bests`]).
+    pub fn kept(&self, score: f64) -> usize {
+        let best = Some((score, 0));
+        self.evaluated()
+            .take_while(|e| !settles(best, self.previous, self.widening, e.bound))
+            .count()
     }
 
     /// The next block of at most `out.len()` candidates to evaluate at this step, into the start

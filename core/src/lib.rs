@@ -54,7 +54,8 @@ pub use head::{
 };
 pub use joint::{check_joint_args, joint_entropies_workspace_len, JointProbs, Regime};
 pub use lazy::{
-    lazy_workspace_len, merge_step, pick_joint, sampled_widening, Evaluated, LazyGreedy,
+    lazy_workspace_len, merge_step, pick_from_bests, pick_joint, sampled_widening, Evaluated,
+    LazyGreedy,
 };
 pub use logprobs::{logits_to_log_probs, probs_to_log_probs, LogProbs, Shape};
 pub use math::{log_sum_exp, neg_p_log_p, neg_x_ln_x};

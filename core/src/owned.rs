@@ -72,7 +72,7 @@ pub fn top_k_of(scores: &[f64], batch_size: usize) -> Batch {
 /// are the random keys.
 pub fn random_batch(n: usize, batch_size: usize, seed: u64) -> Batch {
     let mut keys = vec![0.0; n];
-    crate::random_scores(seed, &mut keys);
+    crate::random_scores(seed, 0, &mut keys);
     top_k_of(&keys, batch_size)
 }
 

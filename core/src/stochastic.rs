@@ -5,11 +5,12 @@ use crate::error::{check_len, Error};
 use crate::rng::{point_uniform, Domain};
 use crate::topk::{better_first, top_k};
 
-/// Random acquisition keys: a uniform [0, 1) key per point from Philox(seed; n); the top-k of
-/// these keys is a uniformly random k-subset, the same on every backend.
-pub fn random_scores(seed: u64, out: &mut [f64]) {
+/// Random acquisition keys of points `first..first + out.len()`: a uniform [0, 1) key per
+/// point n from Philox(seed; n); the top-k of these keys is a uniformly random k-subset, the
+/// same on every backend and however the pool is split.
+pub fn random_scores(seed: u64, first: usize, out: &mut [f64]) {
     for (n, o) in out.iter_mut().enumerate() {
-        *o = point_uniform(seed, Domain::Random, n);
+        *o = point_uniform(seed, Domain::Random, first + n);
     }
 }
 
@@ -51,6 +52,21 @@ impl StochasticBatch {
         order: &mut [usize],
         out: &'o mut [usize],
     ) -> Result<&'o [usize], Error> {
+        self.keys(scores, |n| n, keys, order)?;
+        top_k(keys, self.batch_size, out)
+    }
+
+    /// Each point's key, β log w_n + G_n, into `keys` (one per score), the Gumbel noise of
+    /// `scores[i]` keyed by `point(i)`, its point's index in the whole pool: the points left
+    /// after exclusions, or a shard's, draw the noise the whole pool's points draw. `order` (N)
+    /// is scratch for [`StochasticMode::SoftRank`], whose ranks are among `scores`.
+    pub fn keys(
+        &self,
+        scores: &[f64],
+        point: impl Fn(usize) -> usize,
+        keys: &mut [f64],
+        order: &mut [usize],
+    ) -> Result<(), Error> {
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Err(Error::InvalidParameter {
                 name: "beta",
@@ -92,10 +108,10 @@ impl StochasticBatch {
                 }
             }
         }
-        for (n, key) in keys.iter_mut().enumerate() {
-            *key += gumbel(self.seed, n);
+        for (i, key) in keys.iter_mut().enumerate() {
+            *key += gumbel(self.seed, point(i));
         }
-        top_k(keys, self.batch_size, out)
+        Ok(())
     }
 }
 

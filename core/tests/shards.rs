@@ -4,7 +4,8 @@
 //! bit, in both regimes, lazy and full, however the pool is split, with excluded points.
 
 use bald_core::{
-    merge_step, Backend, BatchBald, Element, Greedy, GreedyShard, Hooks, LogProbs, Scalar, Shape,
+    merge_step, pick_from_bests, Backend, BatchBald, Element, Greedy, GreedyShard, Hooks, LogProbs,
+    Regime, Scalar, Shape,
 };
 use bald_testing::cases::random_pool;
 
@@ -22,7 +23,8 @@ fn repeated_pool(n: usize, k: usize, c: usize) -> (Vec<f32>, Shape) {
 
 /// The batch of `params` from the pool cut at `cuts` (the shards' ends), with `exclude`
 /// (indices in the whole pool): (picks, scores, the evaluations one lazy greedy over the whole
-/// pool makes at each step, by `merge_step`'s count).
+/// pool makes at each step, by `merge_step`'s count). Steps that the shards' bests settle
+/// (`pick_from_bests`) are counted in `settled`.
 fn sharded<B: Backend>(
     backend: &B,
     data: &[f32],
@@ -30,6 +32,7 @@ fn sharded<B: Backend>(
     params: &BatchBald,
     cuts: &[usize],
     exclude: &[usize],
+    settled: &mut usize,
 ) -> (Vec<usize>, Vec<f64>, Vec<usize>) {
     let kc = shape.k * shape.c;
     let starts: Vec<usize> = [&[0][..], &cuts[..cuts.len() - 1]].concat();
@@ -78,9 +81,20 @@ fn sharded<B: Backend>(
             assert_eq!((s.previous(), s.widening()), (previous, widening));
         }
         let mut keep = vec![0; shards.len()];
-        let pick = {
+        let merged = {
             let mut lists: Vec<_> = shards.iter().map(|s| s.evaluated().peekable()).collect();
             merge_step(&mut lists, &mut keep, previous, widening).unwrap()
+        };
+        // The bests alone, when they settle the step, decide what the merge decides.
+        let pick = match pick_from_bests(shards.iter().map(|s| s.best()), previous, widening) {
+            Some(pick) => {
+                assert_eq!(pick, merged, "the bests' pick is the merge's");
+                let kept: Vec<usize> = shards.iter().map(|s| s.kept(pick.score)).collect();
+                assert_eq!(kept, keep, "each shard keeps what the merge keeps");
+                *settled += 1;
+                pick
+            }
+            None => merged,
         };
         let owner = shards
             .iter()
@@ -142,9 +156,10 @@ fn shards_pick_what_the_whole_pool_picks() {
             for exclude in [&[][..], &exclude] {
                 let want = whole(&Scalar, &data, shape, &params, exclude);
                 assert_eq!(want.0.len(), 6);
-                let one = sharded(&Scalar, &data, shape, &params, &[n], exclude);
+                let mut settled = 0;
+                let one = sharded(&Scalar, &data, shape, &params, &[n], exclude, &mut settled);
                 for cuts in splits {
-                    let got = sharded(&Scalar, &data, shape, &params, cuts, exclude);
+                    let got = sharded(&Scalar, &data, shape, &params, cuts, exclude, &mut settled);
                     let label = format!("{greedy:?} num_samples {num_samples} cuts {cuts:?}");
                     assert_eq!(got.0, want.0, "{label}: picks");
                     assert_eq!(got.1, want.1, "{label}: scores, bit for bit");
@@ -152,6 +167,21 @@ fn shards_pick_what_the_whole_pool_picks() {
                     if greedy == Greedy::Lazy {
                         assert_eq!(got.2, one.2, "{label}: evaluations");
                     }
+                }
+                // Exact bounds hold: the bests settle every step. Sampled ones may not.
+                let exact = (0..6)
+                    .filter(|&t| params.regime_at(shape.c, t) == Regime::Exact)
+                    .count();
+                let steps = 6 * (splits.len() + 1);
+                assert!(
+                    settled >= exact * (splits.len() + 1) && settled <= steps,
+                    "{greedy:?} num_samples {num_samples}: {settled} of {steps} steps settled"
+                );
+                if exact == 6 || greedy == Greedy::Full {
+                    assert_eq!(
+                        settled, steps,
+                        "{greedy:?}: every step settled by the bests"
+                    );
                 }
             }
         }
@@ -172,6 +202,28 @@ fn a_shard_runs_out_of_candidates() {
     let exclude = [0, 1];
     let want = whole(&Scalar, &data, shape, &params, &exclude);
     assert_eq!(want.0.len(), 10);
-    let got = sharded(&Scalar, &data, shape, &params, &[3, 12], &exclude);
+    let got = sharded(&Scalar, &data, shape, &params, &[3, 12], &exclude, &mut 0);
     assert_eq!((got.0, got.1), want);
+}
+
+/// A sampled step whose best beats its own bound by more than the widening (one in 12 here):
+/// the bests do not settle it, and the merge of every shard's evaluations does, with the
+/// picks of the whole pool.
+#[test]
+fn a_step_the_bests_do_not_settle() {
+    let shape = Shape::new(120, 8, 4);
+    let data = random_pool(shape, 1);
+    let params = BatchBald {
+        batch_size: 12,
+        num_samples: 2,
+        seed: 1,
+        greedy: Greedy::Lazy,
+    };
+    let want = whole(&Scalar, &data, shape, &params, &[]);
+    for cuts in [&[120][..], &[50, 120], &[7, 31, 32, 90, 120]] {
+        let mut settled = 0;
+        let got = sharded(&Scalar, &data, shape, &params, cuts, &[], &mut settled);
+        assert_eq!((&got.0, &got.1), (&want.0, &want.1), "cuts {cuts:?}");
+        assert!(settled < 12, "cuts {cuts:?}: a step needs the merge");
+    }
 }

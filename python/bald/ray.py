@@ -7,21 +7,28 @@ and one proposal per shard per step.
 
 A ``source`` is one of:
 
-- a ``ray.data.Dataset`` with a column of per-point K x C arrays (``column``, ``"log_probs"``
-  by default), the output of a ``map_batches`` inference; its blocks, in order, are the
-  shards (``shards=`` groups consecutive blocks);
-- a list of ``ObjectRef``\\ s of N_i x K x C arrays, one shard each;
-- a list of ``.npy`` paths (N_i x K x C) that the workers can read, one shard each.
+- a ``ray.data.Dataset`` with a column of per-point arrays (K x C, or C x K with
+  ``layout="NCK"``; ``column``, ``"log_probs"`` by default), the output of a ``map_batches``
+  inference; its blocks, in order, are the shards (``shards=`` groups consecutive blocks);
+- a list of ``ObjectRef``\\ s of arrays, one shard each;
+- a list of ``.npy`` paths that the workers can read, one shard each.
 
-Global indices follow the order of the source. Values are log-probs in N x K x C (float16,
-float32 or float64), validated by each shard as ``bald.acquire`` validates the whole pool.
+A shard's array is in ``layout`` (N x K x C by default, as ``bald.acquire``) and holds
+``input_kind`` (float16, float32 or float64), validated by its actor as ``bald.acquire``
+validates the whole pool. Global indices follow the order of the source.
 
-Greedy BatchBALD runs one step at a time: every shard evaluates its candidates until its own
-best is certain, the driver merges their proposals into the step of one lazy greedy over the
-whole pool, fetches the pick's point from its shard and sends it to every shard, which
-commits the step and makes its next proposal in the same call: two round trips per step. Only
-the proposals (the candidates each shard evaluated) and one K x C point cross the network. Score strategies (``bald``,
-``entropy``, ...) are a map over the shards and an exact top-k merge.
+Greedy BatchBALD runs one step at a time. Every shard evaluates its candidates until its own
+best is certain and proposes that best with its K x C point. The best of the bests is the
+step's pick whenever its own bound holds (always in the exact regime); the driver sends it to
+every shard, which commits the step and makes its next proposal in the same call: one round
+trip per step, moving one proposal per shard and one point to each. When the bests do not
+settle a step (a sampled estimate above its own bound), the driver fetches every shard's
+evaluations and merges them into the step of one lazy greedy over the whole pool. Past the
+information limit, the PowerBALD tail is each shard's best keys, merged.
+
+The strategies that rank points by one key (``bald``, ``entropy``, ..., ``random``,
+``power-bald``) are each shard's best points, merged: every key is keyed by its point's index
+in the whole pool, so the batch is the whole pool's.
 
 An actor that dies during a run is restarted by Ray (``max_restarts``); it reloads its shard
 from the source and replays the steps so far, and the batch is the one a run without the fault
@@ -39,16 +46,23 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import ray
 
-from . import STRATEGIES, Acquisition, InputError, _bald, _count, _exclude, _Progress, _warn
+from . import (
+    Acquisition,
+    InputError,
+    _bald,
+    _count,
+    _exclude,
+    _layout_axes,
+    _Progress,
+    _warn,
+)
 
 __all__ = ["acquire", "scores"]
 
-# The strategies that rank points by one score, each by the score of its name.
-_TOP = tuple(s for s in STRATEGIES if s not in ("batchbald", "power-bald", "random"))
 
-
-def _load(parts: Sequence[Any], column: str) -> np.ndarray:
-    """A shard's values from its parts (ObjectRefs already resolved by Ray, or paths)."""
+def _load(parts: Sequence[Any], column: str, n_axis: int) -> np.ndarray:
+    """A shard's values from its parts (ObjectRefs already resolved by Ray, or paths), joined
+    along the points' axis."""
     arrays = []
     for p in parts:
         if isinstance(p, (str, os.PathLike)):
@@ -56,10 +70,10 @@ def _load(parts: Sequence[Any], column: str) -> np.ndarray:
         if isinstance(p, dict):
             p = p[column]
         arrays.append(np.asarray(p))
-    a = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    a = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=n_axis)
     if a.ndim != 3 or a.dtype not in (np.float16, np.float32, np.float64):
         raise InputError(
-            f"a shard must be an N x K x C array of float16, float32 or float64, not "
+            f"a shard must be a 3-d array of float16, float32 or float64, not "
             f"{a.dtype} of shape {a.shape}"
         )
     return np.ascontiguousarray(a)
@@ -67,13 +81,13 @@ def _load(parts: Sequence[Any], column: str) -> np.ndarray:
 
 @ray.remote
 class _ShardActor:
-    """One shard: its values, then its part of each greedy step (``_bald.Shard``)."""
+    """One shard: its values, then its part of a ranking or of each greedy step
+    (``_bald.Shard``)."""
 
-    def __init__(self, number: int, parts: List[Any], column: str) -> None:
-        self.number = number
+    def __init__(self, parts: List[Any], column: str, n_axis: int) -> None:
         # Ray resolves ObjectRefs passed inside a list only when asked.
         parts = [ray.get(p) if isinstance(p, ray.ObjectRef) else p for p in parts]
-        self.values: Optional[np.ndarray] = _load(parts, column)
+        self.values: Optional[np.ndarray] = _load(parts, column, n_axis)
         self.shard: Any = None
 
     def shape(self) -> Tuple[int, ...]:
@@ -83,14 +97,20 @@ class _ShardActor:
     def node(self) -> str:
         return str(ray.get_runtime_context().get_node_id())
 
-    def scores(self, score: str, backend: str) -> np.ndarray:
+    def scores(self, score: str, backend: str, input_kind: str, layout: str) -> np.ndarray:
         assert self.values is not None
-        out, _name, _seconds = _bald.scores(self.values, score, backend, "log_probs", "NKC")
+        out, _name, _seconds = _bald.scores(self.values, score, backend, input_kind, layout)
         return out
 
+    def rank(self, args: Tuple[Any, ...]) -> Any:
+        """Its best points (args: settings, backend, input kind, layout, offset, excluded
+        local indices)."""
+        assert self.values is not None
+        return _bald.rank(self.values, *args)
+
     def prepare(self, args: Tuple[Any, ...]) -> int:
-        """The greedy state (args: offset, whole N, batch size, num_samples, seed, greedy,
-        past_limit, backend, excluded local indices); its batch."""
+        """The greedy state (args: settings, offset, whole N, backend, input kind, layout,
+        excluded local indices); its batch."""
         assert self.values is not None
         self.shard = _bald.Shard(self.values, *args)
         # Held once, by the shard.
@@ -103,14 +123,20 @@ class _ShardActor:
     def propose(self) -> Any:
         return self.shard.propose()
 
+    def evaluated(self) -> Any:
+        return self.shard.evaluated()
+
     def point_of(self, index: int) -> Any:
         return self.shard.point_of(index)
 
-    def advance(self, keep: int, pick: Any, remote: Any) -> Any:
+    def advance(self, keep: Optional[int], pick: Any, remote: Any) -> Any:
         """Ends the step with the pick, then makes the next step's proposal: one round trip
         per step."""
         self.shard.commit(keep, pick, remote)
         return self.shard.propose()
+
+    def tail(self, rest: int, picks: List[int]) -> Any:
+        return self.shard.tail(rest, picks)
 
     def replay(self, args: Tuple[Any, ...], batch: int, history: List[Any]) -> None:
         """After a restart: the greedy state, then every step so far (each proposed again, then
@@ -148,16 +174,23 @@ def _parts(source: Any, column: str, shards: Optional[int]) -> List[List[Any]]:
 
 
 class _Cluster:
-    """The actors of a source's shards, their shapes and offsets."""
+    """The actors of a source's shards, their shapes (in ``layout``) and offsets."""
 
     def __init__(
         self,
         source: Any,
         column: str,
         shards: Optional[int],
+        layout: str,
         resources: Tuple[float, float],
         max_restarts: int,
     ) -> None:
+        axes = _layout_axes(layout)
+        if isinstance(source, ray.data.Dataset) and axes[0] != 0:
+            raise InputError(
+                f"a Dataset's rows are points: its column holds K x C (NKC) or C x K (NCK) "
+                f"arrays, not layout '{layout}'"
+            )
         # Spread over the nodes: each shard where it has a node's memory and cores to itself.
         options = {
             "num_cpus": resources[0],
@@ -167,19 +200,32 @@ class _Cluster:
             "scheduling_strategy": "SPREAD",
         }
         self.actors = [
-            _ShardActor.options(**options).remote(i, p, column)  # type: ignore[attr-defined]
-            for i, p in enumerate(_parts(source, column, shards))
+            _ShardActor.options(**options).remote(p, column, axes[0])  # type: ignore[attr-defined]
+            for p in _parts(source, column, shards)
         ]
         shapes = [self.loaded(i) for i in range(len(self.actors))]
-        k, c = shapes[0][1], shapes[0][2]
+        k, c = shapes[0][axes[1]], shapes[0][axes[2]]
         for i, s in enumerate(shapes):
-            if (s[1], s[2]) != (k, c):
+            if (s[axes[1]], s[axes[2]]) != (k, c):
                 raise InputError(
-                    f"shard {i} has K = {s[1]}, C = {s[2]}: shard 0 has K = {k}, C = {c}"
+                    f"shard {i} has K = {s[axes[1]]}, C = {s[axes[2]]}: shard 0 has "
+                    f"K = {k}, C = {c}"
                 )
-        self.sizes = [s[0] for s in shapes]
+        self.sizes = [s[axes[0]] for s in shapes]
         self.offsets = list(np.cumsum([0] + self.sizes[:-1]))
         self.n, self.k, self.c = sum(self.sizes), k, c
+        # The whole pool's array dimensions, in its layout.
+        dims = list(shapes[0])
+        dims[axes[0]] = self.n
+        self.dims = dims
+
+    def local(self, indices: List[int]) -> List[List[int]]:
+        """Whole-pool indices as each shard's own."""
+        mine: List[List[int]] = [[] for _ in self.actors]
+        for i in indices:
+            s = self.owner(i)
+            mine[s].append(i - int(self.offsets[s]))
+        return mine
 
     def loaded(self, shard: int) -> Tuple[int, ...]:
         """Shard ``shard``'s shape, once its actor has read it; an actor that cannot read its
@@ -226,15 +272,17 @@ def scores(
     column: str = "log_probs",
     shards: Optional[int] = None,
     backend: str = "cpu",
+    input_kind: str = "log_probs",
+    layout: str = "NKC",
     num_cpus: float = 0,
     num_gpus: float = 0,
 ) -> np.ndarray:
     """Every point's ``score`` (one of ``bald.SCORES``), in the order of the source, float64:
-    each shard scores its points where it is (``num_cpus``, ``num_gpus``: as in
-    ``acquire``)."""
-    cluster = _Cluster(source, column, shards, (num_cpus, num_gpus), 0)
+    each shard scores its points where it is (``input_kind``, ``layout``: as in
+    ``bald.scores``; ``num_cpus``, ``num_gpus``: as in ``acquire``)."""
+    cluster = _Cluster(source, column, shards, layout, (num_cpus, num_gpus), 0)
     try:
-        refs = [a.scores.remote(score, backend) for a in cluster.actors]
+        refs = [a.scores.remote(score, backend, input_kind, layout) for a in cluster.actors]
         return np.concatenate([cluster.get(i, r) for i, r in enumerate(refs)])
     finally:
         cluster.close()
@@ -248,122 +296,94 @@ def acquire(
     column: str = "log_probs",
     shards: Optional[int] = None,
     num_samples: int = 10000,
+    beta: float = 1.0,
     seed: int = 0,
     backend: str = "cpu",
+    input_kind: str = "log_probs",
+    layout: str = "NKC",
     greedy: str = "lazy",
-    past_limit: str = "stop",
+    past_limit: str = "power-bald",
     exclude: Any = None,
+    progress: bool = True,
     num_cpus: float = 0,
     num_gpus: float = 0,
     max_restarts: int = 3,
-    progress: bool = True,
     on_pick: Optional[Callable[[int, int], None]] = None,
 ) -> Acquisition:
-    """Picks ``batch_size`` points of the sharded pool with ``strategy``: ``"batchbald"``, or a
-    strategy that ranks points by one score (``"bald"``, ``"entropy"``, ``"var-ratios"``,
-    ...). The picks, scores, evaluations' regimes and standard errors are those of
-    ``bald.acquire`` on the concatenated pool with the same arguments.
+    """Picks ``batch_size`` points of the sharded pool with ``strategy`` (one of
+    ``bald.STRATEGIES``). The picks, scores, and BatchBALD's regimes, standard errors and
+    information limit are those of ``bald.acquire`` on the concatenated pool with the same
+    arguments, and so are its warnings and errors, given when they apply.
 
-    ``backend`` is where each shard computes: ``"cpu"`` or ``"scalar"``. ``past_limit``:
-    ``"stop"`` (the default here) or ``"continue"``; ``"power-bald"`` draws its tail over the
-    whole pool's scores, which the shards do not gather, and is an InputError. ``exclude``:
-    global indices never picked, as in ``bald.acquire``. ``num_cpus``, ``num_gpus``: what each
-    shard's actor reserves (the SIMD backend uses every core of its node whatever it
-    reserves; the actors are spread over the nodes). ``max_restarts``: how many times Ray restarts a shard's actor that dies.
-    ``on_pick(done, total)`` is called after each BatchBALD pick; ``progress`` shows a bar on
-    stderr for runs longer than two seconds.
+    ``num_samples``, ``beta``, ``seed``, ``input_kind``, ``layout``, ``greedy``,
+    ``past_limit``, ``exclude`` (global indices) and ``progress``: as in ``bald.acquire``.
+    ``backend`` is where each shard computes: ``"cpu"`` or ``"scalar"``. ``num_cpus``,
+    ``num_gpus``: what each shard's actor reserves (the SIMD backend uses every core of its
+    node whatever it reserves; the actors are spread over the nodes). ``max_restarts``: how
+    many times Ray restarts a shard's actor that dies. ``on_pick(done, total)`` is called after
+    each BatchBALD pick.
     """
-    strategy = strategy.replace("_", "-").lower()
     batch_size = _count("batch_size", batch_size)
-    if strategy != "batchbald" and strategy not in _TOP:
-        raise InputError(
-            f"bald.ray picks with batchbald or a score strategy ({', '.join(_TOP)}), "
-            f"not '{strategy}'"
-        )
+    settings = (
+        strategy,
+        batch_size,
+        _count("num_samples", num_samples),
+        float(beta),
+        _count("seed", seed),
+        greedy,
+        past_limit,
+    )
     start = time.perf_counter()
-    cluster = _Cluster(source, column, shards, (num_cpus, num_gpus), max_restarts)
+    cluster = _Cluster(source, column, shards, layout, (num_cpus, num_gpus), max_restarts)
     try:
         excluded = _exclude(exclude, cluster.n)
-        seen = set()
-        for i in excluded:
-            if i >= cluster.n:
-                raise InputError(
-                    f"exclude: index {i} is out of range for a pool of {cluster.n} points"
-                )
-            if i in seen:
-                raise InputError(f"exclude: index {i} is given twice")
-            seen.add(i)
-        if strategy == "batchbald":
-            a = _batchbald(
-                cluster, batch_size, num_samples, seed, backend, greedy, past_limit, excluded,
-                progress, on_pick,
-            )
+        # The arguments against the whole pool, before any work: bald.acquire's errors and
+        # warnings.
+        for message in _bald.check(settings, tuple(cluster.dims), layout, excluded):
+            _warn(message)
+        pool = (backend, input_kind, layout)
+        name = strategy.replace("_", "-").lower()
+        if name == "batchbald":
+            a = _batchbald(cluster, settings, pool, excluded, progress, on_pick)
         else:
-            a = _top(cluster, strategy, batch_size, backend, excluded)
-        return dataclasses.replace(a, strategy=strategy, seconds=time.perf_counter() - start)
+            a = _ranked(cluster, settings, pool, excluded)
+        return dataclasses.replace(a, strategy=name, seconds=time.perf_counter() - start)
     finally:
         cluster.close()
 
 
-def _top(
-    cluster: _Cluster, score: str, batch_size: int, backend: str, excluded: List[int]
+def _ranked(
+    cluster: _Cluster, settings: Tuple[Any, ...], pool: Tuple[str, str, str], excluded: List[int]
 ) -> Acquisition:
-    """The top-k of ``score`` over the shards: each shard's own top-k, merged (higher score
-    first, ties to the lower index, as ``bald.acquire``)."""
-    refs = [a.scores.remote(score, backend) for a in cluster.actors]
-    mask = np.zeros(cluster.n, dtype=bool)
-    mask[np.asarray(excluded, dtype=np.int64)] = True
-    best_scores, best_indices = [], []
-    for i, ref in enumerate(refs):
-        s = cluster.get(i, ref)
-        index = np.arange(len(s), dtype=np.int64) + cluster.offsets[i]
-        keep = ~mask[index]
-        s, index = s[keep], index[keep]
-        order = np.lexsort((index, -s))[:batch_size]
-        best_scores.append(s[order])
-        best_indices.append(index[order])
-    s, index = np.concatenate(best_scores), np.concatenate(best_indices)
-    order = np.lexsort((index, -s))[:batch_size]
+    """A strategy that ranks points by one key: each shard's best points, merged."""
+    mine = cluster.local(excluded)
+    refs = [
+        a.rank.remote((settings, *pool, int(cluster.offsets[s]), mine[s]))
+        for s, a in enumerate(cluster.actors)
+    ]
+    parts = [cluster.get(s, r) for s, r in enumerate(refs)]
+    indices, scores = _bald.merge_ranked(parts, settings[1])
     return Acquisition(
-        indices=index[order],
-        scores=s[order],
-        strategy="",
-        backend=f"shards ({backend})",
-        seconds=0.0,
+        indices=indices, scores=scores, strategy="", backend=f"shards ({pool[0]})", seconds=0.0
     )
 
 
 def _batchbald(
     cluster: _Cluster,
-    batch_size: int,
-    num_samples: int,
-    seed: int,
-    backend: str,
-    greedy: str,
-    past_limit: str,
+    settings: Tuple[Any, ...],
+    pool: Tuple[str, str, str],
     excluded: List[int],
     progress: bool,
     on_pick: Optional[Callable[[int, int], None]],
 ) -> Acquisition:
-    mine: List[List[int]] = [[] for _ in cluster.actors]
-    for i in excluded:
-        s = cluster.owner(i)
-        mine[s].append(i - cluster.offsets[s])
-    params = (
-        _count("batch_size", batch_size),
-        _count("num_samples", num_samples),
-        _count("seed", seed),
-        greedy,
-        past_limit,
-        backend,
-    )
+    mine = cluster.local(excluded)
 
     def args(s: int) -> Tuple[Any, ...]:
-        return (int(cluster.offsets[s]), cluster.n, *params[:5], params[5], mine[s])
+        return (settings, int(cluster.offsets[s]), cluster.n, *pool, mine[s])
 
     refs = [a.prepare.remote(args(s)) for s, a in enumerate(cluster.actors)]
     candidates = sum(cluster.get(s, r) for s, r in enumerate(refs))
-    driver = _bald.Driver(cluster.k, cluster.c, cluster.n, candidates, *params[:5])
+    driver = _bald.Driver(settings, cluster.k, cluster.c, cluster.n, candidates)
     b = driver.batch()
     for s, r in enumerate([a.set_batch.remote(b) for a in cluster.actors]):
         cluster.get(s, r)
@@ -385,30 +405,42 @@ def _batchbald(
     def proposal(s: int) -> Any:
         return cluster.get(s, cluster.actors[s].propose.remote())
 
+    def evaluated(s: int) -> Any:
+        # Proposed again: the state the other shards are in at this step.
+        proposal(s)
+        return cluster.get(s, cluster.actors[s].evaluated.remote())
+
     proposals = []
     if not driver.done():
         proposals = gather([a.propose.remote() for a in cluster.actors], proposal)
     bar = _Progress() if progress else None
     try:
         while not driver.done():
-            pick, keep = driver.merge(proposals)
-            owner = cluster.owner(pick[1])
-
-            actor = cluster.actors[owner]
-            try:
-                row, cond = cluster.get(owner, actor.point_of.remote(pick[1]))
-            except ray.exceptions.RayActorError:
-                cluster.get(owner, actor.replay.remote(args(owner), b, history[owner]))
-                # Proposed again: the state the other shards are in at this step.
-                proposal(owner)
-                row, cond = cluster.get(owner, actor.point_of.remote(pick[1]))
+            settled = driver.step(proposals)
+            if settled is not None:
+                # The best of the shards' bests: its point came with its proposal.
+                pick, owner = settled
+                keep: List[Optional[int]] = [None] * len(cluster.actors)
+                row, cond = proposals[owner][1]
+            else:
+                lists = gather([a.evaluated.remote() for a in cluster.actors], evaluated)
+                pick, kept = driver.merge(proposals, lists)
+                keep = list(kept)
+                owner = cluster.owner(pick[1])
+                actor = cluster.actors[owner]
+                try:
+                    row, cond = cluster.get(owner, actor.point_of.remote(pick[1]))
+                except ray.exceptions.RayActorError:
+                    cluster.get(owner, actor.replay.remote(args(owner), b, history[owner]))
+                    proposal(owner)
+                    row, cond = cluster.get(owner, actor.point_of.remote(pick[1]))
             remote = (row.tolist(), cond)
             steps = [
                 (keep[s], pick, None if s == owner else remote) for s in range(len(cluster.actors))
             ]
             for s in range(len(cluster.actors)):
                 history[s].append(steps[s])
-            warning = driver.record(pick, row, sum(p[5] for p in proposals))
+            warning = driver.record(pick, row, sum(p[4] for p in proposals))
             if warning is not None:
                 _warn(warning)
             done = len(history[0])
@@ -424,17 +456,26 @@ def _batchbald(
     finally:
         if bar is not None:
             bar.close()
+    rest = driver.tail()
+    if rest > 0:
+        # Each shard draws its part of the tail, never the greedy's picks.
+        picks = driver.picks()
+        parts = gather(
+            [a.tail.remote(rest, picks) for a in cluster.actors],
+            lambda s: cluster.get(s, cluster.actors[s].tail.remote(rest, picks)),
+        )
+        driver.record_tail(parts)
     indices, scores, evaluations, regimes, errors, limit, switched = driver.finish()
     return Acquisition(
         indices=indices,
         scores=scores,
         strategy="batchbald",
-        backend=f"shards ({backend})",
+        backend=f"shards ({pool[0]})",
         seconds=0.0,
         evaluations=list(evaluations),
         regimes=list(regimes),
         standard_errors=errors,
         information_limit=limit,
-        past_limit=past_limit.replace("_", "-").lower(),
+        past_limit=settings[6].replace("_", "-").lower(),
         switched_after=switched,
     )

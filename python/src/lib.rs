@@ -97,6 +97,26 @@ type Batch<'py> = (
     Option<usize>,
 );
 
+/// A strategy's name and settings as the wrapper passes them: (strategy, batch_size,
+/// num_samples, beta, seed, greedy, past_limit).
+pub(crate) type PySettings = (String, usize, usize, f64, u64, String, String);
+
+/// The strategy the wrapper's arguments name.
+pub(crate) fn strategy_of(
+    (name, batch_size, num_samples, beta, seed, greedy, past_limit): &PySettings,
+) -> PyResult<Strategy> {
+    let kind: Kind = parse(name, str::parse)?;
+    let settings = Settings {
+        batch_size: *batch_size,
+        num_samples: *num_samples,
+        beta: *beta,
+        seed: *seed,
+        greedy: parse(greedy, bald::greedy_named)?,
+        past_limit: parse(past_limit, str::parse)?,
+    };
+    Ok(Strategy::new(kind, settings))
+}
+
 /// One acquisition: the batch's pool indices (in pick order) and scores, and what BatchBALD
 /// records of it ([`Batch`]). `warn(message)` is called with each warning when it applies
 /// (before any work, or at the pick), `progress(done, total)` after each BatchBALD pick.
@@ -120,16 +140,15 @@ fn acquire<'py>(
     warn: &Bound<'py, PyAny>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Batch<'py>> {
-    let kind: Kind = parse(strategy, str::parse)?;
-    let settings = Settings {
+    let strategy = strategy_of(&(
+        strategy.into(),
         batch_size,
         num_samples,
         beta,
         seed,
-        greedy: parse(greedy, bald::greedy_named)?,
-        past_limit: parse(past_limit, str::parse)?,
-    };
-    let strategy = Strategy::new(kind, settings);
+        greedy.into(),
+        past_limit.into(),
+    ))?;
     let backend: Device = parse(backend, str::parse)?;
     let input_kind: InputKind = parse(input_kind, str::parse)?;
     let layout: Layout = parse(layout, str::parse)?;
@@ -313,6 +332,9 @@ fn _bald(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(acquire, m)?)?;
     m.add_function(wrap_pyfunction!(scores, m)?)?;
     m.add_function(wrap_pyfunction!(dropout_keep_mask, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::check, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::rank, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::merge_ranked, m)?)?;
     m.add_class::<shards::Shard>()?;
     m.add_class::<shards::Driver>()?;
     Ok(())

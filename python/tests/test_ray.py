@@ -1,6 +1,7 @@
 """bald.ray on a local Ray: a pool sharded 1, 2 and 5 ways (unequal sizes) from every source
-kind picks what bald.acquire picks on the concatenated pool, in both regimes; score strategies
-and scores; errors that name the shard; a 3-node cluster with the shards spread over its nodes;
+kind picks what bald.acquire picks on the concatenated pool, in both regimes, with the
+PowerBALD tail, a step that needs the merge, logits and other layouts; the strategies that
+rank points by one key, and scores; the same warnings; errors that name the shard; a 3-node cluster with the shards spread over its nodes;
 an actor killed in the middle of a run; and a Ray Data pipeline end to end."""
 
 from __future__ import annotations
@@ -81,13 +82,65 @@ def test_shards_pick_what_the_concatenated_pool_picks(
         got = bald.ray.acquire(source, "batchbald", 8, column=column, **args)
         same(got, want)
         assert got.backend == "shards (cpu)"
-    want = bald.acquire(lp, "bald", 12, backend="cpu", exclude=exclude)
-    got = bald.ray.acquire(source, "bald", 12, column=column, exclude=exclude)
-    np.testing.assert_array_equal(got.indices, want.indices)
-    np.testing.assert_array_equal(got.scores, want.scores)
+    # The PowerBALD tail past the limit: each shard's best keys, merged.
+    args = dict(num_samples=40, exclude=exclude, seed=3)
+    with pytest.warns(UserWarning, match="reached ln K"):
+        want = bald.acquire(lp, "batchbald", 12, backend="cpu", **args)
+    assert "power-bald" in want.regimes
+    with pytest.warns(UserWarning, match="reached ln K"):
+        got = bald.ray.acquire(source, "batchbald", 12, column=column, **args)
+    same(got, want)
+    # The strategies that rank points by one key.
+    for strategy, args in [
+        ("bald", {}),
+        ("var-ratios", {}),
+        ("random", dict(seed=7)),
+        ("power-bald", dict(seed=2, beta=2.0)),
+        ("power-bald", dict(beta=0.0)),
+    ]:
+        want = bald.acquire(lp, strategy, 12, backend="cpu", exclude=exclude, **args)
+        got = bald.ray.acquire(source, strategy, 12, column=column, exclude=exclude, **args)
+        np.testing.assert_array_equal(got.indices, want.indices, err_msg=strategy)
+        np.testing.assert_array_equal(got.scores, want.scores, err_msg=strategy)
     np.testing.assert_array_equal(
         bald.ray.scores(source, "mean-std", column=column), bald.scores(lp, "mean-std", backend="cpu")
     )
+
+
+class CountingDriver:
+    """bald.ray's driver, counting the steps that needed every shard's evaluations."""
+
+    merges = 0
+    Driver = bald._bald.Driver
+
+    def __init__(self, *args: Any) -> None:
+        self.driver = CountingDriver.Driver(*args)
+
+    def merge(self, *args: Any) -> Any:
+        CountingDriver.merges += 1
+        return self.driver.merge(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.driver, name)
+
+
+@pytest.mark.parametrize("shards", [1, 2, 5])
+def test_a_step_the_bests_do_not_settle_merges_every_shards_evaluations(
+    local: None, shards: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sampled estimate above its own bound, at one step of 12 on this pool.
+    rng = np.random.default_rng(0)
+    lp = log_softmax(rng.normal(size=(120, 8, 4)) * 2).astype(np.float32)
+    source = [ray.put(p) for p in np.split(lp, {1: [], 2: [50], 5: [7, 31, 32, 90]}[shards])]
+    args = dict(num_samples=2, seed=0, past_limit="continue")
+    with pytest.warns(UserWarning):
+        want = bald.acquire(lp, "batchbald", 12, backend="cpu", **args)
+    monkeypatch.setattr(bald.ray._bald, "Driver", CountingDriver)
+    CountingDriver.merges = 0
+    with pytest.warns(UserWarning):
+        got = bald.ray.acquire(source, "batchbald", 12, **args)
+    same(got, want)
+    assert 0 < CountingDriver.merges < 12
 
 
 def test_the_limit_stops_the_batch_and_warns(local: None) -> None:
@@ -100,8 +153,39 @@ def test_the_limit_stops_the_batch_and_warns(local: None) -> None:
     assert [str(w.message) for w in got_warnings] == [str(w.message) for w in caught]
     same(got, want)
     assert got.switched_after is not None
-    with pytest.raises(bald.InputError, match="past_limit='power-bald'"):
-        bald.ray.acquire(source, "batchbald", 12, past_limit="power-bald")
+    # The warnings on the arguments, before any work, as bald.acquire gives them.
+    with pytest.warns(UserWarning) as caught:
+        bald.acquire(lp, "batchbald", 3, backend="cpu", num_samples=4)
+    with pytest.warns(UserWarning) as got_warnings:
+        bald.ray.acquire(source, "batchbald", 3, num_samples=4, progress=False)
+    assert [str(w.message) for w in got_warnings] == [str(w.message) for w in caught]
+    assert "num_samples=4 is below K = 10" in str(caught[0].message)
+
+
+@pytest.mark.parametrize("kind", ["refs", "dataset"])
+def test_logits_and_other_layouts(local: None, kind: str, tmp_path: Path) -> None:
+    logits = np.random.default_rng(4).normal(size=(90, 10, 4)).astype(np.float32) * 2
+    for layout, axes in [("NCK", (0, 2, 1)), ("KNC", (1, 0, 2))]:
+        if kind == "dataset" and layout == "KNC":
+            with pytest.raises(bald.InputError, match="a Dataset's rows are points"):
+                bald.ray.acquire(ray.data.from_numpy(logits), layout=layout, column="data")
+            continue
+        a = np.ascontiguousarray(logits.transpose(axes))
+        parts = np.split(a, [40], axis=axes.index(0))
+        source: Any = [ray.put(p) for p in parts]
+        if kind == "dataset":
+            source = ray.data.from_numpy(parts)
+        column = "data" if kind == "dataset" else "log_probs"
+        args = dict(input_kind="logits", layout=layout, seed=1, exclude=[3, 50])
+        for strategy in ("batchbald", "power-bald", "entropy"):
+            want = bald.acquire(a, strategy, 6, backend="cpu", **args)
+            got = bald.ray.acquire(source, strategy, 6, column=column, **args)
+            np.testing.assert_array_equal(got.indices, want.indices, err_msg=strategy)
+            np.testing.assert_array_equal(got.scores, want.scores, err_msg=strategy)
+        np.testing.assert_array_equal(
+            bald.ray.scores(source, "bald", column=column, input_kind="logits", layout=layout),
+            bald.scores(a, "bald", backend="cpu", input_kind="logits", layout=layout),
+        )
 
 
 def test_bad_shards_are_errors_that_name_them(local: None, tmp_path: Path) -> None:
@@ -126,8 +210,10 @@ def test_bad_shards_are_errors_that_name_them(local: None, tmp_path: Path) -> No
         bald.ray.acquire(lp, "batchbald", 5)
     with pytest.raises(bald.InputError, match="out of range for a pool of 200 points"):
         bald.ray.acquire([ray.put(lp)], "batchbald", 5, exclude=[200])
-    with pytest.raises(bald.InputError, match="power-bald"):
-        bald.ray.acquire([ray.put(lp)], "power-bald", 5)
+    with pytest.raises(bald.InputError, match="exclude: index 3 is given twice"):
+        bald.ray.acquire([ray.put(lp)], "power-bald", 5, exclude=[3, 3])
+    with pytest.raises(bald.InputError, match="unknown strategy 'badd'"):
+        bald.ray.acquire([ray.put(lp)], "badd", 5)
 
 
 def shard_pids() -> List[int]:
@@ -174,7 +260,7 @@ def test_a_three_node_cluster_spreads_the_shards() -> None:
         ray.init(address=cluster.address, logging_level="ERROR")
         lp = pool()
         source = [ray.put(p) for p in np.split(lp, [70, 140])]
-        cl = bald.ray._Cluster(source, "log_probs", None, (1, 0), 0)
+        cl = bald.ray._Cluster(source, "log_probs", None, "NKC", (1, 0), 0)
         nodes = ray.get([a.node.remote() for a in cl.actors])
         cl.close()
         assert len(set(nodes)) == 3, nodes
