@@ -2,7 +2,7 @@
 //! greedy BatchBALD one step at a time, with the same picks and scores as [`crate::acquire`] on
 //! the whole pool.
 //!
-//! A [`Shard`] holds its points, prepared once on a host backend, and its part of each step
+//! A [`Shard`] holds its points, prepared once on a backend, and its part of each step
 //! (bald-core's [`bald_core::GreedyShard`]). A driver holds the batch so far. Each step it asks
 //! every shard for a [`Proposal`]: the shard's best candidate, with its K x C point. Almost
 //! always the best of the bests is the pick ([`Driver::step`]); otherwise the driver fetches
@@ -100,8 +100,9 @@ pub struct Shard {
 
 impl Shard {
     /// The shard of `pool`'s points at `offset..` in the whole pool, for a batch of
-    /// `strategy`, prepared on `device` (`Auto`, `Cpu` or `Scalar`: a shard runs on the host),
-    /// with `exclude` (indices in the shard) never picked. The batch is clamped to the whole
+    /// `strategy`, prepared on `device` (on CUDA, the GPU evaluates each step's candidates and
+    /// the greedy's bookkeeping stays on the host), with `exclude` (indices in the shard) never
+    /// picked. The batch is clamped to the whole
     /// pool's points, `whole_n`.
     pub fn new(
         pool: Pool<'static>,
@@ -110,16 +111,6 @@ impl Shard {
         device: Device,
         exclude: Vec<usize>,
     ) -> Result<Shard> {
-        let device = match device {
-            Device::Auto => Device::Cpu,
-            Device::Cuda(_) => {
-                return Err(Error::Unavailable {
-                    device: "cuda",
-                    reason: "a shard runs its greedy steps on the host (`cpu` or `scalar`)".into(),
-                })
-            }
-            d => d,
-        };
         let shape = pool.shape();
         crate::acquire::check_exclude(&exclude, shape.n)?;
         let params = strategy.core();

@@ -171,23 +171,51 @@ fn ranked_shards_pick_what_the_whole_pool_picks() {
     }
 }
 
+/// Shards on the GPU pick what the CPU picks on the whole pool: the same picks where the
+/// math is exact, scores within the BatchBALD budget. Skipped without a usable GPU (the CUDA
+/// emulation runs it in CI).
 #[test]
-fn a_shard_stays_on_the_host() {
+fn cuda_shards_pick_what_the_cpu_picks() {
+    if bald::backends::CudaBackend::new(0).is_err() {
+        bald_testing::skip::skipped("shards on CUDA: no usable GPU");
+        return;
+    }
     let (k, c) = (10, 4);
     let (data, n) = pool_values(k, c);
-    let strategy = Strategy::batchbald(5);
-    let pool = Pool::from_array(
-        NpyArray {
-            shape: vec![n, k, c],
-            data: NpyData::F32(data.clone()),
-        },
-        PoolOptions::default(),
-    )
-    .unwrap();
-    let e = Shard::new(pool, (0, n), &strategy, Device::Cuda(0), vec![])
-        .err()
-        .unwrap();
-    assert!(matches!(e, bald::Error::Unavailable { .. }), "{e:?}");
+    let whole = Pool::from_slice(&data, [n, k, c]).unwrap();
+    let exclude = [0, 1, 2, 77, 149];
+    for past_limit in [PastLimit::PowerBald, PastLimit::Continue] {
+        // Exact for 8 picks (4^7 configurations), sampled after.
+        let strategy = Strategy::batchbald(11)
+            .num_samples(20_000)
+            .seed(9)
+            .past_limit(past_limit);
+        let options = bald::Options {
+            exclude: &exclude,
+            ..Default::default()
+        };
+        let want = bald::acquire_with(&whole, strategy, Device::Cpu, options).unwrap();
+        let cuts = [61, n];
+        let mut parts = shards(
+            &data,
+            (n, k, c),
+            &cuts,
+            &strategy,
+            Device::Cuda(0),
+            &exclude,
+        );
+        let got = shard::acquire(&mut parts, &strategy).unwrap();
+        let exact = want.regimes.iter().filter(|r| r.name() == "exact").count();
+        assert!(exact >= 8, "{exact} exact picks");
+        assert_eq!(got.indices[..8], want.indices[..8], "{past_limit:?}");
+        for (g, w) in got.scores.iter().zip(&want.scores).take(8) {
+            assert!(
+                (g - w).abs() <= bald_core::budget::BATCHBALD_SCORE,
+                "{past_limit:?}: {g} against {w}"
+            );
+        }
+        assert_eq!(got.regimes[..8], want.regimes[..8]);
+    }
 }
 
 /// A shard's invalid point gives the whole pool's error once its indices are the whole pool's.

@@ -317,7 +317,9 @@ def acquire(
 
     ``num_samples``, ``beta``, ``seed``, ``input_kind``, ``layout``, ``greedy``,
     ``past_limit``, ``exclude`` (global indices) and ``progress``: as in ``bald.acquire``.
-    ``backend`` is where each shard computes: ``"cpu"`` or ``"scalar"``. ``num_cpus``,
+    ``backend`` is where each shard computes: ``"cpu"``, ``"scalar"`` or ``"cuda"`` (with
+    ``num_gpus``, so that Ray places each actor with a GPU; the GPU evaluates the shard's
+    candidates, and its picks are the CPU's where the math is exact). ``num_cpus``,
     ``num_gpus``: what each shard's actor reserves (the SIMD backend uses every core of its
     node whatever it reserves; the actors are spread over the nodes). ``max_restarts``: how
     many times Ray restarts a shard's actor that dies. ``on_pick(done, total)`` is called after

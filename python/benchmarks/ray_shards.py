@@ -1,5 +1,6 @@
 """Greedy BatchBALD steps on a pool sharded over Ray actors, against the same pool in process,
-and Ray's own cost per step (BENCHMARKS.md, "Across a Ray cluster").
+Ray's own cost per step, and how many steps needed the merge of every shard's evaluations
+(BENCHMARKS.md, "Across a Ray cluster").
 
     RAY_USAGE_STATS_ENABLED=0 python python/benchmarks/ray_shards.py [N] [REPEATS]
 
@@ -82,36 +83,58 @@ class _Echo:
     """A shard that computes nothing: the driver's calls alone."""
 
     def propose(self) -> Any:
-        return ([1.0], [0], [0.5], 0.0, 0.0, 1)
+        # A proposal: its best, the best's point and conditional entropy, previous, widening,
+        # evaluations.
+        return ((1.0, 0, 0.5), (np.zeros(K * C), 0.0), 0.0, 0.0, 1)
 
-    def point_of(self, index: int) -> Any:
-        return (np.zeros(K * C), 0.0)
-
-    def advance(self, keep: int, pick: Any, remote: Any) -> Any:
+    def advance(self, keep: Any, pick: Any, remote: Any) -> Any:
         return self.propose()
 
 
 def overhead(actors: int, steps: int = 200) -> float:
-    """Seconds per step of the driver's two rounds (the pick's point from its shard; the
-    commit with the point and the next proposal from every shard) on shards that compute
-    nothing."""
+    """Seconds per step of the driver's round (the commit with the pick's point and the next
+    proposal, from every shard) on shards that compute nothing."""
     echo = [_Echo.remote() for _ in range(actors)]  # type: ignore[attr-defined]
-    ray.get([e.propose.remote() for e in echo])
+    proposals = ray.get([e.propose.remote() for e in echo])
     t = time.perf_counter()
     for _ in range(steps):
-        point, cond = ray.get(echo[0].point_of.remote(0))
+        pick = proposals[0][0]
+        point, cond = proposals[0][1]
         remote = (point.tolist(), cond)
-        ray.get([e.advance.remote(1, (0.0, 0, 0.5), remote) for e in echo])
+        proposals = ray.get([e.advance.remote(None, pick, remote) for e in echo])
     per = (time.perf_counter() - t) / steps
     for e in echo:
         ray.kill(e)
     return per
 
 
+class _CountingDriver:
+    """bald.ray's driver, counting the steps that needed every shard's evaluations."""
+
+    merges = 0
+    steps = 0
+    Driver = bald._bald.Driver
+
+    def __init__(self, *args: Any) -> None:
+        self.driver = _CountingDriver.Driver(*args)
+
+    def step(self, proposals: Any) -> Any:
+        _CountingDriver.steps += 1
+        return self.driver.step(proposals)
+
+    def merge(self, *args: Any) -> Any:
+        _CountingDriver.merges += 1
+        return self.driver.merge(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.driver, name)
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     ray.init(include_dashboard=False, logging_level=logging.ERROR)
+    setattr(bald._bald, "Driver", _CountingDriver)
     lp = mc_pool(n)
     results: Dict[str, float] = {"in process": in_process_step(lp, repeats)}
     for shards in (1, 2, 4):
@@ -125,6 +148,10 @@ def main() -> None:
     )
     for name, t in results.items():
         print(f"  {name}: {t * 1e3:.1f} ms ({t / base:.2f}x in process)")
+    print(
+        f"  steps the shards' bests did not settle (merged): {_CountingDriver.merges} of "
+        f"{_CountingDriver.steps}"
+    )
     for actors in (1, 2, 4, 8):
         print(f"  Ray's rounds alone, {actors} actor(s): {overhead(actors) * 1e3:.2f} ms per step")
     ray.shutdown()

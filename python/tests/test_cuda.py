@@ -344,3 +344,36 @@ def test_nvrtc_from_a_pip_wheel_is_found(driver, tmp_path):
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode != 0 and "NVRTC not found" in run.stderr
+
+
+def test_ray_shards_on_the_gpu(driver):
+    """bald.ray with backend="cuda": each actor reserves half of a GPU and evaluates its
+    shard's candidates there; the picks are the CPU's where the math is exact, the scores
+    within BatchBALD's budget, and the ranked strategies' the whole pool's on CUDA."""
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import bald.ray
+
+    lp = pool(120, 10, 4, seed=24).astype(np.float32)
+    source_parts = np.split(lp, [50])
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        source = [ray.put(p) for p in source_parts]
+        # Exact for 8 picks (4^7 configurations <= 20000).
+        args = dict(num_samples=20000, seed=4, exclude=[3, 60], past_limit="continue")
+        want = bald.acquire(lp, "batchbald", 8, backend="cpu", **args)
+        got = bald.ray.acquire(
+            source, "batchbald", 8, backend="cuda", num_gpus=0.5, progress=False, **args
+        )
+        assert got.indices.tolist() == want.indices.tolist()
+        np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=BATCHBALD_SCORE)
+        assert got.regimes == want.regimes
+        for strategy in ("power-bald", "bald"):
+            want = bald.acquire(lp, strategy, 8, backend="cuda", seed=4, exclude=[3, 60])
+            got = bald.ray.acquire(
+                source, strategy, 8, backend="cuda", num_gpus=0.5, seed=4, exclude=[3, 60]
+            )
+            assert got.indices.tolist() == want.indices.tolist(), strategy
+            np.testing.assert_array_equal(got.scores, want.scores)
+    finally:
+        ray.shutdown()
