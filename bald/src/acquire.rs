@@ -4,11 +4,14 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use bald_core::owned::{batchbald_with, scores as owned_scores, Batch};
-use bald_core::{random_scores, Backend, Element, Hooks, Pick, Plain, PreparedPool, Regime, Shape};
+use bald_core::owned::{batchbald_with, epig as owned_epig, scores as owned_scores, Batch};
+use bald_core::{
+    random_scores, Backend, Element, Hooks, LogProbs, Pick, Plain, PreparedPool, Regime, Shape,
+    StochasticMode,
+};
 
 use crate::error::{Argument, Error, Result, Spelling};
-use crate::pool::{failed, Entropies, Layout, PoolJob, Prepared};
+use crate::pool::{failed, Entropies, Layout, OnLogProbs, Pool, PoolJob, Prepared};
 use crate::rank::{rank, Keys, Ranked};
 use crate::strategy::{BatchBald, PastLimit, Score, Strategy};
 
@@ -165,6 +168,10 @@ pub struct Options<'o> {
     pub on_warning: Option<OnWarning<'o>>,
     /// Also every point's BALD score when the strategy computes none (BatchBALD).
     pub all_scores: bool,
+    /// EPIG's targets: predictions on inputs drawn from the distribution the model will be
+    /// asked about (M x K x C, from the same K posterior samples as the pool, its C classes).
+    /// The EPIG strategies need them; the others refuse them.
+    pub targets: Option<&'o Pool<'o>>,
 }
 
 impl<'o> Options<'o> {
@@ -183,6 +190,12 @@ impl<'o> Options<'o> {
     /// Sets the warning callback.
     pub fn on_warning(mut self, f: OnWarning<'o>) -> Self {
         self.on_warning = Some(f);
+        self
+    }
+
+    /// Sets EPIG's targets.
+    pub fn targets(mut self, targets: &'o Pool<'o>) -> Self {
+        self.targets = Some(targets);
         self
     }
 
@@ -229,9 +242,14 @@ pub struct Acquisition {
     pub seconds: f64,
 }
 
-/// Checks `strategy` against a pool of `shape` and the indices to exclude; returns the
-/// warnings that apply before any work.
-pub fn check(strategy: &Strategy, shape: Shape, exclude: &[usize]) -> Result<Vec<Warning>> {
+/// Checks `strategy` against a pool of `shape`, the indices to exclude and the shape of EPIG's
+/// targets (`None` without targets); returns the warnings that apply before any work.
+pub fn check(
+    strategy: &Strategy,
+    shape: Shape,
+    exclude: &[usize],
+    targets: Option<Shape>,
+) -> Result<Vec<Warning>> {
     let mut warnings = Vec::new();
     if shape.k == 1 && strategy.needs_two_samples() {
         return Err(Argument::NeedsTwoSamples {
@@ -240,8 +258,24 @@ pub fn check(strategy: &Strategy, shape: Shape, exclude: &[usize]) -> Result<Vec
         }
         .into());
     }
+    match (strategy.needs_targets(), targets) {
+        (true, None) => {
+            return Err(Argument::NeedsTargets {
+                name: strategy.name(),
+            }
+            .into())
+        }
+        (false, Some(_)) => {
+            return Err(Argument::UnusedTargets {
+                name: strategy.name(),
+            }
+            .into())
+        }
+        (true, Some(t)) => bald_core::check_targets(shape, t)?,
+        (false, None) => {}
+    }
     match *strategy {
-        Strategy::PowerBald(p) => check_beta(p.beta)?,
+        Strategy::Stochastic(s) => check_beta(s.beta)?,
         Strategy::BatchBald(b) => {
             check_beta(b.beta)?;
             if b.num_samples == 0 {
@@ -254,7 +288,7 @@ pub fn check(strategy: &Strategy, shape: Shape, exclude: &[usize]) -> Result<Vec
                 });
             }
         }
-        Strategy::Top(_) | Strategy::Random(_) => {}
+        Strategy::Top(_) | Strategy::Random(_) | Strategy::Epig(_) => {}
     }
     check_exclude(exclude, shape.n)?;
     Ok(warnings)
@@ -297,7 +331,8 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
     let start = Instant::now();
     let shape = pool.shape();
     let mut warnings = Vec::new();
-    for w in check(strategy, shape, options.exclude)? {
+    let targets = options.targets.map(|t| t.shape());
+    for w in check(strategy, shape, options.exclude, targets)? {
         options.warn(w, &mut warnings);
     }
     let mut a = match strategy {
@@ -305,7 +340,14 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
             batchbald_on(backend, pool, bb, &mut options, entropies, &mut warnings)?
         }
         _ => {
-            let (ranked, all) = rank_on(backend, pool, strategy, 0, options.exclude, entropies)?;
+            let (ranked, all) = rank_on(
+                backend,
+                pool,
+                strategy,
+                (0, options.exclude),
+                options.targets,
+                entropies,
+            )?;
             Acquisition {
                 indices: ranked.indices,
                 scores: ranked.scores,
@@ -344,24 +386,27 @@ fn bald_of(h: &[f64], eh: &[f64]) -> Vec<f64> {
 }
 
 /// The best points of a strategy that ranks them by one key each (not BatchBALD), on points
-/// `offset..` of the whole pool, never those in `exclude` (indices among them): the ranking,
-/// and every point's score (the random keys for random). The driver of [`acquire_on`], and of
-/// a shard's part of the whole pool's batch.
+/// `offset..` of the whole pool, never those in `exclude` (indices among them), with EPIG's
+/// `targets`: the ranking, and every point's score (the random keys for random). The driver of
+/// [`acquire_on`], and of a shard's part of the whole pool's batch.
 pub(crate) fn rank_on<'a, B: Backend, T: Element + 'a>(
     backend: &B,
     pool: &B::Pool<'a, T>,
     strategy: &Strategy,
-    offset: usize,
-    exclude: &[usize],
+    (offset, exclude): (usize, &[usize]),
+    targets: Option<&Pool<'_>>,
     entropies: Option<(&[f64], &[f64])>,
 ) -> Result<(Ranked, Vec<f64>)> {
     let n = pool.shape().n;
-    let all = match strategy.score() {
-        Some(score) => match entropies.and_then(|(h, eh)| from_entropies(score, h, eh)) {
+    let all = match (strategy.score(), targets) {
+        (Some(score), _) => match entropies.and_then(|(h, eh)| from_entropies(score, h, eh)) {
             Some(known) => known,
             None => owned_scores(backend, pool, score).map_err(failed)?,
         },
-        None => {
+        (None, Some(targets)) if strategy.needs_targets() => {
+            targets.log_probs(EpigJob { backend, pool })?
+        }
+        (None, _) => {
             let mut keys = vec![0.0; n];
             let seed = match strategy {
                 Strategy::Random(r) => r.seed,
@@ -372,15 +417,30 @@ pub(crate) fn rank_on<'a, B: Backend, T: Element + 'a>(
         }
     };
     let keys = match strategy {
-        Strategy::PowerBald(p) => Keys::Power {
-            beta: p.beta,
-            seed: p.seed,
+        Strategy::Stochastic(s) => Keys::Stochastic {
+            mode: s.mode,
+            beta: s.beta,
+            seed: s.seed,
         },
         _ => Keys::Scores,
     };
     let mask = excluded_mask(n, exclude, &[]);
     let ranked = rank(keys, &all, offset, mask.as_deref(), strategy.batch_size())?;
     Ok((ranked, all))
+}
+
+/// Every pool point's EPIG against the targets the job is given.
+struct EpigJob<'b, 'p, 'a, B: Backend, T: Element + 'a> {
+    backend: &'b B,
+    pool: &'p B::Pool<'a, T>,
+}
+
+impl<'a, B: Backend, T: Element + 'a> OnLogProbs for EpigJob<'_, '_, 'a, B, T> {
+    type Out = Result<Vec<f64>>;
+
+    fn on<U: Element>(self, targets: LogProbs<'_, U>) -> Result<Vec<f64>> {
+        owned_epig(self.backend, self.pool, &targets).map_err(failed)
+    }
 }
 
 /// BatchBALD's PowerBALD tail on points `offset..` of the whole pool: `rest` picks by `bb`'s
@@ -401,7 +461,8 @@ pub(crate) fn tail_on<'a, B: Backend, T: Element + 'a>(
         None => owned_scores(backend, pool, Score::Bald).map_err(failed)?,
     };
     let mask = excluded_mask(pool.shape().n, exclude, picked);
-    let keys = Keys::Power {
+    let keys = Keys::Stochastic {
+        mode: StochasticMode::Power,
         beta: bb.beta,
         seed: bb.seed,
     };
@@ -549,6 +610,7 @@ struct RankJob<'s> {
     strategy: &'s Strategy,
     offset: usize,
     exclude: &'s [usize],
+    targets: Option<&'s Pool<'s>>,
 }
 
 impl PoolJob for RankJob<'_> {
@@ -561,15 +623,25 @@ impl PoolJob for RankJob<'_> {
         entropies: Option<&Entropies>,
     ) -> Result<Ranked> {
         let given = entropies.map(|(h, eh)| (&h[..], &eh[..]));
-        let (ranked, _) = rank_on(
-            backend,
-            pool,
-            self.strategy,
-            self.offset,
-            self.exclude,
-            given,
-        )?;
+        let part = (self.offset, self.exclude);
+        let (ranked, _) = rank_on(backend, pool, self.strategy, part, self.targets, given)?;
         Ok(ranked)
+    }
+}
+
+/// Every point's EPIG on a prepared pool.
+struct EpigScoresJob<'t>(&'t Pool<'t>);
+
+impl PoolJob for EpigScoresJob<'_> {
+    type Out = Vec<f64>;
+
+    fn on<'a, B: Backend, T: Element + 'a>(
+        self,
+        backend: &B,
+        pool: &B::Pool<'a, T>,
+        _: Option<&Entropies>,
+    ) -> Result<Vec<f64>> {
+        self.0.log_probs(EpigJob { backend, pool })
     }
 }
 
@@ -609,7 +681,8 @@ impl Prepared<'_> {
         let mut early = Vec::new();
         if let Some(w) = Warning::for_layout(pool.shape(), pool.options().layout) {
             // Checked with the rest first: no warning for arguments that are refused.
-            check(&strategy, pool.shape(), options.exclude)?;
+            let targets = options.targets.map(|t| t.shape());
+            check(&strategy, pool.shape(), options.exclude, targets)?;
             options.warn(w, &mut early);
         }
         let mut a = self.visit(AcquireJob {
@@ -621,28 +694,48 @@ impl Prepared<'_> {
         Ok(a)
     }
 
-    /// This pool's part of `strategy`'s batch (a strategy that ranks points by one key, not
-    /// BatchBALD) when it is a shard, points `offset..` of a whole pool: its best points, never
-    /// those in `exclude` (indices in the shard). [`crate::rank::merge`] of every shard's part
-    /// is the batch [`Prepared::acquire`] picks on the whole pool.
+    /// This pool's part of `strategy`'s batch when it is a shard, points `offset..` of a whole
+    /// pool: its best points, never those in `exclude` (indices in the shard), with EPIG's
+    /// `targets`. [`crate::rank::merge`] of every shard's part is the batch
+    /// [`Prepared::acquire`] picks on the whole pool. For the strategies that rank points by
+    /// one key, except softrank, whose probabilities follow ranks in the whole pool
+    /// ([`Argument::NotAcrossShards`]; BatchBALD's shards are [`crate::shard::Shard`]s).
     pub fn rank(
         &self,
         strategy: impl Into<Strategy>,
-        offset: usize,
-        exclude: &[usize],
+        (offset, exclude): (usize, &[usize]),
+        targets: Option<&Pool<'_>>,
     ) -> Result<Ranked> {
         let strategy = strategy.into();
-        if let Strategy::BatchBald(_) = strategy {
-            return Err(Error::Backend(
-                "BatchBALD is greedy, not a ranking: its shards are bald::shard::Shard".into(),
-            ));
+        let across = match strategy {
+            Strategy::BatchBald(_) => false,
+            Strategy::Stochastic(s) => s.mode != StochasticMode::SoftRank,
+            _ => true,
+        };
+        if !across {
+            return Err(Argument::NotAcrossShards {
+                name: strategy.name(),
+            }
+            .into());
         }
-        check(&strategy, self.pool().shape(), exclude)?;
+        check(
+            &strategy,
+            self.pool().shape(),
+            exclude,
+            targets.map(|t| t.shape()),
+        )?;
         self.visit(RankJob {
             strategy: &strategy,
             offset,
             exclude,
+            targets,
         })
+    }
+
+    /// Every point's EPIG against `targets` (M x K x C, the pool's K and C), in pool order.
+    pub fn epig(&self, targets: &Pool<'_>) -> Result<Vec<f64>> {
+        bald_core::check_targets(self.pool().shape(), targets.shape())?;
+        self.visit(EpigScoresJob(targets))
     }
 
     /// Every point's `score`, in pool order.

@@ -168,6 +168,21 @@ pub enum Argument {
     },
     /// An index excluded twice.
     ExcludedTwice(usize),
+    /// An EPIG strategy without targets.
+    NeedsTargets {
+        /// The strategy's name.
+        name: &'static str,
+    },
+    /// A strategy that a shard cannot rank its part of.
+    NotAcrossShards {
+        /// The strategy's name.
+        name: &'static str,
+    },
+    /// Targets for a strategy that does not use them.
+    UnusedTargets {
+        /// The strategy's name.
+        name: &'static str,
+    },
 }
 
 impl Argument {
@@ -204,6 +219,27 @@ impl Argument {
             Argument::ExcludedTwice(index) => {
                 format!("{}: index {index} is given twice", spelling.name("exclude"))
             }
+            Argument::NeedsTargets { name } => format!(
+                "{} needs {}: the predictions (M x K x C, from the same K posterior samples as \
+                 the pool) on inputs drawn from the distribution the model will be asked about",
+                spelling.arg("strategy", name),
+                spelling.name("targets")
+            ),
+            Argument::NotAcrossShards { name } => format!(
+                "{} is not a shard's ranking: {}",
+                spelling.arg("strategy", name),
+                if name == "batchbald" {
+                    "its greedy steps run on bald::shard's shards"
+                } else {
+                    "its probabilities follow each point's rank among the whole pool's scores, \
+                     which the shards do not gather"
+                }
+            ),
+            Argument::UnusedTargets { name } => format!(
+                "{} are for the EPIG strategies, not {}",
+                spelling.name("targets"),
+                spelling.arg("strategy", name)
+            ),
         }
     }
 }

@@ -60,13 +60,13 @@ pub use acquire::{
     acquire_on, at_information_limit, check, check_exclude, Acquisition, OnPick, OnWarning,
     Options, PickRegime, Warning,
 };
-pub use bald_core::{Backend, Greedy, Pick, Shape, StdKind};
+pub use bald_core::{Backend, Greedy, Pick, Shape, StdKind, StochasticMode};
 pub use device::{Device, OnBackend};
 pub use error::{Argument, Error, Hint, Result, Spelling};
 pub use pool::{read_npy, AsValues, InputKind, Layout, Pool, PoolOptions, Prepared, Values};
 pub use strategy::{
-    greedy_named, score_named, BatchBald, Kind, PastLimit, PowerBald, Random, Score, Settings,
-    Strategy, Top,
+    greedy_named, score_named, BatchBald, Epig, Kind, Measure, PastLimit, Random, Score, Settings,
+    Stochastic, Strategy, Top,
 };
 
 /// The backends, for work that needs one directly ([`Device::run`], [`acquire_on`]).
@@ -104,6 +104,11 @@ pub fn acquire_with(
 /// Every point's `score` on `pool`, in pool order, computed on `device`.
 pub fn scores(pool: &Pool<'_>, score: Score, device: Device) -> Result<Vec<f64>> {
     pool.on(device)?.scores(score)
+}
+
+/// Every point's EPIG against `targets` ([`Prepared::epig`]) on `device`.
+pub fn epig(pool: &Pool<'_>, targets: &Pool<'_>, device: Device) -> Result<Vec<f64>> {
+    pool.on(device)?.epig(targets)
 }
 
 /// A name among `all` (as `name` spells them), in any case, `_` for `-` accepted.

@@ -330,6 +330,15 @@ impl<'d> Pool<'d> {
         self.data.values()
     }
 
+    /// `job` on the validated log-probs, in their element type.
+    pub(crate) fn log_probs<J: OnLogProbs>(&self, job: J) -> J::Out {
+        match self.data.values() {
+            Values::F16(v) => job.on(validated(v, self.shape)),
+            Values::F32(v) => job.on(validated(v, self.shape)),
+            Values::F64(v) => job.on(validated(v, self.shape)),
+        }
+    }
+
     /// Its element type's NumPy name: `float16`, `float32` or `float64`.
     pub fn dtype(&self) -> &'static str {
         match self.data {
@@ -503,6 +512,14 @@ fn validate<T: Element>(data: &[T], shape: Shape) -> Result<Option<Entropies>, b
         LogProbs::new(data, shape)?;
         Ok(None)
     }
+}
+
+/// Work on a pool's validated log-probs, whatever their element type ([`Pool::log_probs`]).
+pub(crate) trait OnLogProbs {
+    /// What it gives.
+    type Out;
+    /// The work.
+    fn on<U: Element>(self, lp: LogProbs<'_, U>) -> Self::Out;
 }
 
 /// The view of log-probs that [`Pool::build`] validated.

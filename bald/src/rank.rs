@@ -1,7 +1,9 @@
-//! The strategies that rank points by one key each: the top-k of a score, random (uniform
-//! keys) and PowerBALD (Gumbel-perturbed keys), and BatchBALD's PowerBALD tail. Every key is
-//! keyed by its point's index in the whole pool, so a pool split in shards ranks each shard's
-//! points ([`rank`]) and [`merge`]s the shards' best into the batch of the whole pool.
+//! The strategies that rank points by one key each: the top-k of a score (EPIG's included),
+//! random (uniform keys) and the stochastic batches (Gumbel-perturbed keys), and BatchBALD's
+//! PowerBALD tail. Every key is keyed by its point's index in the whole pool, so a pool split
+//! in shards ranks each shard's points ([`rank`]) and [`merge`]s the shards' best into the
+//! batch of the whole pool; softrank's ranks are among the scores it is given, so it is the
+//! whole pool's on one shard only.
 
 use bald_core::{top_k, StochasticBatch, StochasticMode};
 
@@ -12,8 +14,11 @@ use crate::error::Result;
 pub enum Keys {
     /// By their scores (top-k; random, whose scores are its keys).
     Scores,
-    /// By PowerBALD's Gumbel-perturbed keys, β log max(s, 0) + G(seed; point).
-    Power {
+    /// By a stochastic batch's Gumbel-perturbed keys (PowerBALD's: β log max(s, 0) +
+    /// G(seed; point)).
+    Stochastic {
+        /// How scores become weights.
+        mode: StochasticMode,
         /// Inverse temperature β.
         beta: f64,
         /// Seed of the Gumbel noise.
@@ -48,15 +53,19 @@ pub fn rank(
     let compact: Vec<f64> = kept.iter().map(|&i| scores[i]).collect();
     let key = match keys {
         Keys::Scores => compact.clone(),
-        Keys::Power { beta, seed } => {
-            let power = StochasticBatch {
-                mode: StochasticMode::Power,
+        Keys::Stochastic { mode, beta, seed } => {
+            let stochastic = StochasticBatch {
+                mode,
                 beta,
                 batch_size: batch,
                 seed,
             };
             let mut key = vec![0.0; compact.len()];
-            power.keys(&compact, |i| offset + kept[i], &mut key, &mut [])?;
+            let mut order = match mode {
+                StochasticMode::SoftRank => vec![0; compact.len()],
+                _ => vec![],
+            };
+            stochastic.keys(&compact, |i| offset + kept[i], &mut key, &mut order)?;
             key
         }
     };

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bald_core::{Greedy, StdKind};
+use bald_core::{Greedy, StdKind, StochasticMode};
 
 use crate::by_name;
 
@@ -31,8 +31,27 @@ pub enum Strategy {
     /// Greedy BatchBALD (Kirsch et al. 2019): the batch whose joint mutual information with
     /// the model's parameters is largest, built one point at a time.
     BatchBald(BatchBald),
-    /// Stochastic PowerBALD (Kirsch et al. 2023): a batch drawn with p ∝ BALD^beta.
-    PowerBald(PowerBald),
+    /// A stochastic batch (Kirsch et al. 2023): drawn with probabilities that follow BALD or
+    /// EPIG (PowerBALD: p ∝ BALD^beta).
+    Stochastic(Stochastic),
+    /// The points with the highest EPIG against the targets ([`crate::Options::targets`]).
+    Epig(Epig),
+}
+
+/// What a stochastic batch's probabilities follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// BALD.
+    Bald,
+    /// EPIG against the targets ([`crate::Options::targets`]).
+    Epig,
+}
+
+/// Parameters of [`Strategy::Epig`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Epig {
+    /// Points to pick.
+    pub batch_size: usize,
 }
 
 /// Parameters of [`Strategy::Top`].
@@ -121,9 +140,15 @@ impl BatchBald {
     }
 }
 
-/// Parameters of [`Strategy::PowerBald`].
+/// Parameters of [`Strategy::Stochastic`]: a batch drawn without replacement with p(n) ∝
+/// max(s_n, 0)^beta (power), exp(beta s_n) (softmax) or rank_n^(-beta) (softrank, rank 1 the
+/// best), s the measure's scores, by Gumbel-top-k with noise keyed by each point's index.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PowerBald {
+pub struct Stochastic {
+    /// How scores become probabilities.
+    pub mode: StochasticMode,
+    /// The scores.
+    pub measure: Measure,
     /// Points to pick.
     pub batch_size: usize,
     /// Inverse temperature >= 0 (0: uniform, large: top-k). Default 1.
@@ -132,7 +157,7 @@ pub struct PowerBald {
     pub seed: u64,
 }
 
-impl PowerBald {
+impl Stochastic {
     /// Sets beta.
     pub fn beta(mut self, beta: f64) -> Self {
         self.beta = beta;
@@ -206,11 +231,23 @@ pub enum Kind {
     BatchBald,
     /// `power-bald`.
     PowerBald,
+    /// `softmax-bald`.
+    SoftmaxBald,
+    /// `softrank-bald`.
+    SoftrankBald,
+    /// `epig`.
+    Epig,
+    /// `power-epig`.
+    PowerEpig,
+    /// `softmax-epig`.
+    SoftmaxEpig,
+    /// `softrank-epig`.
+    SoftrankEpig,
 }
 
 impl Kind {
     /// Every strategy.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Random,
         Kind::Entropy,
         Kind::Bald,
@@ -221,6 +258,12 @@ impl Kind {
         Kind::LeastConfidence,
         Kind::BatchBald,
         Kind::PowerBald,
+        Kind::SoftmaxBald,
+        Kind::SoftrankBald,
+        Kind::Epig,
+        Kind::PowerEpig,
+        Kind::SoftmaxEpig,
+        Kind::SoftrankEpig,
     ];
 
     /// The name, as the CLI and Python spell it.
@@ -229,8 +272,33 @@ impl Kind {
             Kind::Random => "random",
             Kind::BatchBald => "batchbald",
             Kind::PowerBald => "power-bald",
+            Kind::SoftmaxBald => "softmax-bald",
+            Kind::SoftrankBald => "softrank-bald",
+            Kind::Epig => "epig",
+            Kind::PowerEpig => "power-epig",
+            Kind::SoftmaxEpig => "softmax-epig",
+            Kind::SoftrankEpig => "softrank-epig",
             top => top.score().map_or("random", |s| s.name()),
         }
+    }
+
+    /// A stochastic batch's weighting and scores, for the stochastic kinds.
+    pub fn stochastic(self) -> Option<(StochasticMode, Measure)> {
+        use StochasticMode::{Power, SoftRank, Softmax};
+        Some(match self {
+            Kind::PowerBald => (Power, Measure::Bald),
+            Kind::SoftmaxBald => (Softmax, Measure::Bald),
+            Kind::SoftrankBald => (SoftRank, Measure::Bald),
+            Kind::PowerEpig => (Power, Measure::Epig),
+            Kind::SoftmaxEpig => (Softmax, Measure::Epig),
+            Kind::SoftrankEpig => (SoftRank, Measure::Epig),
+            _ => return None,
+        })
+    }
+
+    /// Whether it ranks points by EPIG, which needs target inputs' predictions.
+    pub fn needs_targets(self) -> bool {
+        self == Kind::Epig || matches!(self.stochastic(), Some((_, Measure::Epig)))
     }
 
     /// One line on what it picks.
@@ -246,6 +314,12 @@ impl Kind {
             Kind::LeastConfidence => "1 - max mean probability",
             Kind::BatchBald => "greedy BatchBALD",
             Kind::PowerBald => "stochastic PowerBALD: a batch drawn with p ∝ BALD^beta",
+            Kind::SoftmaxBald => "a batch drawn with p ∝ exp(beta BALD)",
+            Kind::SoftrankBald => "a batch drawn with p ∝ rank^-beta by BALD",
+            Kind::Epig => "EPIG: information about the predictions on the targets",
+            Kind::PowerEpig => "a batch drawn with p ∝ EPIG^beta",
+            Kind::SoftmaxEpig => "a batch drawn with p ∝ exp(beta EPIG)",
+            Kind::SoftrankEpig => "a batch drawn with p ∝ rank^-beta by EPIG",
         }
     }
 
@@ -254,13 +328,15 @@ impl Kind {
         matches!(self.score(), Some(Score::Bald | Score::MeanStd(_)))
     }
 
-    /// The per-point score behind the strategy (BALD for BatchBALD and PowerBALD); `None` for
-    /// random.
+    /// The per-point score behind the strategy (BALD for BatchBALD and the stochastic BALD
+    /// batches); `None` for random and EPIG.
     pub fn score(self) -> Option<Score> {
         match self {
-            Kind::Random => None,
+            Kind::Random | Kind::Epig => None,
+            Kind::PowerEpig | Kind::SoftmaxEpig | Kind::SoftrankEpig => None,
             Kind::Entropy => Some(Score::Entropy),
-            Kind::Bald | Kind::BatchBald | Kind::PowerBald => Some(Score::Bald),
+            Kind::Bald | Kind::BatchBald => Some(Score::Bald),
+            Kind::PowerBald | Kind::SoftmaxBald | Kind::SoftrankBald => Some(Score::Bald),
             Kind::VarRatios => Some(Score::VariationRatios),
             Kind::VarRatiosMode => Some(Score::VariationRatiosMode),
             Kind::MeanStd => Some(Score::MeanStd(StdKind::Population)),
@@ -308,7 +384,7 @@ pub struct Settings {
     pub batch_size: usize,
     /// BatchBALD's `num_samples`. Default 10000.
     pub num_samples: usize,
-    /// PowerBALD's beta (and BatchBALD's past the limit). Default 1.
+    /// The stochastic batches' beta (and BatchBALD's PowerBALD past the limit). Default 1.
     pub beta: f64,
     /// Seed of every random choice. Default 0.
     pub seed: u64,
@@ -352,15 +428,20 @@ impl Strategy {
                 past_limit,
                 beta,
             }),
-            Kind::PowerBald => Strategy::PowerBald(PowerBald {
-                batch_size,
-                beta,
-                seed,
-            }),
-            _ => Strategy::Top(Top {
-                score: kind.score().unwrap_or(Score::Bald),
-                batch_size,
-            }),
+            Kind::Epig => Strategy::Epig(Epig { batch_size }),
+            _ => match kind.stochastic() {
+                Some((mode, measure)) => Strategy::Stochastic(Stochastic {
+                    mode,
+                    measure,
+                    batch_size,
+                    beta,
+                    seed,
+                }),
+                None => Strategy::Top(Top {
+                    score: kind.score().unwrap_or(Score::Bald),
+                    batch_size,
+                }),
+            },
         }
     }
 
@@ -402,12 +483,24 @@ impl Strategy {
     }
 
     /// A PowerBALD batch, beta 1, seed 0.
-    pub fn power_bald(batch_size: usize) -> PowerBald {
-        PowerBald {
+    pub fn power_bald(batch_size: usize) -> Stochastic {
+        Strategy::stochastic(StochasticMode::Power, Measure::Bald, batch_size)
+    }
+
+    /// A stochastic batch of `mode` over `measure`'s scores, beta 1, seed 0.
+    pub fn stochastic(mode: StochasticMode, measure: Measure, batch_size: usize) -> Stochastic {
+        Stochastic {
+            mode,
+            measure,
             batch_size,
             beta: 1.0,
             seed: 0,
         }
+    }
+
+    /// The top-`batch_size` EPIG batch (the targets go in [`crate::Options::targets`]).
+    pub fn epig(batch_size: usize) -> Epig {
+        Epig { batch_size }
     }
 
     /// The strategy's kind.
@@ -415,11 +508,15 @@ impl Strategy {
         match self {
             Strategy::Random(_) => Kind::Random,
             Strategy::BatchBald(_) => Kind::BatchBald,
-            Strategy::PowerBald(_) => Kind::PowerBald,
+            Strategy::Epig(_) => Kind::Epig,
+            Strategy::Stochastic(s) => Kind::ALL
+                .into_iter()
+                .find(|k| k.stochastic() == Some((s.mode, s.measure)))
+                .unwrap_or(Kind::PowerBald),
             Strategy::Top(t) => Kind::ALL
                 .into_iter()
                 .find(|k| {
-                    k.score() == Some(t.score) && !matches!(k, Kind::BatchBald | Kind::PowerBald)
+                    k.score() == Some(t.score) && k.stochastic().is_none() && *k != Kind::BatchBald
                 })
                 .unwrap_or(Kind::Bald),
         }
@@ -440,22 +537,31 @@ impl Strategy {
             Strategy::Top(t) => t.batch_size,
             Strategy::Random(r) => r.batch_size,
             Strategy::BatchBald(b) => b.batch_size,
-            Strategy::PowerBald(p) => p.batch_size,
+            Strategy::Stochastic(s) => s.batch_size,
+            Strategy::Epig(e) => e.batch_size,
         }
     }
 
-    /// The per-point score behind it (BALD for BatchBALD and PowerBALD); `None` for random.
+    /// The per-point score behind it (BALD for BatchBALD and the stochastic BALD batches);
+    /// `None` for random and EPIG.
     pub fn score(&self) -> Option<Score> {
         match self {
             Strategy::Top(t) => Some(t.score),
-            Strategy::Random(_) => None,
-            Strategy::BatchBald(_) | Strategy::PowerBald(_) => Some(Score::Bald),
+            Strategy::Random(_) | Strategy::Epig(_) => None,
+            Strategy::Stochastic(s) => (s.measure == Measure::Bald).then_some(Score::Bald),
+            Strategy::BatchBald(_) => Some(Score::Bald),
         }
     }
 
-    /// Whether it measures disagreement between MC samples, which one sample cannot show.
+    /// Whether it measures disagreement between MC samples, which one sample cannot show
+    /// (EPIG too: with one sample every point's EPIG is 0).
     pub fn needs_two_samples(&self) -> bool {
-        matches!(self.score(), Some(Score::Bald | Score::MeanStd(_)))
+        self.needs_targets() || matches!(self.score(), Some(Score::Bald | Score::MeanStd(_)))
+    }
+
+    /// Whether it ranks points by EPIG, which needs target inputs' predictions.
+    pub fn needs_targets(&self) -> bool {
+        self.kind().needs_targets()
     }
 }
 
@@ -477,8 +583,14 @@ impl From<BatchBald> for Strategy {
     }
 }
 
-impl From<PowerBald> for Strategy {
-    fn from(p: PowerBald) -> Strategy {
-        Strategy::PowerBald(p)
+impl From<Stochastic> for Strategy {
+    fn from(s: Stochastic) -> Strategy {
+        Strategy::Stochastic(s)
+    }
+}
+
+impl From<Epig> for Strategy {
+    fn from(e: Epig) -> Strategy {
+        Strategy::Epig(e)
     }
 }

@@ -128,10 +128,16 @@ proptest! {
         let pool = Pool::from_slice(&lp, [n, k, c]).unwrap();
         let cpu = pool.on(Device::Cpu).unwrap();
         prop_assert_eq!(cpu.backend(), "cpu");
+        // EPIG's targets: the pool itself stands in for them.
+        let targets = Pool::from_slice(&lp, [n, k, c]).unwrap();
         for kind in bald::Kind::ALL {
             let strategy = Strategy::new(kind, bald::Settings { batch_size: size, ..Default::default() });
-            let a = bald::acquire(&pool, strategy, Device::Scalar).unwrap();
-            let b = cpu.acquire(strategy).unwrap();
+            let options = || match kind.needs_targets() {
+                true => bald::Options::default().targets(&targets),
+                false => bald::Options::default(),
+            };
+            let a = bald::acquire_with(&pool, strategy, Device::Scalar, options()).unwrap();
+            let b = cpu.acquire_with(strategy, options()).unwrap();
             prop_assert_eq!(a.backend, "scalar");
             prop_assert_eq!(a.indices.len(), size.min(n));
             for (x, y) in a.scores.iter().zip(&b.scores) {

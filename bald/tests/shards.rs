@@ -127,18 +127,28 @@ fn ranked_shards_pick_what_the_whole_pool_picks() {
     let (data, n) = pool_values(k, c);
     let whole = Pool::from_slice(&data, [n, k, c]).unwrap();
     let exclude = [0, 1, 2, 77, 149];
-    let strategies = [
+    let targets = Pool::from_slice(&data[..20 * k * c], [20, k, c]).unwrap();
+    let options_targets = |s: &bald::Strategy| s.needs_targets().then_some(&targets);
+    let (softmax, epig) = (bald::StochasticMode::Softmax, bald::Measure::Epig);
+    let strategies: [bald::Strategy; 8] = [
         Strategy::power_bald(12).seed(4).into(),
         Strategy::power_bald(12).beta(0.0).into(),
         Strategy::random(12).seed(8).into(),
         Strategy::top(bald::Score::Bald, 12).into(),
         Strategy::top(bald::Score::VariationRatios, 200).into(),
+        Strategy::epig(12).into(),
+        Strategy::stochastic(softmax, epig, 12)
+            .seed(3)
+            .beta(20.0)
+            .into(),
+        Strategy::stochastic(softmax, bald::Measure::Bald, 12).into(),
     ];
     for device in [Device::Scalar, Device::Cpu] {
         for strategy in &strategies {
             let strategy: &bald::Strategy = strategy;
             let options = bald::Options {
                 exclude: &exclude,
+                targets: options_targets(strategy),
                 ..Default::default()
             };
             let want = bald::acquire_with(&whole, *strategy, device, options).unwrap();
@@ -157,7 +167,7 @@ fn ranked_shards_pick_what_the_whole_pool_picks() {
                     parts.push(
                         part.on(device)
                             .unwrap()
-                            .rank(*strategy, start, &mine)
+                            .rank(*strategy, (start, &mine), options_targets(strategy))
                             .unwrap(),
                     );
                     start = end;
@@ -232,4 +242,20 @@ fn a_shards_error_at_its_offset_is_the_whole_pools() {
     let shard = Pool::from_array(part, PoolOptions::default()).unwrap_err();
     assert_ne!(shard.to_string(), whole.to_string());
     assert_eq!(shard.at_offset(130).to_string(), whole.to_string());
+}
+
+/// Softrank's probabilities follow ranks among the whole pool's scores: no shard's ranking.
+#[test]
+fn softrank_is_no_shards_ranking() {
+    let (k, c) = (10, 4);
+    let (data, n) = pool_values(k, c);
+    let pool = Pool::from_slice(&data, [n, k, c]).unwrap();
+    let strategy = Strategy::stochastic(bald::StochasticMode::SoftRank, bald::Measure::Bald, 5);
+    let e = pool
+        .on(Device::Cpu)
+        .unwrap()
+        .rank(strategy, (0, &[]), None)
+        .unwrap_err();
+    assert!(matches!(e, bald::Error::Argument(_)), "{e:?}");
+    assert!(e.to_string().contains("whole pool's scores"), "{e}");
 }

@@ -59,7 +59,13 @@ pub struct AcquireArgs {
     /// continue keeps the greedy going. A warning is given at that pick.
     #[arg(long, default_value = "power-bald", value_parser = args::past_limit())]
     pub past_limit: PastLimit,
-    /// PowerBALD: inverse temperature beta >= 0 (0: uniform, large: top-k).
+    /// EPIG's targets: a .npy of M x K x C predictions (in --layout, holding --input-kind) on
+    /// inputs drawn from the distribution the model will be asked about, from the same K MC
+    /// samples (the same dropout masks) as the pool. The EPIG strategies need it.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// The stochastic strategies (power-bald, softmax-epig, ...): inverse temperature
+    /// beta >= 0 (0: uniform, large: top-k).
     #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
     /// Seed of every random choice.
@@ -75,7 +81,8 @@ pub struct AcquireArgs {
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Also write every point's score here as a float64 .npy of N (BALD for BatchBALD and
-    /// PowerBALD, the random keys for random).
+    /// the stochastic BALD batches, EPIG for the EPIG strategies, the random keys for
+    /// random).
     #[arg(long, value_name = "FILE")]
     pub all_scores: Option<PathBuf>,
     /// Pool indices never to pick (already labelled, say): a .npy of integers, or text with
@@ -135,7 +142,23 @@ pub fn command(args: &AcquireArgs) -> Result<String, String> {
         Some(p) => read_exclude(p)?,
         None => Vec::new(),
     };
-    bald::check(&strategy, shape, &[]).map_err(text)?;
+    let targets = match &args.targets {
+        Some(p) => {
+            let array = bald::read_npy(p).map_err(text)?;
+            let in_targets = |e: bald::Error| {
+                text(bald::Error::InFile {
+                    path: p.clone(),
+                    error: Box::new(e),
+                })
+            };
+            let dims: [usize; 3] = array.shape[..]
+                .try_into()
+                .map_err(|_| in_targets(bald::Error::Dimensions(array.shape.clone())))?;
+            Some((array, args.layout.shape(dims), in_targets))
+        }
+        None => None,
+    };
+    bald::check(&strategy, shape, &[], targets.as_ref().map(|t| t.1)).map_err(text)?;
     if let Some(p) = &args.exclude {
         bald::check_exclude(&exclude, shape.n)
             .map_err(|e| format!("{} (in {})", text(e), p.display()))?;
@@ -146,6 +169,10 @@ pub fn command(args: &AcquireArgs) -> Result<String, String> {
         layout: args.layout,
     };
     let pool = Pool::from_array(array, options).map_err(in_file)?;
+    let targets = match targets {
+        Some((array, _, in_targets)) => Some(Pool::from_array(array, options).map_err(in_targets)?),
+        None => None,
+    };
     let prepare_seconds = prepare_start.elapsed().as_secs_f64();
     // A progress bar on stderr from the first pick (hidden when stderr is not a terminal).
     let start = Instant::now();
@@ -186,6 +213,7 @@ pub fn command(args: &AcquireArgs) -> Result<String, String> {
         on_pick: Some(&mut on_pick),
         on_warning: Some(&mut on_warning),
         all_scores: args.all_scores.is_some(),
+        targets: targets.as_ref(),
     };
     let acquired = bald::acquire_with(&pool, strategy, args.backend, options);
     if let Some(bar) = bar.take() {
@@ -198,6 +226,7 @@ pub fn command(args: &AcquireArgs) -> Result<String, String> {
         read_seconds,
         prepare_seconds,
         excluded: exclude.len(),
+        targets: targets.as_ref(),
         acquired: &acquired,
     };
     let text = report.render();
@@ -240,6 +269,8 @@ struct Report<'a> {
     read_seconds: f64,
     prepare_seconds: f64,
     excluded: usize,
+    /// EPIG's targets.
+    targets: Option<&'a Pool<'a>>,
     /// The batch, and BatchBALD's record of it.
     acquired: &'a Acquisition,
 }
@@ -285,8 +316,11 @@ impl Report<'_> {
                         "switched_after_pick": acquired.switched_at,
                     });
                 }
-                if a.strategy == Kind::PowerBald {
+                if a.strategy.stochastic().is_some() {
                     doc["beta"] = json!(a.beta);
+                }
+                if let Some(t) = &self.targets {
+                    doc["targets"] = json!(t.shape().n);
                 }
                 format!("{doc}\n")
             }

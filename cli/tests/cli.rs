@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use bald::npy::{write, NpyData};
 use bald_core::half::f16;
 
-const STRATEGIES: [&str; 10] = [
+const STRATEGIES: [&str; 16] = [
     "random",
     "entropy",
     "bald",
@@ -21,6 +21,12 @@ const STRATEGIES: [&str; 10] = [
     "least-confidence",
     "batchbald",
     "power-bald",
+    "softmax-bald",
+    "softrank-bald",
+    "epig",
+    "power-epig",
+    "softmax-epig",
+    "softrank-epig",
 ];
 
 fn bald(args: &[&str]) -> Output {
@@ -89,10 +95,17 @@ fn acquire_every_strategy_on_every_dtype() {
             NpyData::F16(lp.iter().map(|&v| f16::from_f64(v)).collect()),
         ),
     ];
+    // EPIG's targets: the pool's first 6 points stand in for them.
+    let targets = save(
+        dir.path(),
+        "targets.npy",
+        &[6, k, c],
+        NpyData::F64(lp[..6 * k * c].to_vec()),
+    );
     for file in &files {
         for strategy in STRATEGIES {
             for backend in backends() {
-                let out = bald(&[
+                let mut args = vec![
                     "acquire",
                     file.to_str().unwrap(),
                     "--strategy",
@@ -103,7 +116,11 @@ fn acquire_every_strategy_on_every_dtype() {
                     "50",
                     "--backend",
                     backend,
-                ]);
+                ];
+                if strategy.contains("epig") {
+                    args.extend(["--targets", targets.to_str().unwrap()]);
+                }
+                let out = bald(&args);
                 let v = json(&out);
                 let idx: Vec<u64> = v["indices"]
                     .as_array()
@@ -882,4 +899,88 @@ fn exclude_all_scores_and_verbose() {
         assert!(err.contains(&format!("pick {t}/3: point ")), "{err}");
     }
     json(&o);
+}
+
+#[test]
+fn epig_with_targets_and_its_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, k, c) = (40, 6, 3);
+    let lp = pool(n + 5, k, c);
+    let file = save(
+        dir.path(),
+        "pool.npy",
+        &[n, k, c],
+        NpyData::F64(lp[..n * k * c].to_vec()),
+    );
+    let targets = save(
+        dir.path(),
+        "targets.npy",
+        &[5, k, c],
+        NpyData::F64(lp[n * k * c..].to_vec()),
+    );
+    let all = dir.path().join("all.npy");
+    let (file, targets_file) = (file.to_str().unwrap(), targets.to_str().unwrap());
+    let out = bald(&[
+        "acquire",
+        file,
+        "--strategy",
+        "epig",
+        "--targets",
+        targets_file,
+        "--batch-size",
+        "4",
+        "--backend",
+        "scalar",
+        "--all-scores",
+        all.to_str().unwrap(),
+    ]);
+    let v = json(&out);
+    assert_eq!(v["targets"], 5);
+    // Every point's EPIG, from the library; the picks are its top 4.
+    let whole = bald::Pool::open(dir.path().join("pool.npy")).unwrap();
+    let t = bald::Pool::open(&targets).unwrap();
+    let want = bald::epig(&whole, &t, bald::Device::Scalar).unwrap();
+    let got = bald::read_npy(&all).unwrap();
+    assert_eq!(got.data, NpyData::F64(want.clone()));
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| want[b].total_cmp(&want[a]).then(a.cmp(&b)));
+    let idx: Vec<usize> = v["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(idx, order[..4]);
+    fails_with(
+        &["acquire", file, "--strategy", "power-epig"],
+        "--strategy power-epig needs --targets",
+    );
+    fails_with(
+        &[
+            "acquire",
+            file,
+            "--strategy",
+            "bald",
+            "--targets",
+            targets_file,
+        ],
+        "--targets are for the EPIG strategies, not --strategy bald",
+    );
+    let other = save(
+        dir.path(),
+        "other.npy",
+        &[5, k + 1, c],
+        NpyData::F64(pool(5, k + 1, c)),
+    );
+    fails_with(
+        &[
+            "acquire",
+            file,
+            "--strategy",
+            "epig",
+            "--targets",
+            other.to_str().unwrap(),
+        ],
+        "the targets are 5 x 7 x 3 (M x K x C) and the pool is 40 x 6 x 3",
+    );
 }

@@ -508,6 +508,10 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
         (&["--max-epochs", "0"], "--max-epochs must be at least 1"),
         (&["--budget", "10"], "below the 20 initial labels"),
         (&["--strategies", "bald,bald"], "lists bald twice"),
+        (
+            &["--strategies", "random,epig"],
+            "--strategies epig: the experiment draws no target inputs yet",
+        ),
         (&["--k", "1", "--strategies", "random,bald"], "--k 2"),
         (&["--thresholds", "0.9,1.5"], "--thresholds"),
         (&["--input-dropout", "1"], "--input-dropout"),

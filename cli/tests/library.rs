@@ -57,6 +57,13 @@ fn the_library_picks_what_the_cli_picks() {
     } else {
         skip::skipped("the library against the CLI on CUDA: no usable GPU");
     }
+    // EPIG's targets: the pool's first 20 points stand in for them.
+    let targets_path = dir.path().join("targets.npy");
+    let values = pool(n, k, c);
+    let targets_values = NpyData::F32(values[..20 * k * c].to_vec());
+    std::fs::write(&targets_path, write(&[20, k, c], &targets_values)).unwrap();
+    let targets_file = targets_path.to_str().unwrap();
+    let targets = Pool::open(&targets_path).unwrap();
     let pool = Pool::open(&path).unwrap();
     for (name, device) in devices {
         let prepared = pool.on(device).unwrap();
@@ -68,8 +75,8 @@ fn the_library_picks_what_the_cli_picks() {
                 seed: 7,
                 ..Settings::default()
             };
-            let a = prepared.acquire(Strategy::new(kind, settings)).unwrap();
-            let (indices, scores) = cli(&[
+            let mut options = bald::Options::default();
+            let mut args = vec![
                 "acquire",
                 file,
                 "--strategy",
@@ -82,7 +89,15 @@ fn the_library_picks_what_the_cli_picks() {
                 "7",
                 "--backend",
                 name,
-            ]);
+            ];
+            if kind.needs_targets() {
+                options = options.targets(&targets);
+                args.extend(["--targets", targets_file]);
+            }
+            let a = prepared
+                .acquire_with(Strategy::new(kind, settings), options)
+                .unwrap();
+            let (indices, scores) = cli(&args);
             assert_eq!(a.indices, indices, "{name} {kind}");
             // JSON carries every digit of an f64; serde_json reads it back within an ulp.
             for (x, y) in a.scores.iter().zip(&scores) {

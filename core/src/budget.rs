@@ -17,6 +17,9 @@ pub const BF16_INPUT: f64 = 1e-1;
 pub const SCORES: f64 = 1e-6;
 /// A backend's joint entropies H_n vs the reference (exact and sampled regimes).
 pub const JOINT_ENTROPY: f64 = 1e-5;
+/// A backend's EPIG scores vs the reference (a point's entropy, within the scores' budget,
+/// plus a joint-entropy step weighted 1/M, within [`JOINT_ENTROPY`]).
+pub const EPIG: f64 = 1e-5;
 /// A backend's BatchBALD cumulative scores vs the reference, when the picks agree.
 pub const BATCHBALD_SCORE: f64 = 1e-5;
 /// The rounding slack of lazy greedy BatchBALD ([`crate::LazyGreedy`]): a stale bound must be

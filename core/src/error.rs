@@ -79,6 +79,14 @@ pub enum Error {
         /// Picks made before the stop.
         picks: usize,
     },
+    /// EPIG's targets have other K or C than the pool (they must come from the same K
+    /// posterior samples, over the same classes).
+    TargetsMismatch {
+        /// The pool's points, MC samples and classes.
+        pool: (usize, usize, usize),
+        /// The targets'.
+        targets: (usize, usize, usize),
+    },
     /// A pool index that does not exist.
     IndexOutOfRange {
         /// The index.
@@ -130,6 +138,12 @@ impl fmt::Display for Error {
             Error::Interrupted { picks } => {
                 write!(f, "interrupted after {picks} pick(s)")
             }
+            Error::TargetsMismatch { pool, targets } => write!(
+                f,
+                "the targets are {} x {} x {} (M x K x C) and the pool is {} x {} x {} \
+                 (N x K x C): they need the same K MC samples and C classes",
+                targets.0, targets.1, targets.2, pool.0, pool.1, pool.2
+            ),
             Error::IndexOutOfRange { index, len } => {
                 write!(f, "index {index} out of range for a pool of {len} points")
             }

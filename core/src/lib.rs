@@ -8,6 +8,7 @@
 //!   ([`random_scores`]); stochastic batches ([`StochasticBatch`], PowerBALD);
 //! - greedy BatchBALD ([`BatchBald`]) with exact, sampled and dynamic joint entropy
 //!   ([`joint`]);
+//! - EPIG against target inputs ([`epig`]), as a joint-entropy step over the targets;
 //! - the MC-dropout head ([`McDropoutHead`]) whose K forward passes produce the pool;
 //! - [`Backend`], the heavy steps, with [`Scalar`], the f64 reference every other backend is
 //!   tested against.
@@ -30,6 +31,7 @@ mod batchbald;
 #[doc(hidden)]
 pub mod budget;
 mod element;
+mod epig;
 mod error;
 mod head;
 pub mod joint;
@@ -47,6 +49,7 @@ mod topk;
 pub use backend::{read_host_point, Backend, PreparedPool, Scalar};
 pub use batchbald::GreedyShard;
 pub use element::{Element, ElementSlice};
+pub use epig::{check_targets, epig, epig_reference, epig_targets, epig_workspace_len};
 pub use error::{Error, Plain};
 pub use head::{
     check_forward_args, dropout_keep, forward, head_workspace_len, keep_threshold, DenseLayer,

@@ -36,6 +36,19 @@ pub fn scores<'a, B: Backend, T: Element + 'a>(
     Ok(out)
 }
 
+/// EPIG of every point of `pool` against `targets` ([`crate::epig`]).
+pub fn epig<'a, B: Backend, T: Element + 'a, U: Element>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    targets: &crate::LogProbs<'_, U>,
+) -> Result<Vec<f64>, B::Error> {
+    let shape = pool.shape();
+    let mut out = vec![0.0; shape.n];
+    let mut ws = vec![0.0; crate::epig_workspace_len(shape, targets.shape())?];
+    crate::epig(backend, pool, targets, &mut out, &mut ws)?;
+    Ok(out)
+}
+
 /// Entropy and conditional entropy of every point of `pool`, in one pass.
 pub fn entropies<'a, B: Backend, T: Element + 'a>(
     backend: &B,

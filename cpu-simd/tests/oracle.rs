@@ -3,14 +3,15 @@
 
 use bald_testing::cases as common;
 
-use bald_core::owned::{batchbald, entropies, mc_dropout_forward, scores};
+use bald_core::owned::{batchbald, entropies, epig, mc_dropout_forward, scores};
 use bald_core::{
-    budget, Backend, BatchBald, DenseLayer, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
-    StdKind,
+    budget, epig_reference, Backend, BatchBald, DenseLayer, LogProbs, McDropoutHead, PointScore,
+    Scalar, Shape, StdKind,
 };
 use bald_cpu_simd::{Isa, SimdBackend};
 use common::{
-    check_lazy_and_full, extreme_pool, f32_of, load_case, log_softmax_rows, with_joint, PICK_CASES,
+    check_lazy_and_full, extreme_pool, f32_of, load_case, log_softmax_rows, pool_and_targets,
+    with_joint, PICK_CASES,
 };
 use proptest::prelude::*;
 
@@ -120,6 +121,23 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+
+    #[test]
+    fn epig_matches_the_oracle((x, s, y, t) in pool_and_targets(20, 8, 12, 20)) {
+        // The oracle on the same f32 input the backend reads; targets as given.
+        let (x32, y32) = (f32_of(&x), f32_of(&y));
+        let pool = LogProbs::new(&x32, s).unwrap();
+        let targets = LogProbs::new(&y32, t).unwrap();
+        let mut want = vec![0.0; s.n];
+        epig_reference(&pool, &targets, &mut want).unwrap();
+        for b in backends() {
+            let got = epig(&b, &pool, &targets).unwrap();
+            for n in 0..s.n {
+                prop_assert!((got[n] - want[n].max(0.0)).abs() <= budget::EPIG,
+                    "{:?} point {n}: {} vs {}", b.isa(), got[n], want[n]);
+            }
+        }
     }
 
     #[test]

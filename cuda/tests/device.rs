@@ -9,14 +9,16 @@ use bald_testing::skip;
 use bald_core::half::{bf16, f16};
 use std::ops::ControlFlow;
 
-use bald_core::owned::{batchbald, batchbald_with, entropies, mc_dropout_forward, scores};
+use bald_core::owned::{batchbald, batchbald_with, entropies, epig, mc_dropout_forward, scores};
 use bald_core::{
-    budget, Backend, BatchBald, DenseLayer, Greedy, Hooks, LogProbs, McDropoutHead, Pick,
-    PointScore, Scalar, Shape, StdKind,
+    budget, epig_reference, Backend, BatchBald, DenseLayer, Greedy, Hooks, LogProbs, McDropoutHead,
+    Pick, PointScore, Scalar, Shape, StdKind,
 };
 use bald_cuda::testing::{argmax_of, overrun_scores, DeviceValues};
 use bald_cuda::{CudaBackend, ImageKind};
-use common::{check_lazy_and_full, extreme_pool, f32_of, load_case, with_joint, PICK_CASES};
+use common::{
+    check_lazy_and_full, extreme_pool, f32_of, load_case, pool_and_targets, with_joint, PICK_CASES,
+};
 use gpu::gpu;
 use proptest::prelude::*;
 
@@ -97,6 +99,22 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+
+    #[test]
+    fn epig_matches_the_oracle((x, s, y, t) in pool_and_targets(40, 8, 24, 24)) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let (x32, y32) = (f32_of(&x), f32_of(&y));
+        let lp = LogProbs::new(&x32, s).unwrap();
+        let targets = LogProbs::new(&y32, t).unwrap();
+        let mut want = vec![0.0; s.n];
+        epig_reference(&lp, &targets, &mut want).unwrap();
+        let pool = gpu.prepare(lp).unwrap();
+        let got = epig(gpu, &pool, &targets).unwrap();
+        for n in 0..s.n {
+            prop_assert!((got[n] - want[n].max(0.0)).abs() <= budget::EPIG,
+                "point {n}: {} vs {}", got[n], want[n]);
+        }
     }
 
     #[test]

@@ -60,6 +60,7 @@ __all__ = [
     "conditional_entropy",
     "dropout_keep_mask",
     "entropy",
+    "epig",
     "scores",
 ]
 
@@ -73,6 +74,12 @@ STRATEGIES = (
     "margin",
     "least-confidence",
     "power-bald",
+    "softmax-bald",
+    "softrank-bald",
+    "epig",
+    "power-epig",
+    "softmax-epig",
+    "softrank-epig",
     "random",
 )
 SCORES = (
@@ -405,11 +412,16 @@ def acquire(
     past_limit: str = "power-bald",
     exclude: Any = None,
     progress: bool = True,
+    targets: Any = None,
 ) -> Acquisition:
     """Picks ``batch_size`` points of the pool with ``strategy`` (one of ``STRATEGIES``).
 
     ``num_samples``: BatchBALD's joint entropy is exact while C^t <= num_samples, sampled
-    with that many configurations beyond. ``beta``: PowerBALD's inverse temperature.
+    with that many configurations beyond. ``beta``: the inverse temperature of the stochastic
+    batches (``power-bald``: p ∝ BALD^beta; ``softmax-*``: p ∝ exp(beta score);
+    ``softrank-*``: p ∝ rank^-beta). ``targets``: the EPIG strategies' (``epig``,
+    ``power-epig``, ``softmax-epig``, ``softrank-epig``) target predictions, as in
+    ``bald.epig``; the other strategies refuse them.
     ``seed`` keys every random choice. ``backend``: ``"auto"`` (CUDA when a GPU is usable,
     else the CPU), ``"cpu"``, ``"cuda"`` or ``"scalar"`` (the f64 reference).
     ``greedy``: BatchBALD's ``"lazy"`` (the same picks, far fewer evaluations) or
@@ -441,6 +453,7 @@ def acquire(
     # A NumPy array keeps the caller's layout; a CUDA array is N x K x C already.
     n_axis = _layout_axes(layout)[0] if isinstance(a, np.ndarray) else 0
     excluded = _exclude(exclude, int(a.shape[n_axis]))
+    t, t_kind = (None, "log_probs") if targets is None else _input(targets, layout, "cpu", input_kind)
     bar = _Progress() if progress else None
     try:
         (
@@ -468,6 +481,8 @@ def acquire(
             excluded,
             _warn,
             bar,
+            t,
+            t_kind,
         )
     finally:
         if bar is not None:
@@ -511,6 +526,26 @@ def scores(
     the input's device for torch input, a NumPy array otherwise."""
     a, input_kind = _input(log_probs, layout, backend, input_kind)
     out, _name, _seconds = _bald.scores(a, score, backend, input_kind, layout)
+    return _like(log_probs, out)
+
+
+def epig(
+    log_probs: Any,
+    targets: Any,
+    *,
+    backend: str = "auto",
+    input_kind: str = "log_probs",
+    layout: str = "NKC",
+) -> Any:
+    """Every pool point's EPIG (Bickford Smith et al., 2023) against ``targets``: the mean over
+    the target inputs x*_m of I(y; y*_m), in nats, as float64 values of N (a torch tensor on
+    the input's device for torch input, a NumPy array otherwise). ``targets`` are the model's
+    predictions (M x K x C, in ``layout``, holding ``input_kind``) on inputs drawn from the
+    distribution it will be asked about, from the same K posterior samples as the pool: one
+    forward pass with the same dropout masks. Targets with another K or C are an InputError."""
+    a, kind = _input(log_probs, layout, backend, input_kind)
+    t, t_kind = _input(targets, layout, "cpu", input_kind)
+    out, _name, _seconds = _bald.epig(a, t, backend, kind, layout, t_kind)
     return _like(log_probs, out)
 
 

@@ -26,6 +26,8 @@ def acquire(
     exclude: List[int],
     warn: Callable[[str], None],
     progress: Optional[Callable[[int, int], None]],
+    targets: Any = None,
+    targets_kind: str = "log_probs",
 ) -> Tuple[
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
@@ -37,6 +39,9 @@ def acquire(
     Optional[int],
     Optional[int],
 ]: ...
+def epig(
+    log_probs: Any, targets: Any, backend: str, input_kind: str, layout: str, targets_kind: str
+) -> Tuple[npt.NDArray[np.float64], str, float]: ...
 def scores(
     log_probs: Any, score: str, backend: str, input_kind: str, layout: str
 ) -> Tuple[npt.NDArray[np.float64], str, float]: ...
@@ -58,7 +63,11 @@ _Settings = Tuple[str, int, int, float, int, str, str]
 _Ranked = Tuple[List[float], List[int], List[float]]
 
 def check(
-    settings: _Settings, dims: Tuple[int, ...], layout: str, exclude: List[int]
+    settings: _Settings,
+    dims: Tuple[int, ...],
+    layout: str,
+    exclude: List[int],
+    targets: Optional[Tuple[int, ...]] = None,
 ) -> List[str]: ...
 def rank(
     log_probs: Any,
@@ -68,6 +77,7 @@ def rank(
     layout: str,
     offset: int,
     exclude: List[int],
+    targets: Any = None,
 ) -> _Ranked: ...
 def merge_ranked(
     parts: List[_Ranked], batch: int

@@ -52,6 +52,7 @@ from . import (
     _bald,
     _count,
     _exclude,
+    _input,
     _layout_axes,
     _Progress,
     _warn,
@@ -102,11 +103,14 @@ class _ShardActor:
         out, _name, _seconds = _bald.scores(self.values, score, backend, input_kind, layout)
         return out
 
-    def rank(self, args: Tuple[Any, ...]) -> Any:
+    def rank(self, args: Tuple[Any, ...], targets: Any) -> Any:
         """Its best points (args: settings, backend, input kind, layout, offset, excluded
-        local indices)."""
+        local indices; EPIG's targets, which Ray resolves)."""
         assert self.values is not None
-        return _bald.rank(self.values, *args)
+        settings, backend, input_kind, layout, offset, exclude = args
+        return _bald.rank(
+            self.values, settings, backend, input_kind, layout, offset, exclude, targets
+        )
 
     def prepare(self, args: Tuple[Any, ...]) -> int:
         """The greedy state (args: settings, offset, whole N, backend, input kind, layout,
@@ -305,6 +309,7 @@ def acquire(
     past_limit: str = "power-bald",
     exclude: Any = None,
     progress: bool = True,
+    targets: Any = None,
     num_cpus: float = 0,
     num_gpus: float = 0,
     max_restarts: int = 3,
@@ -316,7 +321,9 @@ def acquire(
     arguments, and so are its warnings and errors, given when they apply.
 
     ``num_samples``, ``beta``, ``seed``, ``input_kind``, ``layout``, ``greedy``,
-    ``past_limit``, ``exclude`` (global indices) and ``progress``: as in ``bald.acquire``.
+    ``past_limit``, ``exclude`` (global indices), ``progress`` and ``targets`` (EPIG's, one
+    array that every shard reads): as in ``bald.acquire``. ``softrank-*`` draws by ranks among
+    the whole pool's scores, which the shards do not gather: an InputError.
     ``backend`` is where each shard computes: ``"cpu"``, ``"scalar"`` or ``"cuda"`` (with
     ``num_gpus``, so that Ray places each actor with a GPU; the GPU evaluates the shard's
     candidates, and its picks are the CPU's where the math is exact). ``num_cpus``,
@@ -341,26 +348,32 @@ def acquire(
         excluded = _exclude(exclude, cluster.n)
         # The arguments against the whole pool, before any work: bald.acquire's errors and
         # warnings.
-        for message in _bald.check(settings, tuple(cluster.dims), layout, excluded):
+        t = None if targets is None else _input(targets, layout, "cpu", input_kind)[0]
+        dims = None if t is None else tuple(int(d) for d in t.shape)
+        for message in _bald.check(settings, tuple(cluster.dims), layout, excluded, dims):
             _warn(message)
         pool = (backend, input_kind, layout)
         name = strategy.replace("_", "-").lower()
         if name == "batchbald":
             a = _batchbald(cluster, settings, pool, excluded, progress, on_pick)
         else:
-            a = _ranked(cluster, settings, pool, excluded)
+            a = _ranked(cluster, settings, pool, excluded, None if t is None else ray.put(t))
         return dataclasses.replace(a, strategy=name, seconds=time.perf_counter() - start)
     finally:
         cluster.close()
 
 
 def _ranked(
-    cluster: _Cluster, settings: Tuple[Any, ...], pool: Tuple[str, str, str], excluded: List[int]
+    cluster: _Cluster,
+    settings: Tuple[Any, ...],
+    pool: Tuple[str, str, str],
+    excluded: List[int],
+    targets: Any,
 ) -> Acquisition:
     """A strategy that ranks points by one key: each shard's best points, merged."""
     mine = cluster.local(excluded)
     refs = [
-        a.rank.remote((settings, *pool, int(cluster.offsets[s]), mine[s]))
+        a.rank.remote((settings, *pool, int(cluster.offsets[s]), mine[s]), targets)
         for s, a in enumerate(cluster.actors)
     ]
     parts = [cluster.get(s, r) for s, r in enumerate(refs)]

@@ -232,6 +232,36 @@ impl OnGpu for GpuAcquire<'_, '_> {
     }
 }
 
+/// Every point's EPIG on the device, against targets on the host.
+pub(crate) struct GpuEpig<'t>(pub(crate) &'t bald::Pool<'t>);
+
+impl OnGpu for GpuEpig<'_> {
+    type Out = Vec<f64>;
+
+    fn on_device<T: Element>(
+        self,
+        gpu: &CudaBackend,
+        pool: &bald_cuda::CudaPool<'_, T>,
+    ) -> Result<Vec<f64>, Failure> {
+        let shape = self.0.shape();
+        let lp = |e: bald_core::Error| Failure::from(bald::Error::from(e));
+        match self.0.values() {
+            bald::Values::F16(v) => {
+                let targets = bald_core::LogProbs::new(v, shape).map_err(lp)?;
+                bald_core::owned::epig(gpu, pool, &targets).map_err(cuda_failure)
+            }
+            bald::Values::F32(v) => {
+                let targets = bald_core::LogProbs::new(v, shape).map_err(lp)?;
+                bald_core::owned::epig(gpu, pool, &targets).map_err(cuda_failure)
+            }
+            bald::Values::F64(v) => {
+                let targets = bald_core::LogProbs::new(v, shape).map_err(lp)?;
+                bald_core::owned::epig(gpu, pool, &targets).map_err(cuda_failure)
+            }
+        }
+    }
+}
+
 /// Every point's score on the device.
 pub(crate) struct GpuScores(pub(crate) Score);
 

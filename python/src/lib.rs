@@ -34,7 +34,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray};
 use pyo3::prelude::*;
 
 use errors::{input_error, parse, BackendError, Failure, InputError};
-use gpu::{GpuAcquire, GpuArray, GpuPlace, GpuScores};
+use gpu::{GpuAcquire, GpuArray, GpuEpig, GpuPlace, GpuScores};
 use host::Pool;
 
 /// A pool as the wrapper hands it over: a NumPy array (in the caller's layout), or a CUDA
@@ -122,7 +122,7 @@ pub(crate) fn strategy_of(
 /// (before any work, or at the pick), `progress(done, total)` after each BatchBALD pick.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (log_probs, strategy, batch_size, num_samples, beta, seed, backend, input_kind, layout, greedy, past_limit, exclude, warn, progress))]
+#[pyo3(signature = (log_probs, strategy, batch_size, num_samples, beta, seed, backend, input_kind, layout, greedy, past_limit, exclude, warn, progress, targets=None, targets_kind="log_probs"))]
 fn acquire<'py>(
     py: Python<'py>,
     log_probs: &Bound<'py, PyAny>,
@@ -139,6 +139,8 @@ fn acquire<'py>(
     exclude: Vec<usize>,
     warn: &Bound<'py, PyAny>,
     progress: Option<&Bound<'py, PyAny>>,
+    targets: Option<&Bound<'py, PyAny>>,
+    targets_kind: &str,
 ) -> PyResult<Batch<'py>> {
     let strategy = strategy_of(&(
         strategy.into(),
@@ -154,8 +156,19 @@ fn acquire<'py>(
     let layout: Layout = parse(layout, str::parse)?;
     let input = Input::of(log_probs, input_kind)?;
     let (place, shape) = input.place(layout)?;
+    let targets = targets.map(Pool::of).transpose()?;
+    let targets = targets.as_ref().map(|t| t.values()).transpose()?;
     // The arguments first, before the values are read through.
-    bald::check(&strategy, shape, &exclude).map_err(Failure::from)?;
+    let target_shape = targets.map(|(_, dims)| layout.shape(dims));
+    bald::check(&strategy, shape, &exclude, target_shape).map_err(Failure::from)?;
+    let options = PoolOptions {
+        kind: input_kind,
+        layout,
+    };
+    let target_options = PoolOptions {
+        kind: parse(targets_kind, str::parse)?,
+        layout,
+    };
     let (warn, progress) = (warn.clone().unbind(), progress.map(|p| p.clone().unbind()));
     let run = || -> Result<Acquisition, Failure> {
         // Ctrl-C stops BatchBALD between picks: the signal handlers run here, and an exception
@@ -184,12 +197,14 @@ fn acquire<'py>(
                 raised.borrow_mut().get_or_insert(e);
             }
         };
+        let targets = match &targets {
+            Some((values, dims)) => {
+                Some(bald::Pool::from_slice_with(values, *dims, target_options)?)
+            }
+            None => None,
+        };
         let outcome = match place {
             Place::Host(values, dims) => {
-                let options = PoolOptions {
-                    kind: input_kind,
-                    layout,
-                };
                 let acquired =
                     bald::Pool::from_slice_with(&values, dims, options).and_then(|pool| {
                         let options = Options {
@@ -197,6 +212,7 @@ fn acquire<'py>(
                             on_pick: Some(&mut on_pick),
                             on_warning: Some(&mut on_warning),
                             all_scores: false,
+                            targets: targets.as_ref(),
                         };
                         bald::acquire_with(&pool, strategy, backend, options)
                     });
@@ -213,6 +229,7 @@ fn acquire<'py>(
                         on_pick: Some(&mut on_pick),
                         on_warning: Some(&mut on_warning),
                         all_scores: false,
+                        targets: targets.as_ref(),
                     },
                 };
                 gpu.compute(backend, job).map(|(mut a, seconds)| {
@@ -302,6 +319,56 @@ fn scores<'py>(
     Ok((PyArray1::from_vec(py, all), name, seconds))
 }
 
+/// Every pool point's EPIG against `targets` (a NumPy array in `layout`, holding
+/// `targets_kind`, from the same K posterior samples as the pool), float64, with the
+/// backend's name and seconds.
+#[pyfunction]
+fn epig<'py>(
+    py: Python<'py>,
+    log_probs: &Bound<'py, PyAny>,
+    targets: &Bound<'py, PyAny>,
+    backend: &str,
+    input_kind: &str,
+    layout: &str,
+    targets_kind: &str,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, &'static str, f64)> {
+    let backend: Device = parse(backend, str::parse)?;
+    let input_kind: InputKind = parse(input_kind, str::parse)?;
+    let layout: Layout = parse(layout, str::parse)?;
+    let input = Input::of(log_probs, input_kind)?;
+    let (place, shape) = input.place(layout)?;
+    let targets = Pool::of(targets)?;
+    let (target_values, target_dims) = targets.values()?;
+    bald_core::check_targets(shape, layout.shape(target_dims))
+        .map_err(|e| Failure::from(bald::Error::from(e)))?;
+    let options = PoolOptions {
+        kind: input_kind,
+        layout,
+    };
+    let target_options = PoolOptions {
+        kind: parse(targets_kind, str::parse)?,
+        layout,
+    };
+    let run = || -> Result<(Vec<f64>, &'static str, f64), Failure> {
+        let start = std::time::Instant::now();
+        let targets = bald::Pool::from_slice_with(&target_values, target_dims, target_options)?;
+        match place {
+            Place::Host(values, dims) => {
+                let pool = bald::Pool::from_slice_with(&values, dims, options)?;
+                let prepared = pool.on(backend)?;
+                let all = prepared.epig(&targets)?;
+                Ok((all, prepared.backend(), start.elapsed().as_secs_f64()))
+            }
+            Place::Gpu(gpu) => {
+                let (all, seconds) = gpu.compute(backend, GpuEpig(&targets))?;
+                Ok((all, "cuda", seconds))
+            }
+        }
+    };
+    let (all, name, seconds) = py.detach(run)?;
+    Ok((PyArray1::from_vec(py, all), name, seconds))
+}
+
 /// The dropout mask of bald's MC-dropout head: `keep[j, u]` is whether input unit `u` of
 /// layer `layer` is kept in MC sample `j` (K x units, bool), for drop rate `rate` in [0, 1).
 #[pyfunction]
@@ -331,6 +398,7 @@ fn _bald(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BackendError", m.py().get_type::<BackendError>())?;
     m.add_function(wrap_pyfunction!(acquire, m)?)?;
     m.add_function(wrap_pyfunction!(scores, m)?)?;
+    m.add_function(wrap_pyfunction!(epig, m)?)?;
     m.add_function(wrap_pyfunction!(dropout_keep_mask, m)?)?;
     m.add_function(wrap_pyfunction!(shards::check, m)?)?;
     m.add_function(wrap_pyfunction!(shards::rank, m)?)?;

@@ -62,19 +62,22 @@ fn owned(log_probs: &Bound<'_, PyAny>) -> PyResult<NpyArray> {
 }
 
 /// Checks the strategy's `settings` against the whole pool, whose array has dimensions `dims`
-/// in `layout`, and the indices to `exclude`, before any work: the warnings that apply, in
-/// Python's words; InputError for arguments that are refused.
+/// in `layout`, the indices to `exclude` and EPIG's targets' dimensions, before any work: the
+/// warnings that apply, in Python's words; InputError for arguments that are refused.
 #[pyfunction]
+#[pyo3(signature = (settings, dims, layout, exclude, targets=None))]
 pub(crate) fn check(
     settings: PySettings,
     dims: [usize; 3],
     layout: &str,
     exclude: Vec<usize>,
+    targets: Option<[usize; 3]>,
 ) -> PyResult<Vec<String>> {
     let strategy = strategy_of(&settings)?;
     let layout: Layout = parse(layout, str::parse)?;
     let shape: Shape = layout.shape(dims);
-    let mut warnings = bald::check(&strategy, shape, &exclude).map_err(Failure::from)?;
+    let targets = targets.map(|t| layout.shape(t));
+    let mut warnings = bald::check(&strategy, shape, &exclude, targets).map_err(Failure::from)?;
     warnings.splice(0..0, Warning::for_layout(shape, layout));
     Ok(warnings
         .iter()
@@ -84,9 +87,11 @@ pub(crate) fn check(
 
 /// A shard's part of a strategy that ranks points by one key: its best points (keys, indices
 /// in the whole pool, scores), from its values (in `layout`, holding `input_kind`), points
-/// `offset..` of the whole pool, never those in `exclude` (indices in the shard).
+/// `offset..` of the whole pool, never those in `exclude` (indices in the shard), with EPIG's
+/// `targets` (in the same layout and kind).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (log_probs, settings, backend, input_kind, layout, offset, exclude, targets=None))]
 pub(crate) fn rank(
     py: Python<'_>,
     log_probs: &Bound<'_, PyAny>,
@@ -96,15 +101,22 @@ pub(crate) fn rank(
     layout: &str,
     offset: usize,
     exclude: Vec<usize>,
+    targets: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyRanked> {
     let strategy = strategy_of(&settings)?;
     let device: Device = parse(backend, str::parse)?;
     let options = options(input_kind, layout)?;
     let array = owned(log_probs)?;
+    let targets = targets.map(owned).transpose()?;
+    let targets = targets
+        .map(|t| bald::Pool::from_array(t, options))
+        .transpose()
+        .map_err(Failure::from)?;
     let r = py
         .detach(|| {
             let pool = bald::Pool::from_array(array, options)?;
-            pool.on(device)?.rank(strategy, offset, &exclude)
+            pool.on(device)?
+                .rank(strategy, (offset, &exclude), targets.as_ref())
         })
         .map_err(|e| Failure::from(e.at_offset(offset)))?;
     Ok(py_ranked(r))

@@ -206,8 +206,10 @@ def test_exclusion_strategies_and_offsets(driver):
     lp = pool(50, 8, 4, seed=22).astype(np.float32)
     x = CudaArray(driver, lp)
     for strategy in bald.STRATEGIES:
-        got = bald.acquire(x, strategy, 5, seed=3, exclude=[0, 7])
-        want = bald.acquire(lp, strategy, 5, seed=3, exclude=[0, 7], backend="cuda")
+        # EPIG's targets (on the host): the first 6 points stand in for them.
+        t = lp[:6] if "epig" in strategy else None
+        got = bald.acquire(x, strategy, 5, seed=3, exclude=[0, 7], targets=t)
+        want = bald.acquire(lp, strategy, 5, seed=3, exclude=[0, 7], backend="cuda", targets=t)
         assert got.indices.tolist() == want.indices.tolist(), strategy
         assert 0 not in got.indices and 7 not in got.indices
     x.free()
@@ -377,3 +379,18 @@ def test_ray_shards_on_the_gpu(driver):
             np.testing.assert_array_equal(got.scores, want.scores)
     finally:
         ray.shutdown()
+
+
+def test_epig_on_the_gpu(driver):
+    """EPIG of a pool read in place on the GPU, against targets on the host: the CPU's within
+    the budget."""
+    lp = pool(60, 8, 4, seed=25).astype(np.float32)
+    targets = pool(9, 8, 4, seed=26).astype(np.float32)
+    x = CudaArray(driver, lp)
+    want = bald.epig(lp, targets, backend="cpu")
+    np.testing.assert_allclose(bald.epig(x, targets), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(bald.epig(lp, targets, backend="cuda"), want, rtol=0, atol=1e-5)
+    got = bald.acquire(x, "epig", 5, targets=targets)
+    assert got.indices.tolist() == bald.acquire(lp, "epig", 5, targets=targets,
+                                                backend="cpu").indices.tolist()
+    x.free()

@@ -162,6 +162,22 @@ def test_the_limit_stops_the_batch_and_warns(local: None) -> None:
     assert "num_samples=4 is below K = 10" in str(caught[0].message)
 
 
+def test_epig_over_shards(local: None) -> None:
+    lp = pool()
+    targets = lp[::20][:8]
+    source = [ray.put(p) for p in np.split(lp, CUTS[5])]
+    for strategy in ("epig", "power-epig", "softmax-epig"):
+        args = dict(targets=targets, exclude=[4, 150], seed=6, beta=3.0)
+        want = bald.acquire(lp, strategy, 9, backend="cpu", **args)
+        got = bald.ray.acquire(source, strategy, 9, **args)
+        np.testing.assert_array_equal(got.indices, want.indices, err_msg=strategy)
+        np.testing.assert_array_equal(got.scores, want.scores, err_msg=strategy)
+    with pytest.raises(bald.InputError, match="softrank-epig.* whole pool's scores"):
+        bald.ray.acquire(source, "softrank-epig", 9, targets=targets)
+    with pytest.raises(bald.InputError, match="needs targets"):
+        bald.ray.acquire(source, "epig", 9)
+
+
 @pytest.mark.parametrize("kind", ["refs", "dataset"])
 def test_logits_and_other_layouts(local: None, kind: str, tmp_path: Path) -> None:
     logits = np.random.default_rng(4).normal(size=(90, 10, 4)).astype(np.float32) * 2

@@ -138,6 +138,31 @@ pub fn extreme_pool(
         })
 }
 
+/// A pool and EPIG targets of [`extreme_pool`]'s kind from the same K samples over the same C
+/// classes: (pool values, pool shape, target values, target shape), fewer than `n_below` points
+/// and `m_below` targets.
+pub fn pool_and_targets(
+    n_below: usize,
+    m_below: usize,
+    k_below: usize,
+    c_below: usize,
+) -> impl proptest::strategy::Strategy<Value = (Vec<f64>, Shape, Vec<f64>, Shape)> {
+    use proptest::prelude::*;
+    (1..m_below).prop_flat_map(move |m| {
+        extreme_pool(n_below + m, k_below, c_below)
+            .prop_filter("a point besides the targets", move |(_, s)| s.n > m)
+            .prop_map(move |(x, s)| {
+                let (pool, targets) = x.split_at((s.n - m) * s.k * s.c);
+                (
+                    pool.to_vec(),
+                    Shape::new(s.n - m, s.k, s.c),
+                    targets.to_vec(),
+                    Shape::new(m, s.k, s.c),
+                )
+            })
+    })
+}
+
 /// The f32 rounding of f64 log-probs.
 pub fn f32_of(x: &[f64]) -> Vec<f32> {
     x.iter().map(|&v| v as f32).collect()

@@ -634,6 +634,13 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
         if args.strategies[..i].contains(s) {
             return Err(format!("--strategies lists {} twice", s.name()));
         }
+        if s.needs_targets() {
+            return Err(format!(
+                "--strategies {}: the experiment draws no target inputs yet, which EPIG needs \
+                 (bald acquire --targets and bald.acquire(targets=...) take them)",
+                s.name()
+            ));
+        }
     }
     for (name, p) in [
         ("--input-dropout", args.input_dropout),
