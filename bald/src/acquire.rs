@@ -403,9 +403,7 @@ pub(crate) fn rank_on<'a, B: Backend, T: Element + 'a>(
             Some(known) => known,
             None => owned_scores(backend, pool, score).map_err(failed)?,
         },
-        (None, Some(targets)) if strategy.needs_targets() => {
-            targets.log_probs(EpigJob { backend, pool })?
-        }
+        (None, Some(targets)) if strategy.needs_targets() => epig_on(backend, pool, targets)?,
         (None, _) => {
             let mut keys = vec![0.0; n];
             let seed = match strategy {
@@ -641,8 +639,19 @@ impl PoolJob for EpigScoresJob<'_> {
         pool: &B::Pool<'a, T>,
         _: Option<&Entropies>,
     ) -> Result<Vec<f64>> {
-        self.0.log_probs(EpigJob { backend, pool })
+        epig_on(backend, pool, self.0)
     }
+}
+
+/// Every point's EPIG against `targets` on a pool prepared by `backend` (on a backend's own
+/// memory, say), as [`Prepared::epig`] gives it.
+pub fn epig_on<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    targets: &Pool<'_>,
+) -> Result<Vec<f64>> {
+    bald_core::check_targets(pool.shape(), targets.shape())?;
+    targets.log_probs(EpigJob { backend, pool })
 }
 
 /// Every point's score on a prepared pool.

@@ -57,8 +57,8 @@ mod strategy;
 use std::time::Instant;
 
 pub use acquire::{
-    acquire_on, at_information_limit, check, check_exclude, Acquisition, OnPick, OnWarning,
-    Options, PickRegime, Warning,
+    acquire_on, at_information_limit, check, check_exclude, epig_on, Acquisition, OnPick,
+    OnWarning, Options, PickRegime, Warning,
 };
 pub use bald_core::{Backend, Greedy, Pick, Shape, StdKind, StochasticMode};
 pub use device::{Device, OnBackend};

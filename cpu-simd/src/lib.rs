@@ -455,8 +455,9 @@ impl Backend for SimdBackend {
         let mp = joint.m.div_ceil(JOINT_ROW_PAD) * JOINT_ROW_PAD;
         let mut at = vec![0.0f32; k * mp];
         for m in 0..joint.m {
+            let panel = m / JOINT_ROW_PAD * k;
             for kk in 0..k {
-                at[kk * mp + m] = joint.a[m * k + kk] as f32;
+                at[(panel + kk) * JOINT_ROW_PAD + m % JOINT_ROW_PAD] = joint.a[m * k + kk] as f32;
             }
         }
         let mut scale = vec![0.0f32; mp];

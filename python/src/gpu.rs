@@ -243,22 +243,7 @@ impl OnGpu for GpuEpig<'_> {
         gpu: &CudaBackend,
         pool: &bald_cuda::CudaPool<'_, T>,
     ) -> Result<Vec<f64>, Failure> {
-        let shape = self.0.shape();
-        let lp = |e: bald_core::Error| Failure::from(bald::Error::from(e));
-        match self.0.values() {
-            bald::Values::F16(v) => {
-                let targets = bald_core::LogProbs::new(v, shape).map_err(lp)?;
-                bald_core::owned::epig(gpu, pool, &targets).map_err(cuda_failure)
-            }
-            bald::Values::F32(v) => {
-                let targets = bald_core::LogProbs::new(v, shape).map_err(lp)?;
-                bald_core::owned::epig(gpu, pool, &targets).map_err(cuda_failure)
-            }
-            bald::Values::F64(v) => {
-                let targets = bald_core::LogProbs::new(v, shape).map_err(lp)?;
-                bald_core::owned::epig(gpu, pool, &targets).map_err(cuda_failure)
-            }
-        }
+        Ok(bald::epig_on(gpu, pool, self.0)?)
     }
 }
 

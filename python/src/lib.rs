@@ -161,14 +161,7 @@ fn acquire<'py>(
     // The arguments first, before the values are read through.
     let target_shape = targets.map(|(_, dims)| layout.shape(dims));
     bald::check(&strategy, shape, &exclude, target_shape).map_err(Failure::from)?;
-    let options = PoolOptions {
-        kind: input_kind,
-        layout,
-    };
-    let target_options = PoolOptions {
-        kind: parse(targets_kind, str::parse)?,
-        layout,
-    };
+    let (options, target_options) = pool_options(input_kind, targets_kind, layout)?;
     let (warn, progress) = (warn.clone().unbind(), progress.map(|p| p.clone().unbind()));
     let run = || -> Result<Acquisition, Failure> {
         // Ctrl-C stops BatchBALD between picks: the signal handlers run here, and an exception
@@ -341,14 +334,7 @@ fn epig<'py>(
     let (target_values, target_dims) = targets.values()?;
     bald_core::check_targets(shape, layout.shape(target_dims))
         .map_err(|e| Failure::from(bald::Error::from(e)))?;
-    let options = PoolOptions {
-        kind: input_kind,
-        layout,
-    };
-    let target_options = PoolOptions {
-        kind: parse(targets_kind, str::parse)?,
-        layout,
-    };
+    let (options, target_options) = pool_options(input_kind, targets_kind, layout)?;
     let run = || -> Result<(Vec<f64>, &'static str, f64), Failure> {
         let start = std::time::Instant::now();
         let targets = bald::Pool::from_slice_with(&target_values, target_dims, target_options)?;
@@ -367,6 +353,20 @@ fn epig<'py>(
     };
     let (all, name, seconds) = py.detach(run)?;
     Ok((PyArray1::from_vec(py, all), name, seconds))
+}
+
+/// The pool's options, and its targets' (the targets may hold another input kind: a torch
+/// pool on the GPU arrives as log-probs, its targets on the host as given).
+fn pool_options(
+    kind: InputKind,
+    targets_kind: &str,
+    layout: Layout,
+) -> PyResult<(PoolOptions, PoolOptions)> {
+    let targets = PoolOptions {
+        kind: parse(targets_kind, str::parse)?,
+        layout,
+    };
+    Ok((PoolOptions { kind, layout }, targets))
 }
 
 /// The dropout mask of bald's MC-dropout head: `keep[j, u]` is whether input unit `u` of

@@ -11,11 +11,13 @@ const TILE_VECTORS: usize = 2;
 /// The padding of the joint's rows: a whole tile at the widest ISA (16 lanes).
 pub const JOINT_ROW_PAD: usize = 16 * TILE_VECTORS;
 
-/// The batch side of the joint-entropy step in f32, transposed for the kernel: `at` is
-/// K x `mp` (M padded to a multiple of [`JOINT_ROW_PAD`] with zero rows), `scale` the per-row
-/// s_m (padded 0).
+/// The batch side of the joint-entropy step in f32, transposed for the kernel in panels: the
+/// rows (M padded to `mp`, a multiple of [`JOINT_ROW_PAD`], with zero rows) in panels of
+/// [`JOINT_ROW_PAD`], each panel K x [`JOINT_ROW_PAD`] and contiguous, so that a tile streams
+/// one block of memory instead of K rows `mp` apart (a page apart at M = 1000: a TLB miss per
+/// K); `scale` the per-row s_m (padded 0).
 pub struct JointF32 {
-    /// a^T, K x mp.
+    /// a^T in panels: a[m, k] at `(m / JOINT_ROW_PAD * K + k) * JOINT_ROW_PAD + m % JOINT_ROW_PAD`.
     pub at: Vec<f32>,
     /// s_m, mp.
     pub scale: Vec<f32>,
@@ -97,7 +99,8 @@ fn class_block<S: Simd, const CB: usize, const SCALED: bool>(
     for (tile, mb) in (0..joint.mp).step_by(TILE_VECTORS * lanes).enumerate() {
         let mut acc = [[s.splat(0.0); CB]; TILE_VECTORS];
         for kk in 0..k {
-            let row = &joint.at[kk * joint.mp + mb..][..TILE_VECTORS * lanes];
+            let at = (mb / JOINT_ROW_PAD * k + kk) * JOINT_ROW_PAD + mb % JOINT_ROW_PAD;
+            let row = &joint.at[at..][..TILE_VECTORS * lanes];
             let a: [S::V; TILE_VECTORS] = core::array::from_fn(|v| s.load(&row[v * lanes..]));
             let p = &probs[kk * c + start..][..CB];
             for j in 0..CB {
