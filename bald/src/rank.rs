@@ -51,8 +51,8 @@ pub fn rank(
         None => (0..scores.len()).collect(),
     };
     let compact: Vec<f64> = kept.iter().map(|&i| scores[i]).collect();
-    let key = match keys {
-        Keys::Scores => compact.clone(),
+    let stochastic = match keys {
+        Keys::Scores => None,
         Keys::Stochastic { mode, beta, seed } => {
             let stochastic = StochasticBatch {
                 mode,
@@ -66,11 +66,13 @@ pub fn rank(
                 _ => vec![],
             };
             stochastic.keys(&compact, |i| offset + kept[i], &mut key, &mut order)?;
-            key
+            Some(key)
         }
     };
+    // Top-k and random rank by the scores themselves: no copy.
+    let key = stochastic.as_deref().unwrap_or(&compact);
     let mut best = vec![0; batch.min(key.len())];
-    let picked = top_k(&key, batch, &mut best)?.len();
+    let picked = top_k(key, batch, &mut best)?.len();
     best.truncate(picked);
     Ok(Ranked {
         keys: best.iter().map(|&i| key[i]).collect(),
