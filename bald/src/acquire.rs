@@ -4,7 +4,10 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use bald_core::owned::{batchbald_with, epig as owned_epig, scores as owned_scores, Batch};
+use bald_core::owned::{
+    batch_epig as owned_batch_epig, batchbald_with, epig as owned_epig, scores as owned_scores,
+    Batch,
+};
 use bald_core::{
     random_scores, Backend, Element, Hooks, LogProbs, Pick, Plain, PreparedPool, Regime, Shape,
     StochasticMode,
@@ -13,7 +16,7 @@ use bald_core::{
 use crate::error::{Argument, Error, Result, Spelling};
 use crate::pool::{failed, Entropies, Layout, OnLogProbs, Pool, PoolJob, Prepared};
 use crate::rank::{rank, Keys, Ranked};
-use crate::strategy::{BatchBald, PastLimit, Score, Strategy};
+use crate::strategy::{BatchBald, BatchEpig, PastLimit, Score, Strategy};
 
 /// A warning about an acquisition, given when it applies: before any work for the arguments,
 /// at the pick itself for BatchBALD's information limit.
@@ -288,6 +291,11 @@ pub fn check(
                 });
             }
         }
+        Strategy::BatchEpig(b) => {
+            if b.num_samples == 0 {
+                return Err(Argument::NoSamples.into());
+            }
+        }
         Strategy::Top(_) | Strategy::Random(_) | Strategy::Epig(_) => {}
     }
     check_exclude(exclude, shape.n)?;
@@ -299,6 +307,26 @@ fn check_beta(beta: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Argument::Beta(beta).into())
+    }
+}
+
+/// Checks that `strategy` can pick from a pool split in shards: BatchBALD on
+/// [`crate::shard::Shard`]s, the others by merging each shard's ranking
+/// ([`Prepared::rank`]), except softrank, whose probabilities follow ranks in the whole pool,
+/// and batch EPIG, whose greedy steps need the whole pool ([`Argument::NotAcrossShards`]).
+pub fn check_across_shards(strategy: &Strategy) -> Result<()> {
+    let across = match strategy {
+        Strategy::BatchEpig(_) => false,
+        Strategy::Stochastic(s) => s.mode != StochasticMode::SoftRank,
+        _ => true,
+    };
+    if across {
+        Ok(())
+    } else {
+        Err(Argument::NotAcrossShards {
+            name: strategy.name(),
+        }
+        .into())
     }
 }
 
@@ -339,6 +367,7 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         Strategy::BatchBald(bb) => {
             batchbald_on(backend, pool, bb, &mut options, entropies, &mut warnings)?
         }
+        Strategy::BatchEpig(be) => batch_epig_on(backend, pool, be, &mut options, entropies)?,
         _ => {
             let (ranked, all) = rank_on(
                 backend,
@@ -583,6 +612,80 @@ fn batchbald_on<'a, B: Backend, T: Element + 'a>(
     })
 }
 
+/// [`acquire_on`] for batch EPIG: the greedy against the options' targets, each pick's
+/// evaluations and regime recorded.
+fn batch_epig_on<'a, B: Backend, T: Element + 'a>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    be: &BatchEpig,
+    options: &mut Options<'_>,
+    entropies: Option<(&[f64], &[f64])>,
+) -> Result<Acquisition> {
+    let targets = options
+        .targets
+        .ok_or(Argument::NeedsTargets { name: "batch-epig" })?;
+    let mut evaluations = Vec::new();
+    let mut stopped = false;
+    let on_pick = &mut options.on_pick;
+    let mut record = |p: Pick| {
+        evaluations.push(p.evaluations);
+        let flow = on_pick.as_mut().map_or(ControlFlow::Continue(()), |f| f(p));
+        stopped |= flow.is_break();
+        flow
+    };
+    let hooks = Hooks {
+        exclude: options.exclude,
+        on_pick: Some(&mut record),
+        entropies,
+    };
+    let job = BatchEpigJob {
+        backend,
+        pool,
+        params: be.core(),
+        hooks,
+    };
+    let batch = match targets.log_probs(job) {
+        Ok(batch) => batch,
+        Err(_) if stopped => return Err(Error::Stopped),
+        Err(err) => return Err(failed(err)),
+    };
+    let regimes = (0..batch.indices.len())
+        .map(|t| match be.core().regime_at(targets.shape(), t) {
+            Regime::Exact => PickRegime::Exact,
+            Regime::Sampled => PickRegime::Sampled,
+        })
+        .collect();
+    Ok(Acquisition {
+        indices: batch.indices,
+        scores: batch.scores,
+        evaluations,
+        regimes,
+        ..Acquisition::default()
+    })
+}
+
+/// Greedy batch EPIG against the targets the job is given.
+struct BatchEpigJob<'b, 'p, 'h, 'a, B: Backend, T: Element + 'a> {
+    backend: &'b B,
+    pool: &'p B::Pool<'a, T>,
+    params: bald_core::BatchEpig,
+    hooks: Hooks<'h>,
+}
+
+impl<'a, B: Backend, T: Element + 'a> OnLogProbs for BatchEpigJob<'_, '_, '_, 'a, B, T> {
+    type Out = std::result::Result<Batch, B::Error>;
+
+    fn on<U: Element>(mut self, targets: LogProbs<'_, U>) -> Self::Out {
+        owned_batch_epig(
+            self.backend,
+            self.pool,
+            &targets,
+            self.params,
+            &mut self.hooks,
+        )
+    }
+}
+
 /// Runs [`acquire_on`] on a prepared pool.
 struct AcquireJob<'s, 'o> {
     strategy: &'s Strategy,
@@ -707,8 +810,9 @@ impl Prepared<'_> {
     /// pool: its best points, never those in `exclude` (indices in the shard), with EPIG's
     /// `targets`. [`crate::rank::merge`] of every shard's part is the batch
     /// [`Prepared::acquire`] picks on the whole pool. For the strategies that rank points by
-    /// one key, except softrank, whose probabilities follow ranks in the whole pool
-    /// ([`Argument::NotAcrossShards`]; BatchBALD's shards are [`crate::shard::Shard`]s).
+    /// one key, except softrank, whose probabilities follow ranks in the whole pool, and batch
+    /// EPIG, whose greedy steps no shard can take alone ([`Argument::NotAcrossShards`];
+    /// BatchBALD's shards are [`crate::shard::Shard`]s).
     pub fn rank(
         &self,
         strategy: impl Into<Strategy>,
@@ -716,17 +820,13 @@ impl Prepared<'_> {
         targets: Option<&Pool<'_>>,
     ) -> Result<Ranked> {
         let strategy = strategy.into();
-        let across = match strategy {
-            Strategy::BatchBald(_) => false,
-            Strategy::Stochastic(s) => s.mode != StochasticMode::SoftRank,
-            _ => true,
-        };
-        if !across {
+        if let Strategy::BatchBald(_) = strategy {
             return Err(Argument::NotAcrossShards {
                 name: strategy.name(),
             }
             .into());
         }
+        check_across_shards(&strategy)?;
         check(
             &strategy,
             self.pool().shape(),

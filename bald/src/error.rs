@@ -230,6 +230,9 @@ impl Argument {
                 spelling.arg("strategy", name),
                 if name == "batchbald" {
                     "its greedy steps run on bald::shard's shards"
+                } else if name == "batch-epig" {
+                    "its greedy steps need the whole pool in one process; use bald.acquire, or \
+                     epig across shards"
                 } else {
                     "its probabilities follow each point's rank among the whole pool's scores, \
                      which the shards do not gather"

@@ -57,16 +57,16 @@ mod strategy;
 use std::time::Instant;
 
 pub use acquire::{
-    acquire_on, at_information_limit, check, check_exclude, epig_on, Acquisition, OnPick,
-    OnWarning, Options, PickRegime, Warning,
+    acquire_on, at_information_limit, check, check_across_shards, check_exclude, epig_on,
+    Acquisition, OnPick, OnWarning, Options, PickRegime, Warning,
 };
 pub use bald_core::{Backend, Greedy, Pick, Shape, StdKind, StochasticMode};
 pub use device::{Device, OnBackend};
 pub use error::{Argument, Error, Hint, Result, Spelling};
 pub use pool::{read_npy, AsValues, InputKind, Layout, Pool, PoolOptions, Prepared, Values};
 pub use strategy::{
-    greedy_named, score_named, BatchBald, Epig, Kind, Measure, PastLimit, Random, Score, Settings,
-    Stochastic, Strategy, Top,
+    greedy_named, score_named, BatchBald, BatchEpig, Epig, Kind, Measure, PastLimit, Random, Score,
+    Settings, Stochastic, Strategy, Top,
 };
 
 /// The backends, for work that needs one directly ([`Device::run`], [`acquire_on`]).

@@ -36,6 +36,44 @@ pub enum Strategy {
     Stochastic(Stochastic),
     /// The points with the highest EPIG against the targets ([`crate::Options::targets`]).
     Epig(Epig),
+    /// Greedy batch EPIG: the batch whose joint labels tell most about the predictions on
+    /// the targets ([`crate::Options::targets`]), built one point at a time.
+    BatchEpig(BatchEpig),
+}
+
+/// Parameters of [`Strategy::BatchEpig`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchEpig {
+    /// Points to pick.
+    pub batch_size: usize,
+    /// The targets' joint is exact while C^t M C <= this, sampled beyond with at most this
+    /// many rows (`bald_core::BatchEpig`). Default 10000.
+    pub num_samples: usize,
+    /// Seed of the sampled configurations. Default 0.
+    pub seed: u64,
+}
+
+impl BatchEpig {
+    /// Sets `num_samples`.
+    pub fn num_samples(mut self, num_samples: usize) -> Self {
+        self.num_samples = num_samples;
+        self
+    }
+
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// bald-core's parameters of the greedy.
+    pub(crate) fn core(&self) -> bald_core::BatchEpig {
+        bald_core::BatchEpig {
+            batch_size: self.batch_size,
+            num_samples: self.num_samples,
+            seed: self.seed,
+        }
+    }
 }
 
 /// What a stochastic batch's probabilities follow.
@@ -243,11 +281,13 @@ pub enum Kind {
     SoftmaxEpig,
     /// `softrank-epig`.
     SoftrankEpig,
+    /// `batch-epig`.
+    BatchEpig,
 }
 
 impl Kind {
     /// Every strategy.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Random,
         Kind::Entropy,
         Kind::Bald,
@@ -264,6 +304,7 @@ impl Kind {
         Kind::PowerEpig,
         Kind::SoftmaxEpig,
         Kind::SoftrankEpig,
+        Kind::BatchEpig,
     ];
 
     /// The name, as the CLI and Python spell it.
@@ -278,6 +319,7 @@ impl Kind {
             Kind::PowerEpig => "power-epig",
             Kind::SoftmaxEpig => "softmax-epig",
             Kind::SoftrankEpig => "softrank-epig",
+            Kind::BatchEpig => "batch-epig",
             top => top.score().map_or("random", |s| s.name()),
         }
     }
@@ -298,7 +340,8 @@ impl Kind {
 
     /// Whether it ranks points by EPIG, which needs target inputs' predictions.
     pub fn needs_targets(self) -> bool {
-        self == Kind::Epig || matches!(self.stochastic(), Some((_, Measure::Epig)))
+        matches!(self, Kind::Epig | Kind::BatchEpig)
+            || matches!(self.stochastic(), Some((_, Measure::Epig)))
     }
 
     /// One line on what it picks.
@@ -320,6 +363,7 @@ impl Kind {
             Kind::PowerEpig => "a batch drawn with p ∝ EPIG^beta",
             Kind::SoftmaxEpig => "a batch drawn with p ∝ exp(beta EPIG)",
             Kind::SoftrankEpig => "a batch drawn with p ∝ rank^-beta by EPIG",
+            Kind::BatchEpig => "greedy batch EPIG",
         }
     }
 
@@ -332,7 +376,7 @@ impl Kind {
     /// batches); `None` for random and EPIG.
     pub fn score(self) -> Option<Score> {
         match self {
-            Kind::Random | Kind::Epig => None,
+            Kind::Random | Kind::Epig | Kind::BatchEpig => None,
             Kind::PowerEpig | Kind::SoftmaxEpig | Kind::SoftrankEpig => None,
             Kind::Entropy => Some(Score::Entropy),
             Kind::Bald | Kind::BatchBald => Some(Score::Bald),
@@ -382,7 +426,7 @@ pub fn greedy_named(s: &str) -> Result<Greedy, String> {
 pub struct Settings {
     /// Points to pick. Default 10.
     pub batch_size: usize,
-    /// BatchBALD's `num_samples`. Default 10000.
+    /// BatchBALD's and batch EPIG's `num_samples`. Default 10000.
     pub num_samples: usize,
     /// The stochastic batches' beta (and BatchBALD's PowerBALD past the limit). Default 1.
     pub beta: f64,
@@ -429,6 +473,11 @@ impl Strategy {
                 beta,
             }),
             Kind::Epig => Strategy::Epig(Epig { batch_size }),
+            Kind::BatchEpig => Strategy::BatchEpig(BatchEpig {
+                batch_size,
+                num_samples,
+                seed,
+            }),
             _ => match kind.stochastic() {
                 Some((mode, measure)) => Strategy::Stochastic(Stochastic {
                     mode,
@@ -503,12 +552,24 @@ impl Strategy {
         Epig { batch_size }
     }
 
+    /// A greedy batch-EPIG batch, `num_samples` 10000, seed 0 (the targets go in
+    /// [`crate::Options::targets`]).
+    pub fn batch_epig(batch_size: usize) -> BatchEpig {
+        let d = Settings::default();
+        BatchEpig {
+            batch_size,
+            num_samples: d.num_samples,
+            seed: d.seed,
+        }
+    }
+
     /// The strategy's kind.
     pub fn kind(&self) -> Kind {
         match self {
             Strategy::Random(_) => Kind::Random,
             Strategy::BatchBald(_) => Kind::BatchBald,
             Strategy::Epig(_) => Kind::Epig,
+            Strategy::BatchEpig(_) => Kind::BatchEpig,
             Strategy::Stochastic(s) => Kind::ALL
                 .into_iter()
                 .find(|k| k.stochastic() == Some((s.mode, s.measure)))
@@ -539,6 +600,7 @@ impl Strategy {
             Strategy::BatchBald(b) => b.batch_size,
             Strategy::Stochastic(s) => s.batch_size,
             Strategy::Epig(e) => e.batch_size,
+            Strategy::BatchEpig(e) => e.batch_size,
         }
     }
 
@@ -547,7 +609,7 @@ impl Strategy {
     pub fn score(&self) -> Option<Score> {
         match self {
             Strategy::Top(t) => Some(t.score),
-            Strategy::Random(_) | Strategy::Epig(_) => None,
+            Strategy::Random(_) | Strategy::Epig(_) | Strategy::BatchEpig(_) => None,
             Strategy::Stochastic(s) => (s.measure == Measure::Bald).then_some(Score::Bald),
             Strategy::BatchBald(_) => Some(Score::Bald),
         }
@@ -592,5 +654,11 @@ impl From<Stochastic> for Strategy {
 impl From<Epig> for Strategy {
     fn from(e: Epig) -> Strategy {
         Strategy::Epig(e)
+    }
+}
+
+impl From<BatchEpig> for Strategy {
+    fn from(e: BatchEpig) -> Strategy {
+        Strategy::BatchEpig(e)
     }
 }

@@ -334,3 +334,59 @@ fn names_parse_as_the_cli_spells_them() {
         "conditional-entropy"
     );
 }
+
+#[test]
+fn batch_epig_through_the_front_door() {
+    let (n, m, k, c) = (40, 6, 8, 3);
+    let lp = log_probs(n + m, k, c, 9);
+    let (x, y) = lp.split_at(n * k * c);
+    let pool = Pool::from_slice(&x, [n, k, c]).unwrap();
+    let targets = Pool::from_slice(&y, [m, k, c]).unwrap();
+    let mut picks = vec![];
+    let mut on_pick = |p: Pick| {
+        picks.push(p.index);
+        ControlFlow::Continue(())
+    };
+    let options = bald::Options::default()
+        .targets(&targets)
+        .exclude(&[0])
+        .on_pick(&mut on_pick);
+    // M C = 18 rows, 54 at the second pick: sampled from there with num_samples 20.
+    let strategy = Strategy::batch_epig(4).num_samples(20).seed(5);
+    let a = bald::acquire_with(&pool, strategy, Device::Cpu, options).unwrap();
+    assert_eq!(a.indices, picks);
+    assert_eq!(a.indices.len(), 4);
+    assert!(!a.indices.contains(&0));
+    assert_eq!(a.evaluations, [39, 38, 37, 36]);
+    assert_eq!(
+        a.regimes,
+        [
+            PickRegime::Exact,
+            PickRegime::Sampled,
+            PickRegime::Sampled,
+            PickRegime::Sampled
+        ]
+    );
+    // The first pick is the top EPIG point (0 excluded), and its score its EPIG.
+    let epig = pool.on(Device::Cpu).unwrap().epig(&targets).unwrap();
+    let best = (1..n).fold(1, |b, i| if epig[i] > epig[b] { i } else { b });
+    assert_eq!(a.indices[0], best);
+    assert!((a.scores[0] - epig[best]).abs() < 1e-5);
+    // The scalar oracle picks the same.
+    let options = bald::Options::default().targets(&targets).exclude(&[0]);
+    let s = bald::acquire_with(&pool, strategy, Device::Scalar, options).unwrap();
+    assert_eq!(s.indices, a.indices);
+
+    // Without targets, with num_samples 0, or across shards: typed errors before any work.
+    let e = bald::acquire(&pool, Strategy::batch_epig(2), Device::Cpu).unwrap_err();
+    assert!(
+        matches!(e, Error::Argument(Argument::NeedsTargets { .. })),
+        "{e}"
+    );
+    let options = bald::Options::default().targets(&targets);
+    let zero = Strategy::batch_epig(2).num_samples(0);
+    let e = bald::acquire_with(&pool, zero, Device::Cpu, options).unwrap_err();
+    assert!(matches!(e, Error::Argument(Argument::NoSamples)), "{e}");
+    let e = bald::check_across_shards(&Strategy::batch_epig(2).into()).unwrap_err();
+    assert!(e.to_string().contains("whole pool in one process"), "{e}");
+}

@@ -46,7 +46,8 @@ pub struct AcquireArgs {
     #[arg(long, default_value = "10", value_parser = count, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// BatchBALD: exact joint entropy while C^t <= this, sampled with this many
-    /// configurations beyond (at least K: one per MC sample).
+    /// configurations beyond (at least K: one per MC sample). batch-epig: the targets' joint
+    /// (M targets) is exact while C^t M C <= this, sampled with at most this many rows beyond.
     #[arg(long, default_value = "10000", value_parser = count, allow_negative_numbers = true)]
     pub num_samples: usize,
     /// BatchBALD's greedy steps.
@@ -315,6 +316,12 @@ impl Report<'_> {
                         "mode": a.past_limit.name(),
                         "switched_after_pick": acquired.switched_at,
                     });
+                }
+                if a.strategy == Kind::BatchEpig {
+                    let regimes: Vec<&str> = acquired.regimes.iter().map(|r| r.name()).collect();
+                    doc["num_samples"] = json!(a.num_samples);
+                    doc["regimes"] = json!(regimes);
+                    doc["evaluations"] = json!(acquired.evaluations);
                 }
                 if a.strategy.stochastic().is_some() {
                     doc["beta"] = json!(a.beta);

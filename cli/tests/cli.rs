@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use bald::npy::{write, NpyData};
 use bald_core::half::f16;
 
-const STRATEGIES: [&str; 16] = [
+const STRATEGIES: [&str; 17] = [
     "random",
     "entropy",
     "bald",
@@ -27,6 +27,7 @@ const STRATEGIES: [&str; 16] = [
     "power-epig",
     "softmax-epig",
     "softrank-epig",
+    "batch-epig",
 ];
 
 fn bald(args: &[&str]) -> Output {

@@ -493,7 +493,11 @@ fn pairwise_bounds<'a, B: Backend, T: Element + 'a>(
 }
 
 /// Both outputs hold at least the `b` picks.
-fn check_outputs(b: usize, out_indices: &[usize], out_scores: &[f64]) -> Result<(), Error> {
+pub(crate) fn check_outputs(
+    b: usize,
+    out_indices: &[usize],
+    out_scores: &[f64],
+) -> Result<(), Error> {
     let actual = out_indices.len().min(out_scores.len());
     if actual < b {
         return Err(Error::ShapeMismatch {

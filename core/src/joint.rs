@@ -456,7 +456,7 @@ impl<'w> DynamicJoint<'w> {
 
 /// Draws a class from one row of log-probs with a uniform `u` in [0, 1): the first class whose
 /// cumulative probability exceeds u * total. A class of probability 0 is never drawn.
-fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
+pub(crate) fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
     let total: f64 = row.iter().map(|l| libm::exp(l.to_f64())).sum();
     let target = u * total;
     let mut cum = 0.0;

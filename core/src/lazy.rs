@@ -66,7 +66,7 @@ fn settles(best: Option<(f64, usize)>, previous: f64, widening: f64, bound: f64)
 }
 
 /// Whether `score` at `index` beats the best so far (ties to the lower index; NaN never).
-fn beats(best: Option<(f64, usize)>, score: f64, index: usize) -> bool {
+pub(crate) fn beats(best: Option<(f64, usize)>, score: f64, index: usize) -> bool {
     match best {
         _ if score.is_nan() => false,
         None => true,

@@ -27,6 +27,7 @@ extern crate alloc;
 extern crate std;
 
 mod backend;
+mod batch_epig;
 mod batchbald;
 #[doc(hidden)]
 pub mod budget;
@@ -47,6 +48,7 @@ mod stochastic;
 mod topk;
 
 pub use backend::{read_host_point, Backend, PreparedPool, Scalar};
+pub use batch_epig::{batch_epig_reference, BatchEpig};
 pub use batchbald::GreedyShard;
 pub use element::{Element, ElementSlice};
 pub use epig::{check_targets, epig, epig_reference, epig_targets, epig_workspace_len};

@@ -10,7 +10,7 @@ use crate::head::{head_workspace_len, McDropoutHead};
 use crate::joint::{dynamic_joint_workspace_len, DynamicJoint, Regime};
 use crate::logprobs::{LogProbs, Shape};
 use crate::scores::{score_workspace_len, PointScore};
-use crate::{BatchBald, Hooks, StochasticBatch};
+use crate::{BatchBald, BatchEpig, Hooks, StochasticBatch};
 
 pub use crate::logprobs::{log_probs_from_logits, log_probs_from_probs};
 
@@ -193,4 +193,32 @@ pub fn mc_dropout_forward<B: Backend, O: Element>(
     let mut ws = vec![0.0; head_workspace_len(head)];
     backend.mc_dropout_forward(head, features, n, k, seed, &mut out, &mut ws)?;
     Ok(out)
+}
+
+/// [`BatchEpig::run`] against `targets` with `hooks` and its buffers allocated here.
+pub fn batch_epig<'a, B: Backend, T: Element + 'a, U: Element>(
+    backend: &B,
+    pool: &B::Pool<'a, T>,
+    targets: &LogProbs<'_, U>,
+    params: BatchEpig,
+    hooks: &mut Hooks<'_>,
+) -> Result<Batch, B::Error> {
+    let shape = pool.shape();
+    let b = params.picks(shape.n);
+    let mut ws = vec![0.0; params.workspace_len(shape, targets.shape())?];
+    let mut rows = vec![T::from_f64(0.0); b.saturating_sub(1) * shape.k * shape.c];
+    let mut indices = vec![0; b];
+    let mut scores = vec![0.0; b];
+    let picked = params.run(
+        backend,
+        pool,
+        targets,
+        (&mut ws, &mut rows),
+        &mut indices,
+        &mut scores,
+        hooks,
+    )?;
+    indices.truncate(picked);
+    scores.truncate(picked);
+    Ok(Batch { indices, scores })
 }

@@ -41,6 +41,8 @@ pub enum Domain {
     Gumbel = 3,
     /// Sampled joint-entropy configurations: counter (m, chosen point i, step t, domain).
     JointSample = 4,
+    /// Batch EPIG's sampled configurations: counter (s, 0 or pick i + 1, 0, domain).
+    EpigSample = 5,
 }
 
 /// The Philox key of a 64-bit seed.

@@ -3,10 +3,10 @@
 
 use bald_testing::cases as common;
 
-use bald_core::owned::{batchbald, entropies, epig, mc_dropout_forward, scores};
+use bald_core::owned::{batch_epig, batchbald, entropies, epig, mc_dropout_forward, scores};
 use bald_core::{
-    budget, epig_reference, Backend, BatchBald, DenseLayer, LogProbs, McDropoutHead, PointScore,
-    Scalar, Shape, StdKind,
+    batch_epig_reference, budget, epig_reference, Backend, BatchBald, BatchEpig, DenseLayer, Hooks,
+    LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
 };
 use bald_cpu_simd::{Isa, SimdBackend};
 use common::{
@@ -136,6 +136,29 @@ proptest! {
             for n in 0..s.n {
                 prop_assert!((got[n] - want[n].max(0.0)).abs() <= budget::EPIG,
                     "{:?} point {n}: {} vs {}", b.isa(), got[n], want[n]);
+            }
+        }
+    }
+
+    /// Exact batch EPIG: each pick's score is the definition's for the batch so far, and no
+    /// other candidate's is higher (ties may break either way between backends).
+    #[test]
+    fn batch_epig_matches_the_oracle((x, s, y, t) in pool_and_targets(12, 5, 9, 5)) {
+        let (x32, y32) = (f32_of(&x), f32_of(&y));
+        let pool = LogProbs::new(&x32, s).unwrap();
+        let targets = LogProbs::new(&y32, t).unwrap();
+        let params = BatchEpig { batch_size: 3, num_samples: usize::MAX / 2, seed: 0 };
+        for b in backends() {
+            let got = batch_epig(&b, &pool, &targets, params, &mut Hooks::default()).unwrap();
+            for (i, &score) in got.scores.iter().enumerate() {
+                let want = batch_epig_reference(&pool, &targets, &got.indices[..=i]).unwrap();
+                prop_assert!((score - want).abs() <= budget::EPIG, "{:?} pick {i}: {score} vs {want}", b.isa());
+                for n in (0..s.n).filter(|n| !got.indices[..i].contains(n)) {
+                    let mut other = got.indices[..i].to_vec();
+                    other.push(n);
+                    let r = batch_epig_reference(&pool, &targets, &other).unwrap();
+                    prop_assert!(r <= want + budget::LAZY_SLACK, "{:?} pick {i}: {n} scores {r} above {want}", b.isa());
+                }
             }
         }
     }

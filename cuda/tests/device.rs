@@ -9,10 +9,12 @@ use bald_testing::skip;
 use bald_core::half::{bf16, f16};
 use std::ops::ControlFlow;
 
-use bald_core::owned::{batchbald, batchbald_with, entropies, epig, mc_dropout_forward, scores};
+use bald_core::owned::{
+    batch_epig, batchbald, batchbald_with, entropies, epig, mc_dropout_forward, scores,
+};
 use bald_core::{
-    budget, epig_reference, Backend, BatchBald, DenseLayer, Greedy, Hooks, LogProbs, McDropoutHead,
-    Pick, PointScore, Scalar, Shape, StdKind,
+    budget, epig_reference, Backend, BatchBald, BatchEpig, DenseLayer, Greedy, Hooks, LogProbs,
+    McDropoutHead, Pick, PointScore, Scalar, Shape, StdKind,
 };
 use bald_cuda::testing::{argmax_of, overrun_scores, DeviceValues};
 use bald_cuda::{CudaBackend, ImageKind};
@@ -114,6 +116,27 @@ proptest! {
         for n in 0..s.n {
             prop_assert!((got[n] - want[n].max(0.0)).abs() <= budget::EPIG,
                 "point {n}: {} vs {}", got[n], want[n]);
+        }
+    }
+
+    /// Batch EPIG on the device's joint steps, exact and sampled: the scalar backend's picks
+    /// until the first near tie, and its scores while picks agree.
+    #[test]
+    fn batch_epig_matches_the_oracle((x, s, y, t) in pool_and_targets(40, 6, 24, 12), batch in 1usize..5, samples in 1usize..400, seed: u64) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let (x32, y32) = (f32_of(&x), f32_of(&y));
+        let lp = LogProbs::new(&x32, s).unwrap();
+        let targets = LogProbs::new(&y32, t).unwrap();
+        let params = BatchEpig { batch_size: batch, num_samples: samples, seed };
+        let want = batch_epig(&Scalar, &lp, &targets, params, &mut Hooks::default()).unwrap();
+        let got = batch_epig(gpu, &gpu.prepare(lp).unwrap(), &targets, params, &mut Hooks::default()).unwrap();
+        prop_assert_eq!(got.indices.len(), want.indices.len());
+        for i in 0..want.indices.len() {
+            prop_assert!((got.scores[i] - want.scores[i]).abs() <= budget::BATCHBALD_SCORE * (1.0 + want.scores[i].abs()),
+                "step {i}: {} vs {}", got.scores[i], want.scores[i]);
+            if got.indices[i] != want.indices[i] {
+                break;
+            }
         }
     }
 

@@ -80,6 +80,7 @@ STRATEGIES = (
     "power-epig",
     "softmax-epig",
     "softrank-epig",
+    "batch-epig",
     "random",
 )
 SCORES = (
@@ -417,11 +418,12 @@ def acquire(
     """Picks ``batch_size`` points of the pool with ``strategy`` (one of ``STRATEGIES``).
 
     ``num_samples``: BatchBALD's joint entropy is exact while C^t <= num_samples, sampled
-    with that many configurations beyond. ``beta``: the inverse temperature of the stochastic
+    with that many configurations beyond; batch EPIG's targets' joint (M targets, C classes)
+    is exact while C^t M C <= num_samples, sampled with at most that many rows beyond. ``beta``: the inverse temperature of the stochastic
     batches (``power-bald``: p ∝ BALD^beta; ``softmax-*``: p ∝ exp(beta score);
     ``softrank-*``: p ∝ rank^-beta). ``targets``: the EPIG strategies' (``epig``,
-    ``power-epig``, ``softmax-epig``, ``softrank-epig``) target predictions, as in
-    ``bald.epig``; the other strategies refuse them.
+    ``power-epig``, ``softmax-epig``, ``softrank-epig``, ``batch-epig``) target predictions, as
+    in ``bald.epig``; the other strategies refuse them.
     ``seed`` keys every random choice. ``backend``: ``"auto"`` (CUDA when a GPU is usable,
     else the CPU), ``"cpu"``, ``"cuda"`` or ``"scalar"`` (the f64 reference).
     ``greedy``: BatchBALD's ``"lazy"`` (the same picks, far fewer evaluations) or

@@ -3,6 +3,8 @@
 
     python python/benchmarks/epig.py [N] [REPEATS]
 
+Then greedy batch EPIG of 10 from the first 10^4 points (or N), with its evaluations per step.
+
 - the authors' matmul estimator (fbickfordsmith/epig, `epig_from_probs_using_matmul`), written
   out here with the same torch operations: one [N, C, K] x [K, M·C] matmul, xlogy over the
   N x C x M·C joint, torch on 2 threads;
@@ -105,6 +107,24 @@ def main() -> None:
         )
     print(f"  bald against the faster peer: {fastest_peer / results['bald (cpu)'][0]:.2f}x")
     print(f"  joint's matmul: {flops:.3g} flop; ln C^2 = {math.log(C * C):.3f}")
+    batch_epig(pool[: min(n, 10000)], targets)
+
+
+def batch_epig(pool: np.ndarray, targets: np.ndarray) -> None:
+    """Greedy batch EPIG of 10 (neither peer has one): its time, regimes and evaluations per
+    step, at the default num_samples and at a tenth of it."""
+    n = len(pool)
+    print(f"batch EPIG of 10 from N = {n}, K = {K}, C = {C}, M = {M} targets")
+    for num_samples in (10000, 1000):
+        a = bald.acquire(
+            pool, "batch-epig", 10, targets=targets, num_samples=num_samples, backend="cpu"
+        )
+        regimes = ", ".join(f"{r}" for r in a.regimes)
+        print(
+            f"  num_samples {num_samples}: {a.seconds:.2f} s ({a.seconds / 10:.2f} s a step); "
+            f"evaluations {a.evaluations}; regimes {regimes}; "
+            f"final score {float(a.scores[-1]):.4f} nats"
+        )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ pub(crate) fn check(
     targets: Option<[usize; 3]>,
 ) -> PyResult<Vec<String>> {
     let strategy = strategy_of(&settings)?;
+    bald::check_across_shards(&strategy).map_err(Failure::from)?;
     let layout: Layout = parse(layout, str::parse)?;
     let shape: Shape = layout.shape(dims);
     let targets = targets.map(|t| layout.shape(t));

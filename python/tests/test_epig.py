@@ -114,3 +114,51 @@ def test_errors() -> None:
         bald.epig(lp, lt[:, :5])
     with pytest.raises(bald.InputError, match=r"the targets are 7 x 9 x 3"):
         bald.acquire(lp, "power-epig", 3, targets=log_softmax(lt[:, :, :3]))
+
+
+def batch_definition(lp: np.ndarray, lt: np.ndarray, batch: Any) -> float:
+    """mean_m I(y_B; y*_m) by its definition: every configuration of the batch's labels."""
+    p, q = np.exp(lp[list(batch)]), np.exp(lt)
+    k, c = p.shape[1], p.shape[2]
+    # P(config | w_k) over all C^b configurations: K x C^b.
+    lik = np.ones((k, 1))
+    for point in p:
+        lik = (lik[:, :, None] * point[:, None, :]).reshape(k, -1)
+
+    def h(x: np.ndarray) -> float:
+        x = x[x > 0]
+        return float(-(x * np.log(x)).sum())
+
+    total = 0.0
+    for target in q:
+        joint = np.einsum("kb,kc->bc", lik, target) / k
+        total += h(joint.sum(axis=1)) + h(joint.sum(axis=0)) - h(joint)
+    return total / len(q)
+
+
+def test_batch_epig() -> None:
+    lp, lt = pool_and_targets(n=30, m=4, k=6, c=3, seed=5)
+    exact = dict(targets=lt, num_samples=10**6)
+    a = bald.acquire(lp, "batch-epig", 3, backend="cpu", **exact)
+    assert a.strategy == "batch-epig" and a.regimes == ["exact"] * 3
+    assert a.evaluations == [30, 29, 28]
+    for t in range(3):
+        want = batch_definition(lp, lt, a.indices[: t + 1].tolist())
+        assert abs(a.scores[t] - want) <= EPIG_BUDGET, (t, a.scores[t], want)
+        # No other candidate scores higher.
+        for n in set(range(30)) - set(a.indices[:t].tolist()):
+            other = batch_definition(lp, lt, [*a.indices[:t].tolist(), n])
+            assert other <= want + 1e-4
+    e = bald.epig(lp, lt, backend="cpu")
+    assert a.indices[0] == int(np.argmax(e))
+    want = bald.acquire(lp, "batch-epig", 3, backend="scalar", **exact)
+    np.testing.assert_array_equal(a.indices, want.indices)
+    # Sampled from the second pick (M C = 12 rows, 36 > 20), with every option of acquire.
+    s = bald.acquire(lp, "batch-epig", 4, targets=lt, num_samples=20, seed=2, exclude=[a.indices[0]])
+    assert s.regimes == ["exact", "sampled", "sampled", "sampled"]
+    assert a.indices[0] not in s.indices.tolist() and len(set(s.indices.tolist())) == 4
+    torch = pytest.importorskip("torch")
+    t = bald.acquire(torch.from_numpy(lp), "batch-epig", 3, targets=torch.from_numpy(lt), num_samples=10**6)
+    assert t.indices.tolist() == a.indices.tolist()
+    with pytest.raises(bald.InputError, match="strategy='batch-epig' needs targets"):
+        bald.acquire(lp, "batch-epig", 3)

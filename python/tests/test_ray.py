@@ -176,6 +176,8 @@ def test_epig_over_shards(local: None) -> None:
         bald.ray.acquire(source, "softrank-epig", 9, targets=targets)
     with pytest.raises(bald.InputError, match="needs targets"):
         bald.ray.acquire(source, "epig", 9)
+    with pytest.raises(bald.InputError, match="batch-epig.* whole pool in one process"):
+        bald.ray.acquire(source, "batch-epig", 9, targets=targets)
 
 
 @pytest.mark.parametrize("kind", ["refs", "dataset"])
