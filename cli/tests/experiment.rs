@@ -422,6 +422,70 @@ fn saved_pools_reproduce_each_rounds_picks() {
     }
 }
 
+/// The EPIG strategies in the redundant set-up: each round draws its targets, the saved pools
+/// hold them, and `bald acquire --targets` on a saved pool picks what the round picked.
+#[test]
+fn epig_rounds_draw_targets_that_the_saved_pools_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let pools = dir.path().join("pools");
+    let o = experiment(
+        &out,
+        &[
+            "--strategies",
+            "epig,batch-epig",
+            "--setup",
+            "redundant",
+            "--targets",
+            "20",
+            "--budget",
+            "40",
+            "--save-pools",
+            pools.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("set-up redundant"), "{table}");
+    assert!(table.contains("EPIG against 20 target inputs"), "{table}");
+    let mut drawn = vec![];
+    for strategy in ["epig", "batch-epig"] {
+        for round in 0..2 {
+            let stem = pools.join(format!("{strategy}-seed0-round{round:03}"));
+            let facts: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(stem.with_extension("json")).unwrap())
+                    .unwrap();
+            assert_eq!(facts["setup"], "redundant");
+            assert_eq!(facts["targets"], 20);
+            let targets = stem.with_extension("targets.npy");
+            let bytes = std::fs::read(&targets).unwrap();
+            assert!(String::from_utf8_lossy(&bytes[10..128]).contains("(20, 4, 10)"));
+            drawn.push(bytes);
+            let acq = &facts["acquire"];
+            let again = bald(&[
+                "acquire",
+                stem.with_extension("npy").to_str().unwrap(),
+                "--strategy",
+                strategy,
+                "--targets",
+                targets.to_str().unwrap(),
+                "--seed",
+                &acq["seed"].to_string(),
+                "--num-samples",
+                &acq["num_samples"].to_string(),
+                "--batch-size",
+                &acq["batch_size"].to_string(),
+                "--backend",
+                "cpu",
+            ]);
+            assert!(again.status.success(), "{}", stderr(&again));
+            let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+            assert_eq!(v["indices"], facts["picks"], "{strategy} round {round}");
+        }
+    }
+    assert_ne!(drawn[0], drawn[1], "a fresh draw of targets each round");
+}
+
 /// `--pool-subset` scores a random subset of the pool each round, `--deterministic` one
 /// forward pass without dropout: the saved pools show both (N = the subset, K = 1), the picks
 /// are in the subset, no image is labelled twice, and `bald acquire` on a saved pool picks the
@@ -509,8 +573,8 @@ fn argument_mistakes_are_one_line_errors_before_any_work() {
         (&["--budget", "10"], "below the 20 initial labels"),
         (&["--strategies", "bald,bald"], "lists bald twice"),
         (
-            &["--strategies", "random,epig"],
-            "--strategies epig: the experiment draws no target inputs yet",
+            &["--strategies", "random,epig", "--targets", "0"],
+            "--strategies epig needs --targets 1 or more",
         ),
         (&["--k", "1", "--strategies", "random,bald"], "--k 2"),
         (&["--thresholds", "0.9,1.5"], "--thresholds"),

@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
-use bald::{acquire_on, Backend, Greedy, Kind, Options, PastLimit, Settings, Strategy, Warning};
+use bald::{
+    acquire_on, Backend, Greedy, Kind, Options, PastLimit, Pool, Settings, Strategy, Warning,
+};
 use bald_core::owned::mc_dropout_forward;
 use bald_core::{McDropoutHead, Shape};
 
-use crate::data::{self, Dataset};
+use crate::data::{self, Dataset, Setup, SplitSizes};
 use crate::mlp::TrainConfig;
 use crate::model::{MlpShape, Model, ModelKind};
 use crate::rng::Rng;
@@ -55,6 +57,11 @@ pub struct Config {
     pub pool_subset: Option<usize>,
     /// Acquire from one forward pass with dropout off, not K MC-dropout samples.
     pub deterministic: bool,
+    /// The test and target distribution against the pool's.
+    pub setup: Setup,
+    /// EPIG's target inputs drawn each round from the target split (the held-out unlabelled
+    /// inputs of the target distribution, twice this many).
+    pub targets: usize,
 }
 
 impl Config {
@@ -92,6 +99,8 @@ pub struct RoundPool<'a> {
     pub picks: &'a [usize],
     /// The acquisition's seed.
     pub acquire_seed: u64,
+    /// EPIG's targets' MC-dropout log-probs (M x K x C), for the strategies that read them.
+    pub targets: Option<Vec<f32>>,
 }
 
 /// One round, as it ends.
@@ -178,12 +187,32 @@ pub fn run<B: Backend>(
     let e = |e: B::Error| e.to_string();
     let mut curves = Vec::new();
     // The caller checked that the last seed fits in a u64.
+    a.setup.check(classes)?;
+    // The target split, when a strategy reads targets: 2 x targets inputs of the target
+    // classes, balanced.
+    let target_classes = (0..classes).filter(|&c| a.setup.is_target(c)).count();
+    let targets_per_class = if a.strategies.iter().any(|s| s.needs_targets()) {
+        (2 * a.targets).div_ceil(target_classes.max(1))
+    } else {
+        0
+    };
     'seeds: for seed in (a.first_seed..).take(a.seeds) {
-        let test_split = if test.is_some() { 0 } else { a.test_per_class };
-        let splits = data::split(data, seed, test_split, a.validation, a.initial_per_class)?;
+        let sizes = SplitSizes {
+            test_per_class: if test.is_some() { 0 } else { a.test_per_class },
+            validation: a.validation,
+            initial_per_class: a.initial_per_class,
+            targets_per_class,
+            setup: a.setup,
+        };
+        let splits = data::split(data, seed, sizes)?;
         let (data, pool0) = data::repeat_pool(data, &splits.pool, a.repeated, seed);
         let (test_data, test_idx) = match test {
-            Some(t) => (t, (0..t.len()).collect()),
+            Some(t) => (
+                t,
+                (0..t.len())
+                    .filter(|&i| a.setup.is_target(usize::from(t.y[i])))
+                    .collect(),
+            ),
             None => (&data, splits.test.clone()),
         };
         for &strategy in &a.strategies {
@@ -257,19 +286,51 @@ pub fn run<B: Backend>(
                         greedy: a.greedy,
                         past_limit: a.past_limit,
                     };
+                    // EPIG's targets: a fresh draw from the target split, through the same
+                    // head with the same seed, so the same dropout masks as the pool's.
+                    let target_lp: Option<Vec<f32>> = if strategy.needs_targets() {
+                        let drawn = pool_subset(splits.targets.len(), Some(a.targets), !round_seed);
+                        let inputs: Vec<usize> = drawn.iter().map(|&p| splits.targets[p]).collect();
+                        let target_x = model.features(&data, &inputs);
+                        Some(
+                            mc_dropout_forward(
+                                backend,
+                                &head,
+                                &target_x,
+                                inputs.len(),
+                                k,
+                                round_seed,
+                            )
+                            .map_err(e)?,
+                        )
+                    } else {
+                        None
+                    };
+                    let targets_pool = match &target_lp {
+                        Some(lp) => Some(
+                            Pool::from_slice(lp, [lp.len() / (k * classes), k, classes])
+                                .map_err(|e| e.to_string())?,
+                        ),
+                        None => None,
+                    };
                     let mut on_warning = |w: &Warning| observer.warning(strategy, seed, round, w);
+                    let mut options = Options::default().on_warning(&mut on_warning);
+                    if let Some(t) = &targets_pool {
+                        options = options.targets(t);
+                    }
                     let acquired = acquire_on(
                         backend,
                         &prepared,
                         &Strategy::new(strategy, settings),
-                        Options::default().on_warning(&mut on_warning),
+                        options,
                         None,
                     )
                     .map_err(|e| e.to_string())?;
                     let seconds = start.elapsed().as_secs_f64();
                     curve.round_seconds.push(seconds);
-                    // The pool's borrow ends here: a kept pool takes the log-probs.
+                    // The pools' borrows end here: a kept pool takes the log-probs.
                     drop(prepared);
+                    drop(targets_pool);
                     report.seconds = Some(seconds);
                     if observer.wants_pools() {
                         report.pool = Some(RoundPool {
@@ -278,6 +339,7 @@ pub fn run<B: Backend>(
                             pool: &scored,
                             picks: &acquired.indices,
                             acquire_seed: round_seed,
+                            targets: target_lp,
                         });
                     }
                     observer.round(report)?;
@@ -393,6 +455,8 @@ mod tests {
             beta: 1.0,
             pool_subset: Some(300),
             deterministic: false,
+            setup: Setup::Standard,
+            targets: 100,
         };
         assert_eq!(config.rounds(10), 3);
         let mut record = Record {

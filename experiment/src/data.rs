@@ -177,6 +177,77 @@ pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<Dataset, String> {
     })
 }
 
+/// What the model will be asked about, against what the pool holds: the EPIG paper's MNIST
+/// set-ups (Bickford Smith et al. 2023, section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Setup {
+    /// Test inputs, targets and pool from one distribution, every class balanced.
+    #[default]
+    Standard,
+    /// The test and target distribution holds classes 1 and 7 only; the pool holds all.
+    Redundant,
+    /// The pool holds a tenth of its images of classes 0-4; test and targets are balanced.
+    Unbalanced,
+}
+
+impl Setup {
+    /// Every set-up.
+    pub const ALL: [Setup; 3] = [Setup::Standard, Setup::Redundant, Setup::Unbalanced];
+
+    /// The name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setup::Standard => "standard",
+            Setup::Redundant => "redundant",
+            Setup::Unbalanced => "unbalanced",
+        }
+    }
+
+    /// One line on what it is.
+    pub fn about(self) -> &'static str {
+        match self {
+            Setup::Standard => "test inputs, targets and pool from one balanced distribution",
+            Setup::Redundant => {
+                "test inputs and targets of classes 1 and 7 only, the pool of all classes"
+            }
+            Setup::Unbalanced => {
+                "the pool with a tenth of its images of classes 0-4, test inputs and targets \
+                 balanced"
+            }
+        }
+    }
+
+    /// Whether `class` is in the test and target distribution.
+    pub fn is_target(self, class: usize) -> bool {
+        match self {
+            Setup::Redundant => class == 1 || class == 7,
+            Setup::Standard | Setup::Unbalanced => true,
+        }
+    }
+
+    /// Of `len` shuffled pool images of `class`, how many the pool keeps.
+    fn pool_kept(self, class: usize, len: usize) -> usize {
+        match self {
+            Setup::Unbalanced if class < 5 => len.div_ceil(10),
+            _ => len,
+        }
+    }
+
+    /// The classes of data with `classes` that the set-up needs.
+    pub fn check(self, classes: usize) -> Result<(), String> {
+        match self {
+            Setup::Redundant if classes < 8 => Err(format!(
+                "--setup redundant tests on classes 1 and 7, and the data has {classes} classes"
+            )),
+            Setup::Unbalanced if classes < 6 => Err(format!(
+                "--setup unbalanced thins classes 0-4 of the pool, and the data has {classes} \
+                 classes: at least 6 are needed for a class it leaves whole"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The experiment's splits of a dataset (indices into it).
 #[derive(Debug, Clone)]
 pub struct Splits {
@@ -188,17 +259,38 @@ pub struct Splits {
     pub initial: Vec<usize>,
     /// The unlabelled pool.
     pub pool: Vec<usize>,
+    /// Unlabelled inputs of the target distribution, held out of the pool, for EPIG's targets.
+    pub targets: Vec<usize>,
 }
 
-/// Balanced splits drawn with `seed`: `test_per_class` and `initial_per_class` images of each
-/// class, `validation` images (balanced as far as it divides), the rest the pool.
-pub fn split(
-    data: &Dataset,
-    seed: u64,
-    test_per_class: usize,
-    validation: usize,
-    initial_per_class: usize,
-) -> Result<Splits, String> {
+/// How many images of each class the splits hold: test images (of the target classes),
+/// validation, initial labels, and target inputs (of the target classes) per class, with the
+/// set-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SplitSizes {
+    /// Test images per target class.
+    pub test_per_class: usize,
+    /// Validation images in all (balanced as far as it divides).
+    pub validation: usize,
+    /// Initial labels per class.
+    pub initial_per_class: usize,
+    /// Target inputs per target class, held out of the pool.
+    pub targets_per_class: usize,
+    /// The set-up.
+    pub setup: Setup,
+}
+
+/// Splits drawn with `seed` in `sizes`: per class, its test images and target inputs when it
+/// is a target class, its share of the validation images and its initial labels; the rest the
+/// pool (thinned by the set-up).
+pub fn split(data: &Dataset, seed: u64, sizes: SplitSizes) -> Result<Splits, String> {
+    let SplitSizes {
+        test_per_class,
+        validation,
+        initial_per_class,
+        targets_per_class,
+        setup,
+    } = sizes;
     let mut rng = Rng::new(seed, 1);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); data.classes];
     for (i, &l) in data.y.iter().enumerate() {
@@ -210,9 +302,15 @@ pub fn split(
         validation: Vec::new(),
         initial: Vec::new(),
         pool: Vec::new(),
+        targets: Vec::new(),
     };
     for (class, idx) in by_class.iter_mut().enumerate() {
-        let need = test_per_class + val_per_class + initial_per_class;
+        let (test_per_class, targets_per_class) = if setup.is_target(class) {
+            (test_per_class, targets_per_class)
+        } else {
+            (0, 0)
+        };
+        let need = test_per_class + val_per_class + initial_per_class + targets_per_class;
         if idx.len() < need {
             return Err(format!(
                 "class {class} has {} images, the splits need {need}",
@@ -227,7 +325,11 @@ pub fn split(
             &idx[test_per_class + val_per_class
                 ..test_per_class + val_per_class + initial_per_class],
         );
-        s.pool.extend_from_slice(&idx[need..]);
+        s.targets
+            .extend_from_slice(&idx[need - targets_per_class..need]);
+        let rest = &idx[need..];
+        s.pool
+            .extend_from_slice(&rest[..setup.pool_kept(class, rest.len())]);
     }
     s.validation.truncate(validation);
     rng.shuffle(&mut s.pool);

@@ -18,7 +18,7 @@ use crate::args::{self, count, non_negative, write_atomically};
 use bald::npy::{self, NpyData};
 use bald::{Device, Greedy, Kind as Strategy, OnBackend, PastLimit, Spelling, Warning};
 use bald_experiment::active::{self, Config, Curve, Observer, Round, RoundPool};
-use bald_experiment::data::{self, Dataset};
+use bald_experiment::data::{self, Dataset, Setup};
 use bald_experiment::mlp::TrainConfig;
 use bald_experiment::model::{MlpShape, ModelKind};
 use bald_experiment::plot;
@@ -152,6 +152,17 @@ pub struct ExperimentArgs {
     /// least-confidence, random.
     #[arg(long)]
     pub deterministic: bool,
+    /// What the model will be asked about, against what the pool holds (the EPIG paper's MNIST
+    /// set-ups): standard, redundant (test inputs and EPIG's targets of classes 1 and 7 only,
+    /// the pool of all ten), or unbalanced (the pool with a tenth of its images of classes 0-4).
+    /// Test accuracy is measured on the test distribution.
+    #[arg(long, default_value = "standard", value_parser = setup())]
+    pub setup: Setup,
+    /// EPIG's target inputs: this many drawn each round from a split of twice as many
+    /// unlabelled inputs of the test distribution, held out of the pool, and predicted with
+    /// the pool's dropout masks (the EPIG strategies only).
+    #[arg(long, default_value = "100", value_parser = count, allow_negative_numbers = true)]
+    pub targets: usize,
     /// PowerBALD's inverse temperature (>= 0).
     #[arg(long, default_value = "1", value_parser = non_negative, allow_negative_numbers = true)]
     pub beta: f64,
@@ -224,6 +235,16 @@ impl CurveLog {
     }
 }
 
+/// `--setup`.
+fn setup() -> impl clap::builder::TypedValueParser<Value = Setup> {
+    args::one_of(Setup::ALL.map(|s| (s.name(), s.about())), |s| {
+        Setup::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown setup '{s}': one of standard, redundant, unbalanced"))
+    })
+}
+
 /// `--model`.
 fn model() -> impl clap::builder::TypedValueParser<Value = ModelKind> {
     args::one_of(
@@ -266,6 +287,8 @@ impl ExperimentArgs {
             beta: self.beta,
             pool_subset: self.pool_subset,
             deterministic: self.deterministic,
+            setup: self.setup,
+            targets: self.targets,
         }
     }
 }
@@ -415,6 +438,8 @@ fn save_pool(
         "repeated": a.repeated(),
         "pool_subset": a.pool_subset,
         "deterministic": a.deterministic,
+        "setup": a.setup.name(),
+        "targets": pool.targets.as_ref().map(|t| t.len() / (shape.k * shape.c)),
         "n": shape.n,
         "k": shape.k,
         "c": shape.c,
@@ -429,7 +454,16 @@ fn save_pool(
             "past_limit": a.past_limit.name(),
         },
     });
-    for (ext, body) in [("npy", bytes), ("json", format!("{facts}\n").into_bytes())] {
+    let targets = pool.targets.as_ref().map(|t| {
+        let m = t.len() / (shape.k * shape.c);
+        npy::write(&[m, shape.k, shape.c], &NpyData::F32(t.clone()))
+    });
+    let files = [
+        ("npy", Some(bytes)),
+        ("json", Some(format!("{facts}\n").into_bytes())),
+    ];
+    let files = files.into_iter().chain([("targets.npy", targets)]);
+    for (ext, body) in files.filter_map(|(e, b)| Some((e, b?))) {
         let path = dir.join(format!("{stem}.{ext}"));
         std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -504,6 +538,25 @@ fn table(args: &ExperimentArgs, curves: &[Curve], backend: &str, dataset: &str) 
         s.insert_str(
             s.len() - 2,
             ", acquisition from one forward pass without dropout (--deterministic)",
+        );
+    }
+    if args.setup != Setup::Standard {
+        s.insert_str(
+            s.len() - 2,
+            &format!(
+                ", set-up {} ({}), test accuracy on the test distribution",
+                args.setup.name(),
+                args.setup.about()
+            ),
+        );
+    }
+    if args.strategies.iter().any(|s| s.needs_targets()) {
+        s.insert_str(
+            s.len() - 2,
+            &format!(
+                ", EPIG against {} target inputs drawn a round",
+                args.targets
+            ),
         );
     }
     let heads: Vec<String> = args
@@ -634,10 +687,9 @@ fn check(args: &ExperimentArgs) -> Result<(), String> {
         if args.strategies[..i].contains(s) {
             return Err(format!("--strategies lists {} twice", s.name()));
         }
-        if s.needs_targets() {
+        if s.needs_targets() && args.targets == 0 {
             return Err(format!(
-                "--strategies {}: the experiment draws no target inputs yet, which EPIG needs \
-                 (bald acquire --targets and bald.acquire(targets=...) take them)",
+                "--strategies {} needs --targets 1 or more target inputs a round",
                 s.name()
             ));
         }
@@ -1067,7 +1119,13 @@ mod tests {
         for class in 0..10u8 {
             assert_eq!(d.y.iter().filter(|&&l| l == class).count(), 500);
         }
-        let s = data::split(&d, 3, 100, 100, 2).unwrap();
+        let sizes = data::SplitSizes {
+            test_per_class: 100,
+            validation: 100,
+            initial_per_class: 2,
+            ..data::SplitSizes::default()
+        };
+        let s = data::split(&d, 3, sizes).unwrap();
         assert_eq!(
             (s.test.len(), s.validation.len(), s.initial.len()),
             (1000, 100, 20)
@@ -1081,5 +1139,61 @@ mod tests {
         assert_eq!(pool.len(), 3 * s.pool.len());
         assert_eq!(r.y[pool[0]], r.y[pool[2]]);
         assert_ne!(r.row(pool[0]), r.row(pool[1]));
+    }
+
+    #[test]
+    fn the_epig_setups_split_as_the_paper() {
+        let d = data::embedded().unwrap();
+        let class_of = |idx: &[usize]| -> Vec<usize> {
+            let mut count = vec![0; 10];
+            idx.iter().for_each(|&i| count[usize::from(d.y[i])] += 1);
+            count
+        };
+        let base = data::SplitSizes {
+            test_per_class: 100,
+            validation: 100,
+            initial_per_class: 2,
+            targets_per_class: 50,
+            setup: Setup::Redundant,
+        };
+        // Redundant: test inputs and targets of 1 and 7 only, the pool of every class.
+        let s = data::split(&d, 3, base).unwrap();
+        let tests = class_of(&s.test);
+        assert_eq!(
+            (tests[1], tests[7], tests.iter().sum::<usize>()),
+            (100, 100, 200)
+        );
+        let targets = class_of(&s.targets);
+        assert_eq!(
+            (targets[1], targets[7], targets.iter().sum::<usize>()),
+            (50, 50, 100)
+        );
+        let pool = class_of(&s.pool);
+        assert_eq!((pool[0], pool[1], pool[7]), (500 - 10 - 2, 338, 338));
+        assert_eq!(class_of(&s.initial), vec![2; 10]);
+        let mut all: Vec<usize> =
+            [&s.test[..], &s.validation, &s.initial, &s.pool, &s.targets].concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 5000);
+        // Unbalanced: a tenth of classes 0-4 in the pool, test inputs and targets balanced.
+        let s = data::split(
+            &d,
+            3,
+            data::SplitSizes {
+                setup: Setup::Unbalanced,
+                ..base
+            },
+        )
+        .unwrap();
+        let pool = class_of(&s.pool);
+        assert_eq!((pool[0], pool[4], pool[5]), (34, 34, 338));
+        assert_eq!(class_of(&s.test), vec![100; 10]);
+        assert_eq!(class_of(&s.targets), vec![50; 10]);
+        // Redundant needs classes 1 and 7.
+        assert!(Setup::Redundant
+            .check(5)
+            .unwrap_err()
+            .contains("classes 1 and 7"));
     }
 }
