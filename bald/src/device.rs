@@ -120,8 +120,9 @@ pub(crate) enum Engine {
     Scalar(Scalar),
     #[cfg(feature = "cpu-simd")]
     Cpu(SimdBackend),
+    /// Boxed: the CUDA backend is far larger than the others.
     #[cfg(feature = "cuda")]
-    Cuda(CudaBackend),
+    Cuda(Box<CudaBackend>),
 }
 
 impl Engine {
@@ -136,7 +137,7 @@ impl Engine {
     fn cuda(ordinal: usize) -> Result<Engine> {
         #[cfg(feature = "cuda")]
         return CudaBackend::new(ordinal)
-            .map(Engine::Cuda)
+            .map(|b| Engine::Cuda(Box::new(b)))
             .map_err(|e| Error::Unavailable {
                 device: "cuda",
                 reason: e.to_string(),
@@ -158,7 +159,7 @@ impl Engine {
             #[cfg(feature = "cpu-simd")]
             Engine::Cpu(b) => on(b, job),
             #[cfg(feature = "cuda")]
-            Engine::Cuda(b) => on(b, job),
+            Engine::Cuda(b) => on(&**b, job),
         }
     }
 }

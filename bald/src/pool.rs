@@ -542,7 +542,7 @@ enum Ready<'p> {
     Host(Engine, PhantomData<&'p ()>),
     /// The CUDA backend, and the pool on its GPU.
     #[cfg(feature = "cuda")]
-    Cuda(CudaBackend, CudaPools<'p>),
+    Cuda(Box<CudaBackend>, CudaPools<'p>),
 }
 
 #[cfg(feature = "cuda")]
@@ -621,9 +621,9 @@ impl<'p> Prepared<'p> {
             }
             #[cfg(feature = "cuda")]
             Ready::Cuda(gpu, pools) => match pools {
-                CudaPools::F16(p) => job.on(gpu, p, None),
-                CudaPools::F32(p) => job.on(gpu, p, None),
-                CudaPools::F64(p) => job.on(gpu, p, None),
+                CudaPools::F16(p) => job.on(&**gpu, p, None),
+                CudaPools::F32(p) => job.on(&**gpu, p, None),
+                CudaPools::F64(p) => job.on(&**gpu, p, None),
             },
         }
     }

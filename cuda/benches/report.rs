@@ -166,6 +166,35 @@ fn measure_kernels(
         "joint N{} K100 C10 M{m}: kernel {ms:.2} ms, {tflops:.1} TFLOP/s{of_peak}",
         shape.n
     ));
+    // The same step on tensor cores (3xTF32), on a backend with the switch on.
+    let tc = CudaBackend::new(0).unwrap().with_tensor_cores(true);
+    if tc.joint_on_tensor_cores(shape.c) {
+        let tc_pool = tc.prepare(lp).unwrap();
+        let tc_ms = median(testing::time_joint(&tc, &tc_pool, &joint, 10).unwrap());
+        let tc_tflops = 2.0 * (shape.n * m * k * 10) as f64 / (tc_ms / 1e3) / 1e12;
+        let mut want = vec![0.0; shape.n];
+        let mut got = vec![0.0; shape.n];
+        let mut scratch = vec![0.0; k * 10];
+        gpu.joint_entropies(&pool, &joint, None, &mut want, &mut scratch)
+            .unwrap();
+        tc.joint_entropies(&tc_pool, &joint, None, &mut got, &mut scratch)
+            .unwrap();
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
+            .fold(0.0f64, f64::max);
+        row(format!(
+            "joint on tensor cores (3xTF32) N{} K100 C10 M{m}: kernel {tc_ms:.2} ms, \
+             {tc_tflops:.1} TFLOP/s, {:.2}x the f32 kernel; largest relative difference from \
+             it {worst:.2e}",
+            shape.n,
+            ms / tc_ms
+        ));
+    } else {
+        row(format!("joint on tensor cores: none on {}", tc.arch()));
+    }
+    drop(tc);
     let mut picks = Vec::new();
     for greedy in [Greedy::Lazy, Greedy::Full] {
         let params = BatchBald {

@@ -11,8 +11,8 @@ use bald_core::{
     StdKind,
 };
 use bald_kernels::{
-    Kernel, Module, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK, JOINT_THREADS,
-    SCORES_WIDE_C, SCORES_WIDE_THREADS,
+    Kernel, Module, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK, JOINT_TC_COLUMNS,
+    JOINT_TC_THREADS, JOINT_THREADS, SCORES_WIDE_C, SCORES_WIDE_THREADS,
 };
 use cudarc::driver::{
     CudaSlice, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
@@ -32,6 +32,9 @@ pub struct CudaBackend {
     pub(crate) memory_limit: Option<usize>,
     /// Bytes held by this backend's resident pools.
     pub(crate) ledger: Arc<AtomicUsize>,
+    /// Whether joint-entropy steps run on tensor cores where the GPU and C allow
+    /// ([`CudaBackend::with_tensor_cores`]).
+    pub(crate) tensor_cores: bool,
 }
 
 impl core::fmt::Debug for CudaBackend {
@@ -40,6 +43,7 @@ impl core::fmt::Debug for CudaBackend {
             .field("device", &self.device.name)
             .field("arch", &self.device.arch)
             .field("memory_limit", &self.memory_limit)
+            .field("tensor_cores", &self.tensor_cores)
             .finish()
     }
 }
@@ -94,7 +98,29 @@ impl CudaBackend {
             device: Device::open(ordinal)?,
             memory_limit: None,
             ledger: Arc::new(AtomicUsize::new(0)),
+            tensor_cores: false,
         })
+    }
+
+    /// Runs BatchBALD's and EPIG's joint-entropy steps on tensor cores (3xTF32: f32 accuracy
+    /// from TF32 products) where the GPU has them (sm_80 and later) and C <= 64; the
+    /// f32 kernel elsewhere. Off by default until a GPU run has measured it against the f32
+    /// kernel (cuda/BENCHMARKS.md).
+    pub fn with_tensor_cores(mut self, on: bool) -> Self {
+        self.tensor_cores = on;
+        self
+    }
+
+    /// Whether a joint-entropy step over C classes runs on tensor cores.
+    pub fn joint_on_tensor_cores(&self, c: usize) -> bool {
+        let major = self
+            .device
+            .arch
+            .strip_prefix("sm_")
+            .and_then(|v| v.get(..v.len().saturating_sub(1)))
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        self.tensor_cores && major >= 8 && c <= JOINT_TC_COLUMNS as usize
     }
 
     /// Caps the device memory the backend uses at `bytes`, a hard cap: resident pools and
@@ -312,13 +338,18 @@ impl CudaBackend {
         weight: f64,
         out: &mut CudaViewMut<'_, f64>,
     ) -> Result<(), CudaError> {
-        let per_block = JOINT_CANDIDATES_PER_BLOCK as usize;
+        let tensor_cores = self.joint_on_tensor_cores(c);
+        let (per_block, threads) = if tensor_cores {
+            (JOINT_TC_COLUMNS as usize / c.max(1), JOINT_TC_THREADS)
+        } else {
+            (JOINT_CANDIDATES_PER_BLOCK as usize, JOINT_THREADS)
+        };
         let cfg = LaunchConfig {
             grid_dim: (u32_of("grid", points.div_ceil(per_block))?, 1, 1),
-            block_dim: (JOINT_THREADS, 1, 1),
+            block_dim: (threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        let kernel = data.joint_kernel();
+        let kernel = data.joint_kernel(tensor_cores);
         let f = self.device.function(kernel)?;
         let (n32, k32, c32, m32) = (
             u32_of("N", points)?,
@@ -334,7 +365,8 @@ impl CudaBackend {
             }
             .into());
         }
-        // SAFETY: arguments match joint_entropy_<dtype> in joint.cu; data holds points * K * C
+        // SAFETY: arguments match joint_entropy_<dtype> in joint.cu (and joint_entropy_tc_<dtype>
+        // in joint_tc.cu, the same list, launched with C <= 64); data holds points * K * C
         // elements (or every pool point idx lists, idx holding `points` indices < N), at K * m
         // floats, log_scale m floats, out `points` f64s.
         unsafe {

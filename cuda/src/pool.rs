@@ -53,11 +53,15 @@ impl DeviceData {
         }
     }
 
-    pub(crate) fn joint_kernel(&self) -> Kernel {
-        match self {
-            DeviceData::F32(_) => Kernel::JointEntropyF32,
-            DeviceData::F16(_) => Kernel::JointEntropyF16,
-            DeviceData::Bf16(_) => Kernel::JointEntropyBf16,
+    /// The joint-entropy kernel for this storage, on tensor cores or not.
+    pub(crate) fn joint_kernel(&self, tensor_cores: bool) -> Kernel {
+        match (self, tensor_cores) {
+            (DeviceData::F32(_), false) => Kernel::JointEntropyF32,
+            (DeviceData::F16(_), false) => Kernel::JointEntropyF16,
+            (DeviceData::Bf16(_), false) => Kernel::JointEntropyBf16,
+            (DeviceData::F32(_), true) => Kernel::JointEntropyTcF32,
+            (DeviceData::F16(_), true) => Kernel::JointEntropyTcF16,
+            (DeviceData::Bf16(_), true) => Kernel::JointEntropyTcBf16,
         }
     }
 

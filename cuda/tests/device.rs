@@ -21,7 +21,7 @@ use bald_cuda::{CudaBackend, ImageKind};
 use common::{
     check_lazy_and_full, extreme_pool, f32_of, load_case, pool_and_targets, with_joint, PICK_CASES,
 };
-use gpu::gpu;
+use gpu::{gpu, gpu_tc};
 use proptest::prelude::*;
 
 proptest! {
@@ -101,6 +101,77 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+
+    /// The tensor-core kernel (3xTF32) within the same budget, exact and sampled joints, every
+    /// storage type; C above 64 runs the f32 kernel.
+    #[test]
+    fn tensor_core_joint_entropies_match_the_oracle((data, shape) in extreme_pool(40, 24, 70), chosen in 0usize..4, samples in 1usize..60) {
+        let Some(gpu) = gpu_tc() else { return Ok(()) };
+        prop_assert_eq!(gpu.joint_on_tensor_cores(shape.c), shape.c <= 64);
+        let data32 = f32_of(&data);
+        let lp = LogProbs::new(&data32, shape).unwrap();
+        let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
+        let halves: Vec<f16> = data.iter().map(|&v| f16::from_f64(v)).collect();
+        let lp16 = LogProbs::new(&halves, shape).unwrap();
+        let pool = gpu.prepare(lp).unwrap();
+        with_joint(&lp, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
+            let mut got = vec![0.0; shape.n];
+            let mut scratch = vec![0.0; shape.k * shape.c];
+            gpu.joint_entropies(&pool, &joint.view(), None, &mut got, &mut scratch).unwrap();
+            for n in 0..shape.n {
+                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
+                prop_assert!((got[n] - want[n]).abs() <= tol,
+                    "{:?} candidate {n}: {} vs {}", joint.regime(), got[n], want[n]);
+            }
+            // Listed candidates, in another order, as in the full pass.
+            let idx: Vec<usize> = (0..shape.n).rev().collect();
+            let mut listed = vec![0.0; shape.n];
+            gpu.joint_entropies(&pool, &joint.view(), Some(&idx), &mut listed, &mut scratch).unwrap();
+            for (j, &n) in idx.iter().enumerate() {
+                prop_assert_eq!(listed[j], got[n]);
+            }
+            Ok(())
+        })?;
+        // f16 storage: against the oracle on the same f16 values.
+        let pool16 = gpu.prepare(lp16).unwrap();
+        with_joint(&lp16, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
+            let mut got = vec![0.0; shape.n];
+            let mut scratch = vec![0.0; shape.k * shape.c];
+            gpu.joint_entropies(&pool16, &joint.view(), None, &mut got, &mut scratch).unwrap();
+            for n in 0..shape.n {
+                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
+                prop_assert!((got[n] - want[n]).abs() <= tol, "f16 candidate {n}: {} vs {}", got[n], want[n]);
+            }
+            Ok(())
+        })?;
+    }
+
+    /// BatchBALD and EPIG through the tensor-core steps pick what the scalar oracle picks.
+    #[test]
+    fn tensor_core_batchbald_and_epig_match_the_oracle((x, s, y, t) in pool_and_targets(40, 6, 24, 12), batch in 1usize..6, samples in 1usize..200, seed: u64) {
+        let Some(gpu) = gpu_tc() else { return Ok(()) };
+        let (x32, y32) = (f32_of(&x), f32_of(&y));
+        let lp = LogProbs::new(&x32, s).unwrap();
+        let targets = LogProbs::new(&y32, t).unwrap();
+        let pool = gpu.prepare(lp).unwrap();
+        let params = BatchBald { batch_size: batch, num_samples: samples, seed, greedy: Greedy::Lazy };
+        let want = batchbald(&Scalar, &lp, params).unwrap();
+        let got = batchbald(gpu, &pool, params).unwrap();
+        prop_assert_eq!(got.indices.len(), want.indices.len());
+        for i in 0..want.indices.len() {
+            prop_assert!((got.scores[i] - want.scores[i]).abs() <= budget::BATCHBALD_SCORE * (1.0 + want.scores[i].abs()),
+                "step {i}: {} vs {}", got.scores[i], want.scores[i]);
+            if got.indices[i] != want.indices[i] {
+                break;
+            }
+        }
+        let mut e = vec![0.0; s.n];
+        epig_reference(&lp, &targets, &mut e).unwrap();
+        let got = epig(gpu, &pool, &targets).unwrap();
+        for n in 0..s.n {
+            prop_assert!((got[n] - e[n].max(0.0)).abs() <= budget::EPIG, "point {n}: {} vs {}", got[n], e[n]);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use bald_core::{
 };
 use bald_cuda::CudaBackend;
 use common::{random_pool, with_joint, GalHead};
-use gpu::gpu;
+use gpu::{gpu, gpu_tc};
 
 /// Every score of `data` on the GPU against the oracle on the same typed input; returns the
 /// largest error over the budget's unit.
@@ -103,8 +103,15 @@ fn f16_bf16_f32_and_f64_pools_at_c_10_and_1025() {
 
 #[test]
 fn joint_entropies_stay_within_budget_at_k_5000_and_20000() {
-    let Some(gpu) = gpu() else { return };
-    for k in [5000usize, 20000] {
+    let (Some(f32_kernel), Some(tensor_cores)) = (gpu(), gpu_tc()) else {
+        return;
+    };
+    for (gpu, k) in [
+        (f32_kernel, 5000usize),
+        (f32_kernel, 20000),
+        (tensor_cores, 5000),
+        (tensor_cores, 20000),
+    ] {
         let shape = Shape::new(8, k, 10);
         let data = random_pool(shape, k as u64);
         let lp = LogProbs::new(&data, shape).unwrap();
@@ -119,7 +126,12 @@ fn joint_entropies_stay_within_budget_at_k_5000_and_20000() {
                 .map(|n| (got[n] - want[n]).abs() / (1.0 + want[n].abs()))
                 .fold(0.0f64, f64::max)
         });
-        println!("K = {k}: joint entropy relative error {worst:.3e}");
+        let kernel = if gpu.joint_on_tensor_cores(shape.c) {
+            "3xTF32"
+        } else {
+            "f32"
+        };
+        println!("K = {k}, {kernel}: joint entropy relative error {worst:.3e}");
         // A tenth of the budget: f32 sums over K without blocking exceed it from K ~ 2000.
         assert!(
             worst <= budget::JOINT_ENTROPY / 10.0,

@@ -18,11 +18,14 @@ pub enum Module {
     Joint,
     /// The MC-dropout head forward pass (`head.cu`).
     Head,
+    /// BatchBALD's joint-entropy step on tensor cores, 3xTF32, sm_80 and later
+    /// (`joint_tc.cu`).
+    JointTc,
 }
 
 impl Module {
     /// Every module.
-    pub const ALL: [Module; 3] = [Module::Scores, Module::Joint, Module::Head];
+    pub const ALL: [Module; 4] = [Module::Scores, Module::Joint, Module::Head, Module::JointTc];
 
     /// The module's name, as errors print it.
     pub fn name(self) -> &'static str {
@@ -30,6 +33,7 @@ impl Module {
             Module::Scores => "scores",
             Module::Joint => "joint",
             Module::Head => "head",
+            Module::JointTc => "joint_tc",
         }
     }
 
@@ -39,6 +43,12 @@ impl Module {
             Module::Scores => concat!(include_str!("cu/common.cuh"), include_str!("cu/scores.cu")),
             Module::Joint => concat!(include_str!("cu/common.cuh"), include_str!("cu/joint.cu")),
             Module::Head => concat!(include_str!("cu/common.cuh"), include_str!("cu/head.cu")),
+            Module::JointTc => {
+                concat!(
+                    include_str!("cu/common.cuh"),
+                    include_str!("cu/joint_tc.cu")
+                )
+            }
         }
     }
 
@@ -71,6 +81,12 @@ pub enum Kernel {
     JointEntropyF16,
     /// Joint-entropy step over bf16 pools.
     JointEntropyBf16,
+    /// Joint-entropy step over f32 pools on tensor cores.
+    JointEntropyTcF32,
+    /// Joint-entropy step over f16 pools on tensor cores.
+    JointEntropyTcF16,
+    /// Joint-entropy step over bf16 pools on tensor cores.
+    JointEntropyTcBf16,
     /// Greedy scores from joint and conditional entropies.
     CandidateScoresF64,
     /// Block-wise argmax with ties to the lower index.
@@ -89,7 +105,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::ScoresF32,
         Kernel::ScoresF16,
         Kernel::ScoresBf16,
@@ -100,6 +116,9 @@ impl Kernel {
         Kernel::JointEntropyF32,
         Kernel::JointEntropyF16,
         Kernel::JointEntropyBf16,
+        Kernel::JointEntropyTcF32,
+        Kernel::JointEntropyTcF16,
+        Kernel::JointEntropyTcBf16,
         Kernel::CandidateScoresF64,
         Kernel::ArgmaxF64,
         Kernel::JointExpandF64,
@@ -122,6 +141,9 @@ impl Kernel {
             Kernel::JointEntropyF32 => "joint_entropy_f32",
             Kernel::JointEntropyF16 => "joint_entropy_f16",
             Kernel::JointEntropyBf16 => "joint_entropy_bf16",
+            Kernel::JointEntropyTcF32 => "joint_entropy_tc_f32",
+            Kernel::JointEntropyTcF16 => "joint_entropy_tc_f16",
+            Kernel::JointEntropyTcBf16 => "joint_entropy_tc_bf16",
             Kernel::CandidateScoresF64 => "candidate_scores_f64",
             Kernel::ArgmaxF64 => "argmax_f64",
             Kernel::JointExpandF64 => "joint_expand_f64",
@@ -150,6 +172,9 @@ impl Kernel {
             | Kernel::JointExpandF64
             | Kernel::JointSampleF64 => Module::Joint,
             Kernel::DropoutMaskF32 | Kernel::DenseF32 | Kernel::LogSoftmaxF32 => Module::Head,
+            Kernel::JointEntropyTcF32 | Kernel::JointEntropyTcF16 | Kernel::JointEntropyTcBf16 => {
+                Module::JointTc
+            }
         }
     }
 }
@@ -189,5 +214,10 @@ pub const SCORES_WIDE_THREADS: u32 = 256;
 pub const JOINT_THREADS: u32 = 256;
 /// Candidates per block of the `joint_entropy_*` kernels (`JOINT_NB`).
 pub const JOINT_CANDIDATES_PER_BLOCK: u32 = 4;
+/// Threads per block of the `joint_entropy_tc_*` kernels (`TC_THREADS`).
+pub const JOINT_TC_THREADS: u32 = 128;
+/// Columns (candidate, class) per block of the `joint_entropy_tc_*` kernels (`TC_COLS`): they
+/// take C up to this, `JOINT_TC_COLUMNS / C` candidates a block.
+pub const JOINT_TC_COLUMNS: u32 = 64;
 /// Output tile (rows, outputs) of `dense_f32` (`DENSE_TM`, `DENSE_TN`); 256 threads per block.
 pub const DENSE_TILE: (u32, u32) = (128, 128);
