@@ -21,6 +21,7 @@ use cudarc::driver::{
 use crate::device::{Device, LoadedImage};
 use crate::error::{driver, u32_of, CudaError};
 use crate::pool::{CudaPool, DeviceData};
+use crate::transfer::Staging;
 use crate::{cache, greedy, pool};
 
 /// Threads per block of the element-wise kernels.
@@ -35,6 +36,8 @@ pub struct CudaBackend {
     /// Whether joint-entropy steps run on tensor cores where the GPU and C allow
     /// ([`CudaBackend::with_tensor_cores`]).
     pub(crate) tensor_cores: bool,
+    /// The pinned staging buffers of [`CudaBackend::with_pinned_transfers`].
+    pub(crate) staging: Staging,
 }
 
 impl core::fmt::Debug for CudaBackend {
@@ -44,6 +47,7 @@ impl core::fmt::Debug for CudaBackend {
             .field("arch", &self.device.arch)
             .field("memory_limit", &self.memory_limit)
             .field("tensor_cores", &self.tensor_cores)
+            .field("staging", &self.staging)
             .finish()
     }
 }
@@ -99,7 +103,18 @@ impl CudaBackend {
             memory_limit: None,
             ledger: Arc::new(AtomicUsize::new(0)),
             tensor_cores: false,
+            staging: Staging::default(),
         })
+    }
+
+    /// Copies the pool's upload and the MC-dropout head's features and log-probs through two
+    /// pinned staging buffers per direction of `floats` f32s each (`None`: straight from and into
+    /// the caller's memory, the default). The buffers are allocated at the first transfer and
+    /// kept; each chunk's host-side copy overlaps the next chunk's DMA. 1 << 21 (8 MiB) is a
+    /// sensible size. Off by default until a GPU run has measured it (cuda/BENCHMARKS.md).
+    pub fn with_pinned_transfers(mut self, floats: Option<usize>) -> Self {
+        self.staging = Staging::new(floats.unwrap_or(0));
+        self
     }
 
     /// Runs BatchBALD's and EPIG's joint-entropy steps on tensor cores (3xTF32: f32 accuracy
@@ -647,12 +662,15 @@ impl Backend for CudaBackend {
             let points = chunk.min(n - start);
             let rows = points * k;
             // Stream order: the copy starts after the previous chunk's kernels.
-            stream
-                .memcpy_htod(
-                    &features[start * d..(start + points) * d],
-                    &mut x.slice_mut(..points * d),
-                )
-                .map_err(up("features"))?;
+            let chunk_features = &features[start * d..(start + points) * d];
+            if self.staged() {
+                let mut to = x.slice_mut(..points * d);
+                self.upload_f32(chunk_features, |v| v, &mut to, "features")?;
+            } else {
+                stream
+                    .memcpy_htod(chunk_features, &mut x.slice_mut(..points * d))
+                    .map_err(up("features"))?;
+            }
             for (l, layer) in layers.iter().enumerate() {
                 let (n32, k32) = (u32_of("N", points)?, u32_of("K", k)?);
                 let (in32, out32) = (
@@ -711,18 +729,36 @@ impl Backend for CudaBackend {
             }?;
             // f32 output: straight into the caller's slice; else through a staging buffer.
             let dst = &mut out[start * k * c..(start + points) * k * c];
-            let finite = match O::as_f32_mut(dst) {
-                Some(dst) => {
-                    self.download(last, dst, "log-probs")?;
-                    dst.iter().all(|v| v.is_finite())
-                }
-                None => {
-                    let host = &mut staging[..rows * c];
-                    self.download(last, host, "log-probs")?;
-                    for (o, &v) in dst.iter_mut().zip(host.iter()) {
-                        *o = O::from_f64(f64::from(v));
+            let finite = if self.staged() {
+                let mut finite = true;
+                let sink = |at: usize, part: &[f32]| {
+                    finite &= part.iter().all(|v| v.is_finite());
+                    let to = &mut dst[at..at + part.len()];
+                    match O::as_f32_mut(to) {
+                        Some(to) => to.copy_from_slice(part),
+                        None => {
+                            for (o, &v) in to.iter_mut().zip(part) {
+                                *o = O::from_f64(f64::from(v));
+                            }
+                        }
                     }
-                    host.iter().all(|v| v.is_finite())
+                };
+                self.download_f32(&last.slice(..rows * c), sink, "log-probs")?;
+                finite
+            } else {
+                match O::as_f32_mut(dst) {
+                    Some(dst) => {
+                        self.download(last, dst, "log-probs")?;
+                        dst.iter().all(|v| v.is_finite())
+                    }
+                    None => {
+                        let host = &mut staging[..rows * c];
+                        self.download(last, host, "log-probs")?;
+                        for (o, &v) in dst.iter_mut().zip(host.iter()) {
+                            *o = O::from_f64(f64::from(v));
+                        }
+                        host.iter().all(|v| v.is_finite())
+                    }
                 }
             };
             if !finite {

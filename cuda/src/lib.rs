@@ -30,6 +30,7 @@ mod greedy;
 mod pool;
 #[doc(hidden)]
 pub mod testing;
+mod transfer;
 
 pub use backend::CudaBackend;
 pub use cache::{ImageKind, KERNEL_CACHE_ENV};

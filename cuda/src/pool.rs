@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bald_core::half::slice::HalfFloatSliceExt;
 use bald_core::{Element, ElementSlice, Error, LogProbs, PreparedPool, Shape};
 use bald_kernels::Kernel;
-use cudarc::driver::{sys, CudaSlice, CudaStream, LaunchArgs, LaunchConfig, PushKernelArg};
+use cudarc::driver::{sys, CudaSlice, LaunchArgs, LaunchConfig, PushKernelArg};
 
 use crate::backend::NULL;
 use crate::error::{driver, u32_of, CudaError};
@@ -73,18 +73,28 @@ impl DeviceData {
         };
     }
 
-    /// Copies the elements `elems` of `host` to this buffer, from element `to` on.
+    /// Copies the elements `elems` of `host` to this buffer, from element `to` on: f32 storage
+    /// through `be`'s pinned buffers when it has them and the copy fills one at least
+    /// ([`CudaBackend::with_pinned_transfers`]), else straight from `host`.
     fn write<T: Element>(
         &mut self,
-        stream: &Arc<CudaStream>,
+        be: &CudaBackend,
         host: &[T],
         elems: Range<usize>,
         to: usize,
     ) -> Result<(), CudaError> {
+        let stream = &be.device.stream;
         let up = || driver("uploading the pool");
         let len = elems.len();
         let dst = to..to + len;
+        let staged = be.staged() && len >= be.staging.floats;
         match (self, T::as_slice(host)) {
+            (DeviceData::F32(d), ElementSlice::F32(s)) if staged => {
+                be.upload_f32(&s[elems], |v| v, &mut d.slice_mut(dst), "the pool")?
+            }
+            (DeviceData::F32(d), ElementSlice::F64(s)) if staged => {
+                be.upload_f32(&s[elems], |v| v as f32, &mut d.slice_mut(dst), "the pool")?
+            }
             (DeviceData::F32(d), ElementSlice::F32(s)) => stream
                 .memcpy_htod(&s[elems], &mut d.slice_mut(dst))
                 .map_err(up())?,
@@ -270,9 +280,8 @@ impl CudaBackend {
         if bytes.saturating_add(reserve) > self.available()? {
             return Ok(None);
         }
-        let stream = &self.device.stream;
         let mut data = DeviceData::alloc::<T>(self, elems)?;
-        data.write(stream, host.data(), 0..elems, 0)?;
+        data.write(self, host.data(), 0..elems, 0)?;
         Ok(Some(Resident::new(self, data, bytes, false)))
     }
 
@@ -566,12 +575,11 @@ impl CudaBackend {
         let shape = host.shape();
         let n = shape.n;
         let per = shape.k * shape.c;
-        let stream = &self.device.stream;
         let mut data = DeviceData::alloc::<T>(self, pass.chunk * per)?;
         for start in (0..n).step_by(pass.chunk) {
             let range = start..(start + pass.chunk).min(n);
             // Stream order: the copy starts after the previous chunk's kernels.
-            data.write(stream, host.data(), range.start * per..range.end * per, 0)?;
+            data.write(self, host.data(), range.start * per..range.end * per, 0)?;
             f(range, &data)?;
         }
         Ok(())
@@ -604,7 +612,7 @@ impl CudaBackend {
         let per = shape.k * shape.c;
         let mut data = DeviceData::alloc::<T>(self, candidates.len() * per)?;
         for (j, &i) in candidates.iter().enumerate() {
-            data.write(stream, host.data(), i * per..(i + 1) * per, j * per)?;
+            data.write(self, host.data(), i * per..(i + 1) * per, j * per)?;
         }
         f(&data, None)
     }

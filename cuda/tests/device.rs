@@ -254,6 +254,34 @@ proptest! {
         prop_assert!(wide.iter().zip(&got).all(|(&a, &b)| a == f64::from(b)));
     }
 
+    /// Pinned staging (chunks of `floats`, a short last one included) moves the same values
+    /// as direct copies: the head's features up and log-probs down (f32 and f64 outputs), and
+    /// the pool's upload (f32 and f64 pools).
+    #[test]
+    fn pinned_transfers_move_the_same_values(n in 1usize..70, k in 1usize..6, d in 1usize..80, c in 2usize..12, floats in 1usize..700, seed: u64) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let staged = CudaBackend::new(0).unwrap().with_pinned_transfers(Some(floats));
+        let w = |len: usize, salt: usize| -> Vec<f32> {
+            (0..len).map(|i| (((i * 7919 + salt * 104729) % 1000) as f32 / 1000.0 - 0.5) * 0.8).collect()
+        };
+        let (w1, b1) = (w(c * d, 1), w(c, 2));
+        let layers = [DenseLayer { weight: &w1, bias: &b1, inputs: d, outputs: c, dropout: 0.25 }];
+        let head = McDropoutHead::new(&layers).unwrap();
+        let x = w(n * d, 5);
+        let want: Vec<f32> = mc_dropout_forward(gpu, &head, &x, n, k, seed).unwrap();
+        let got: Vec<f32> = mc_dropout_forward(&staged, &head, &x, n, k, seed).unwrap();
+        prop_assert_eq!(&got, &want);
+        let wide: Vec<f64> = mc_dropout_forward(&staged, &head, &x, n, k, seed).unwrap();
+        prop_assert!(wide.iter().zip(&want).all(|(&a, &b)| a == f64::from(b)));
+        // The head's output as a pool, uploaded both ways, f32 and f64.
+        let shape = Shape::new(n, k, c);
+        let lp = LogProbs::new(&want, shape).unwrap();
+        let direct = scores(gpu, &gpu.prepare(lp).unwrap(), PointScore::Bald).unwrap();
+        prop_assert_eq!(&scores(&staged, &staged.prepare(lp).unwrap(), PointScore::Bald).unwrap(), &direct);
+        let lp64 = LogProbs::new(&wide, shape).unwrap();
+        prop_assert_eq!(&scores(&staged, &staged.prepare(lp64).unwrap(), PointScore::Bald).unwrap(), &direct);
+    }
+
     #[test]
     fn dropout_masks_are_the_cpus_bit_for_bit(inputs in 1usize..300, k in 1usize..40, p in 0.0f32..0.95, layer in 0usize..4, seed: u64) {
         let Some(gpu) = gpu() else { return Ok(()) };
