@@ -169,7 +169,8 @@ pub struct Options<'o> {
     pub on_pick: Option<OnPick<'o>>,
     /// Called with each warning when it applies (they are in [`Acquisition::warnings`] too).
     pub on_warning: Option<OnWarning<'o>>,
-    /// Also every point's BALD score when the strategy computes none (BatchBALD).
+    /// Also every point's score when the strategy computes none: BALD for BatchBALD, EPIG for
+    /// batch EPIG.
     pub all_scores: bool,
     /// EPIG's targets: predictions on inputs drawn from the distribution the model will be
     /// asked about (M x K x C, from the same K posterior samples as the pool, its C classes).
@@ -224,11 +225,12 @@ pub struct Acquisition {
     /// Their scores: the strategy's score, or BatchBALD's cumulative joint mutual information.
     pub scores: Vec<f64>,
     /// One score per pool point: the strategy's score, BALD for PowerBALD (and BatchBALD when
-    /// asked for), the random keys for random; `None` otherwise.
+    /// asked for), EPIG for batch EPIG when asked for, the random keys for random; `None`
+    /// otherwise.
     pub point_scores: Option<Vec<f64>>,
-    /// BatchBALD: candidates evaluated at each greedy step.
+    /// BatchBALD and batch EPIG: candidates evaluated at each greedy step.
     pub evaluations: Vec<usize>,
-    /// BatchBALD: how each pick was made.
+    /// BatchBALD and batch EPIG: how each pick was made.
     pub regimes: Vec<PickRegime>,
     /// BatchBALD: the standard error of each pick's score, the spread of a sampled joint
     /// entropy's estimate over its configurations; 0 for exact and PowerBALD picks.
@@ -386,9 +388,11 @@ pub fn acquire_on<'a, B: Backend, T: Element + 'a>(
         }
     };
     if options.all_scores && a.point_scores.is_none() {
-        a.point_scores = Some(match entropies {
-            Some((h, eh)) => bald_of(h, eh),
-            None => owned_scores(backend, pool, Score::Bald).map_err(failed)?,
+        a.point_scores = Some(match (options.targets, entropies) {
+            // Batch EPIG: every point's EPIG.
+            (Some(targets), _) => epig_on(backend, pool, targets)?,
+            (None, Some((h, eh))) => bald_of(h, eh),
+            (None, None) => owned_scores(backend, pool, Score::Bald).map_err(failed)?,
         });
     }
     a.warnings = warnings;

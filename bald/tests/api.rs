@@ -372,10 +372,15 @@ fn batch_epig_through_the_front_door() {
     let best = (1..n).fold(1, |b, i| if epig[i] > epig[b] { i } else { b });
     assert_eq!(a.indices[0], best);
     assert!((a.scores[0] - epig[best]).abs() < 1e-5);
-    // The scalar oracle picks the same.
-    let options = bald::Options::default().targets(&targets).exclude(&[0]);
+    // The scalar oracle picks the same; every point's score is its EPIG.
+    let options = bald::Options::default()
+        .targets(&targets)
+        .exclude(&[0])
+        .all_scores(true);
     let s = bald::acquire_with(&pool, strategy, Device::Scalar, options).unwrap();
     assert_eq!(s.indices, a.indices);
+    let all = s.point_scores.unwrap();
+    assert!(all.iter().zip(&epig).all(|(a, b)| (a - b).abs() < 1e-5));
 
     // Without targets, with num_samples 0, or across shards: typed errors before any work.
     let e = bald::acquire(&pool, Strategy::batch_epig(2), Device::Cpu).unwrap_err();
