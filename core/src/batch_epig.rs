@@ -35,12 +35,12 @@ use crate::element::Element;
 use crate::epig::{check_targets, epig_targets};
 use crate::error::{mul, Error};
 use crate::joint::{
-    dynamic_joint_workspace_len, joint_entropies_workspace_len, sample_class, DynamicJoint,
-    JointProbs, Regime,
+    add_drawn_class, count_repeats, dynamic_joint_workspace_len, joint_entropies_workspace_len,
+    merged_row, DynamicJoint, JointProbs, Regime,
 };
 use crate::lazy::beats;
 use crate::logprobs::{LogProbs, Shape};
-use crate::math::{log_sum_exp, neg_x_ln_x};
+use crate::math::neg_x_ln_x;
 use crate::params::{exclude_candidates, Hooks, Pick};
 use crate::rng::{counter, key_of, philox4x32_10, unit_f64, Domain};
 
@@ -244,13 +244,8 @@ impl<'w> TargetJoint<'w> {
                 log_lik.fill(0.0);
             }
             for i in first..self.chosen {
-                let p = point(i);
                 let w = philox4x32_10([s32, counter(i + 1)?, 0, domain], key);
-                let row = &p[component * c..(component + 1) * c];
-                let class = sample_class(row, unit_f64(w[0], w[1]));
-                for (kk, l) in log_lik.iter_mut().enumerate() {
-                    *l += p[kk * c + class].to_f64();
-                }
+                add_drawn_class(log_lik, point(i), component, c, unit_f64(w[0], w[1]));
             }
         }
         self.merge_pairs(samples);
@@ -263,65 +258,34 @@ impl<'w> TargetJoint<'w> {
     /// merged into one row scaled by their count w (as [`crate::joint`] merges BatchBALD's).
     fn merge_pairs(&mut self, samples: usize) {
         let Shape { n: m, k, c } = self.shape;
-        let log_lik = &*self.log_lik;
+        let log_lik = &self.log_lik[..samples * k];
         let row = |s: usize| &log_lik[s * k..(s + 1) * k];
-        let order = &mut self.order[..samples];
-        for (s, o) in order.iter_mut().enumerate() {
-            *o = s as f64;
-        }
-        // By target, then the rows' bits, then index: a total order.
-        order.sort_unstable_by(|&x, &y| {
-            let (x, y) = (x as usize, y as usize);
-            (x % m)
-                .cmp(&(y % m))
-                .then_with(|| {
-                    row(x)
-                        .iter()
-                        .zip(row(y))
-                        .map(|(a, b)| a.total_cmp(b))
-                        .find(|o| o.is_ne())
-                        .unwrap_or(core::cmp::Ordering::Equal)
-                })
-                .then(x.cmp(&y))
-        });
-        let count = &mut self.count[..samples];
-        count.fill(0.0);
-        let mut first = 0;
-        for (i, &o) in order.iter().enumerate() {
-            let s = o as usize;
-            let same = i > 0
-                && s % m == first % m
-                && row(s)
-                    .iter()
-                    .zip(row(first))
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-            if !same {
-                first = s;
-            }
-            count[first] += 1.0;
-        }
+        let count = count_repeats(
+            log_lik,
+            k,
+            |s| s % m,
+            (&mut self.order[..samples], &mut self.count[..samples]),
+        );
         let (mut rows, mut batch_rows) = (0, 0);
         for (s, &w) in count.iter().enumerate() {
             if w == 0.0 {
                 continue;
             }
-            let l = row(s);
-            let log_q = log_sum_exp(l.iter().copied()) - libm::log(k as f64);
-            let scale = libm::log(w);
+            // The batch's term's row, then the targets' rows: it times p_k(c* | x*_m) K (the
+            // targets' rows carry 1/K, as the batch's does).
             let b = &mut self.batch_a[batch_rows * k..(batch_rows + 1) * k];
-            for (a, &l) in b.iter_mut().zip(l) {
-                *a = w * libm::exp(l - log_q) / k as f64;
-            }
-            self.batch_log_scale[batch_rows] = log_q - scale;
+            let scale = merged_row(row(s), w, b);
+            self.batch_log_scale[batch_rows] = scale;
+            let b = &self.batch_a[batch_rows * k..(batch_rows + 1) * k];
             batch_rows += 1;
             let target = s % m;
             for class in 0..c {
                 let t = &self.targets[(target * c + class) * k..(target * c + class + 1) * k];
                 let a = &mut self.a[rows * k..(rows + 1) * k];
-                for ((a, &l), &p) in a.iter_mut().zip(l).zip(t) {
-                    *a = w * libm::exp(l - log_q) * p;
+                for ((a, &x), &p) in a.iter_mut().zip(b).zip(t) {
+                    *a = x * p * k as f64;
                 }
-                self.log_scale[rows] = log_q - scale;
+                self.log_scale[rows] = scale;
                 rows += 1;
             }
         }

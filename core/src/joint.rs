@@ -403,15 +403,8 @@ impl<'w> DynamicJoint<'w> {
                 log_lik.fill(0.0);
             }
             for i in first..chosen {
-                let point = point_of(i);
                 let w = philox4x32_10([m32, counter(i)?, 0, Domain::JointSample as u32], key);
-                let class = sample_class(
-                    &point[component * c..(component + 1) * c],
-                    unit_f64(w[0], w[1]),
-                );
-                for (s, l) in log_lik.iter_mut().enumerate() {
-                    *l += point[s * c + class].to_f64();
-                }
+                add_drawn_class(log_lik, point_of(i), component, c, unit_f64(w[0], w[1]));
             }
         }
         self.merge_repeats(rows);
@@ -456,7 +449,7 @@ impl<'w> DynamicJoint<'w> {
 
 /// Draws a class from one row of log-probs with a uniform `u` in [0, 1): the first class whose
 /// cumulative probability exceeds u * total. A class of probability 0 is never drawn.
-pub(crate) fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
+fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
     let total: f64 = row.iter().map(|l| libm::exp(l.to_f64())).sum();
     let target = u * total;
     let mut cum = 0.0;
@@ -474,6 +467,83 @@ pub(crate) fn sample_class<T: Element>(row: &[T], u: f64) -> usize {
     last_positive
 }
 
+/// Counts repeated configurations: of the M rows of `log_lik` (M x K), those with the same
+/// `group` and bit-identical values are one configuration, counted at its first occurrence
+/// (0 at its repeats) in the returned slice of `scratch`'s second half; the first half holds
+/// the order that groups them. A total order (group, the rows' IEEE total order, index), so
+/// the grouping does not depend on the sort's algorithm.
+pub(crate) fn count_repeats<'s>(
+    log_lik: &[f64],
+    k: usize,
+    group: impl Fn(usize) -> usize,
+    (order, count): (&mut [f64], &'s mut [f64]),
+) -> &'s mut [f64] {
+    let samples = log_lik.len() / k.max(1);
+    let row = |m: usize| &log_lik[m * k..(m + 1) * k];
+    let (order, count) = (&mut order[..samples], &mut count[..samples]);
+    for (m, o) in order.iter_mut().enumerate() {
+        *o = m as f64;
+    }
+    order.sort_unstable_by(|&x, &y| {
+        let (x, y) = (x as usize, y as usize);
+        group(x)
+            .cmp(&group(y))
+            .then_with(|| {
+                row(x)
+                    .iter()
+                    .zip(row(y))
+                    .map(|(a, b)| a.total_cmp(b))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(core::cmp::Ordering::Equal)
+            })
+            .then(x.cmp(&y))
+    });
+    count.fill(0.0);
+    let mut first = 0;
+    for (i, &o) in order.iter().enumerate() {
+        let m = o as usize;
+        let same = i > 0
+            && group(m) == group(first)
+            && row(m)
+                .iter()
+                .zip(row(first))
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same {
+            first = m;
+        }
+        count[first] += 1.0;
+    }
+    count
+}
+
+/// A configuration's row of the sampled joint from its log-likelihoods `l` (K), counted `w`
+/// times, into `out` (K): w P(y | w_k) / (K q), q = (1/K) sum_k P(y | w_k); returns its log
+/// scale ln q - ln w (module docs).
+pub(crate) fn merged_row(l: &[f64], w: f64, out: &mut [f64]) -> f64 {
+    let k = l.len() as f64;
+    let log_q = log_sum_exp(l.iter().copied()) - libm::log(k);
+    for (a, &l) in out.iter_mut().zip(l) {
+        *a = w * libm::exp(l - log_q) / k;
+    }
+    log_q - libm::log(w)
+}
+
+/// Draws the class of one chosen point for a configuration drawn from MC sample `component`,
+/// with a uniform `u` ([`sample_class`] on that sample's row of `point`, K x C log-probs), and
+/// adds the class's log-likelihoods under every sample to `log_lik` (K).
+pub(crate) fn add_drawn_class<T: Element>(
+    log_lik: &mut [f64],
+    point: &[T],
+    component: usize,
+    c: usize,
+    u: f64,
+) {
+    let class = sample_class(&point[component * c..(component + 1) * c], u);
+    for (s, l) in log_lik.iter_mut().enumerate() {
+        *l += point[s * c + class].to_f64();
+    }
+}
+
 /// The sampled joint of the configurations whose log-likelihoods `log_lik` holds (M x K,
 /// log P(y_m | w_k)), one row per distinct configuration, in the order of their first
 /// occurrence, scaled by its count w (module docs): a[j, k] = w P(y_m | w_k) / (K q_m) into `a`
@@ -488,50 +558,14 @@ pub fn merge_repeated_rows(
     a: &mut [f64],
     log_scale: &mut [f64],
 ) -> usize {
-    let samples = log_lik.len() / k.max(1);
     let row = |m: usize| &log_lik[m * k..(m + 1) * k];
-    let (order, count) = scratch;
-    let (order, count) = (&mut order[..samples], &mut count[..samples]);
-    for (m, o) in order.iter_mut().enumerate() {
-        *o = m as f64;
-    }
-    // Lexicographic on the rows (IEEE total order), then by index: a total order, so the
-    // grouping does not depend on the sort's algorithm.
-    order.sort_unstable_by(|&x, &y| {
-        let (x, y) = (x as usize, y as usize);
-        row(x)
-            .iter()
-            .zip(row(y))
-            .map(|(a, b)| a.total_cmp(b))
-            .find(|o| o.is_ne())
-            .unwrap_or(core::cmp::Ordering::Equal)
-            .then(x.cmp(&y))
-    });
-    count.fill(0.0);
-    let mut first = 0;
-    for (i, &o) in order.iter().enumerate() {
-        let m = o as usize;
-        let same = i > 0
-            && row(m)
-                .iter()
-                .zip(row(first))
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-        if !same {
-            first = m;
-        }
-        count[first] += 1.0;
-    }
+    let count = count_repeats(log_lik, k, |_| 0, scratch);
     let mut rows = 0;
     for (m, &w) in count.iter().enumerate() {
         if w == 0.0 {
             continue;
         }
-        let l = row(m);
-        let log_q = log_sum_exp(l.iter().copied()) - libm::log(k as f64);
-        for (a, &l) in a[rows * k..(rows + 1) * k].iter_mut().zip(l) {
-            *a = w * libm::exp(l - log_q) / k as f64;
-        }
-        log_scale[rows] = log_q - libm::log(w);
+        log_scale[rows] = merged_row(row(m), w, &mut a[rows * k..(rows + 1) * k]);
         rows += 1;
     }
     rows
