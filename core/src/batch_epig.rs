@@ -33,7 +33,7 @@ use crate::backend::{Backend, PreparedPool};
 use crate::batchbald::check_outputs;
 use crate::element::Element;
 use crate::epig::{check_targets, epig_targets};
-use crate::error::{mul, Error};
+use crate::error::{check_at_least, mul, Error};
 use crate::joint::{
     add_drawn_class, count_repeats, dynamic_joint_workspace_len, joint_entropies_workspace_len,
     merged_row, DynamicJoint, JointProbs, Regime,
@@ -393,24 +393,10 @@ impl BatchEpig {
             return Ok(0);
         }
         check_outputs(b, out_indices, out_scores)?;
-        if workspace.len() < need {
-            return Err(Error::ShapeMismatch {
-                what: "workspace",
-                expected: need,
-                actual: workspace.len(),
-            }
-            .into());
-        }
+        check_at_least("workspace", need, workspace.len())?;
         let kc = shape.k * shape.c;
         let rows_len = mul(b - 1, kc)?;
-        if rows.len() < rows_len {
-            return Err(Error::ShapeMismatch {
-                what: "rows",
-                expected: rows_len,
-                actual: rows.len(),
-            }
-            .into());
-        }
+        check_at_least("rows", rows_len, rows.len())?;
         let n = shape.n;
         // The batch's own joint serves the exact steps only.
         let exact_picks = exact_picks(t_shape, b - 1, self.num_samples);
@@ -424,8 +410,12 @@ impl BatchEpig {
         let step_ws = &mut rest[..joint_entropies_workspace_len(shape)];
 
         let h_targets = epig_targets(targets, t_rows)?;
+        // H(y_x) into h1: the first step's batch term (the empty batch's joint).
         match hooks.given_entropies(n)? {
-            Some((_, eh)) => cond.copy_from_slice(eh),
+            Some((h, eh)) => {
+                h1.copy_from_slice(h);
+                cond.copy_from_slice(eh);
+            }
             None => backend.entropies(pool, h1, cond)?,
         }
         let b = b.min(exclude_candidates(cond, hooks.exclude)?);
@@ -438,8 +428,10 @@ impl BatchEpig {
             (b.saturating_sub(1), self.num_samples, self.seed),
         )?;
         for t in 0..b {
-            let batch = target.batch_view().unwrap_or_else(|| joint.view());
-            backend.joint_entropies(pool, &batch, None, h1, step_ws)?;
+            if t > 0 {
+                let batch = target.batch_view().unwrap_or_else(|| joint.view());
+                backend.joint_entropies(pool, &batch, None, h1, step_ws)?;
+            }
             backend.joint_entropies(pool, &target.view(), None, h2, step_ws)?;
             let mut pick: Option<(f64, usize)> = None;
             for i in (0..n).filter(|&i| cond[i] != f64::INFINITY) {

@@ -3,7 +3,7 @@
 
 use crate::backend::{Backend, PreparedPool};
 use crate::element::Element;
-use crate::error::{check_len, Error};
+use crate::error::{check_at_least, check_len, Error};
 use crate::joint::{
     dynamic_joint_workspace_len, joint_entropies_workspace_len, DynamicJoint, JointProbs, Regime,
 };
@@ -183,14 +183,7 @@ impl<'s, 'a, B: Backend, T: Element + 'a> GreedyShard<'s, 'a, B, T> {
             .into());
         }
         let need = params.shard_workspace_len(shape, batch)?;
-        if workspace.len() < need {
-            return Err(Error::ShapeMismatch {
-                what: "workspace",
-                expected: need,
-                actual: workspace.len(),
-            }
-            .into());
-        }
+        check_at_least("workspace", need, workspace.len())?;
         let kc = shape.k * shape.c;
         let joint_len = dynamic_joint_workspace_len(shape, batch - 1, params.num_samples)?;
         let (joint_ws, rest) = workspace.split_at_mut(joint_len);
@@ -498,13 +491,5 @@ pub(crate) fn check_outputs(
     out_indices: &[usize],
     out_scores: &[f64],
 ) -> Result<(), Error> {
-    let actual = out_indices.len().min(out_scores.len());
-    if actual < b {
-        return Err(Error::ShapeMismatch {
-            what: "out",
-            expected: b,
-            actual,
-        });
-    }
-    Ok(())
+    check_at_least("out", b, out_indices.len().min(out_scores.len()))
 }

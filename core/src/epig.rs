@@ -16,7 +16,7 @@
 
 use crate::backend::{Backend, PreparedPool};
 use crate::element::Element;
-use crate::error::{check_len, Error};
+use crate::error::{check_at_least, check_len, Error};
 use crate::joint::{joint_entropies_workspace_len, JointProbs};
 use crate::logprobs::{LogProbs, Shape};
 use crate::math::neg_x_ln_x;
@@ -78,14 +78,7 @@ pub fn epig<'a, B: Backend, T: Element + 'a, U: Element>(
     let t = targets.shape();
     let need = epig_workspace_len(shape, t)?;
     check_len("out", shape.n, out.len())?;
-    if workspace.len() < need {
-        return Err(Error::ShapeMismatch {
-            what: "workspace",
-            expected: need,
-            actual: workspace.len(),
-        }
-        .into());
-    }
+    check_at_least("workspace", need, workspace.len())?;
     let (a, rest) = workspace.split_at_mut(t.n * t.c * t.k);
     let (joint, step) = rest.split_at_mut(shape.n);
     let h_targets = epig_targets(targets, a)?;

@@ -237,6 +237,19 @@ pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> R
     }
 }
 
+/// [`Error::ShapeMismatch`] unless a buffer of `actual` elements holds the `need` it is asked
+/// for (workspaces and outputs may be longer than needed).
+pub(crate) fn check_at_least(what: &'static str, need: usize, actual: usize) -> Result<(), Error> {
+    if actual < need {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: need,
+            actual,
+        });
+    }
+    Ok(())
+}
+
 /// `a * b`, or [`Error::ShapeOverflow`].
 pub(crate) fn mul(a: usize, b: usize) -> Result<usize, Error> {
     a.checked_mul(b).ok_or(Error::ShapeOverflow)

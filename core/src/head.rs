@@ -8,7 +8,7 @@
 //! point, chunk and backend, so that all points are scored under the same K models.
 
 use crate::element::Element;
-use crate::error::{check_len, mul, Error};
+use crate::error::{check_at_least, check_len, mul, Error};
 use crate::logprobs::Shape;
 use crate::math::log_sum_exp;
 use crate::rng::{counter, key_of, philox4x32_10, Domain};
@@ -188,13 +188,7 @@ pub fn forward<O: Element>(
     check_forward_args(head, features, n, k, out.len())?;
     let width = head.max_width();
     let need = head_workspace_len(head);
-    if workspace.len() < need {
-        return Err(Error::ShapeMismatch {
-            what: "workspace",
-            expected: need,
-            actual: workspace.len(),
-        });
-    }
+    check_at_least("workspace", need, workspace.len())?;
     let (a, b) = workspace[..need].split_at_mut(width);
     let c = head.classes();
     for (point, x) in features.chunks_exact(head.inputs()).enumerate() {

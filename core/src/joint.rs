@@ -26,7 +26,7 @@
 //! estimate with fewer rows for every backend's joint step to evaluate.
 
 use crate::element::Element;
-use crate::error::{check_len, mul, Error};
+use crate::error::{check_at_least, check_len, mul, Error};
 use crate::logprobs::{LogProbs, Shape};
 use crate::math::{log_sum_exp, neg_x_ln_x};
 use crate::rng::{counter, key_of, philox4x32_10, unit_f64, Domain};
@@ -151,15 +151,11 @@ pub fn check_joint_args(
             len: shape.n,
         });
     }
-    let need = joint_entropies_workspace_len(shape);
-    if workspace_len < need {
-        return Err(Error::ShapeMismatch {
-            what: "workspace",
-            expected: need,
-            actual: workspace_len,
-        });
-    }
-    Ok(())
+    check_at_least(
+        "workspace",
+        joint_entropies_workspace_len(shape),
+        workspace_len,
+    )
 }
 
 /// H_n of every pool point as the candidate (`candidates` `None`), or of the listed pool
@@ -265,13 +261,7 @@ impl<'w> DynamicJoint<'w> {
         seed: u64,
     ) -> Result<Self, Error> {
         let need = dynamic_joint_workspace_len(shape, max_points, num_samples)?;
-        if workspace.len() < need {
-            return Err(Error::ShapeMismatch {
-                what: "workspace",
-                expected: need,
-                actual: workspace.len(),
-            });
-        }
+        check_at_least("workspace", need, workspace.len())?;
         let rows_cap = need / (ROW_F64S * shape.k + 3);
         let (a, rest) = workspace.split_at_mut(rows_cap * shape.k);
         let (log_lik, rest) = rest.split_at_mut(rows_cap * shape.k);
@@ -595,13 +585,7 @@ pub fn joint_entropy<T: Element>(
     }
     let need = dynamic_joint_workspace_len(shape, rest.len(), num_samples)?;
     let probs_len = shape.k * shape.c;
-    if workspace.len() < need + probs_len {
-        return Err(Error::ShapeMismatch {
-            what: "workspace",
-            expected: need + probs_len,
-            actual: workspace.len(),
-        });
-    }
+    check_at_least("workspace", need + probs_len, workspace.len())?;
     let (joint_ws, probs) = workspace.split_at_mut(need);
     let mut joint = DynamicJoint::new(joint_ws, shape, rest.len(), num_samples, seed)?;
     for t in 0..rest.len() {

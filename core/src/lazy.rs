@@ -37,7 +37,7 @@
 
 use crate::budget;
 use crate::element::Element;
-use crate::error::Error;
+use crate::error::{check_at_least, Error};
 use crate::math::neg_x_ln_x;
 
 /// f64s of workspace a [`LazyGreedy`] over `n` points needs.
@@ -203,13 +203,7 @@ impl<'w> LazyGreedy<'w> {
         bald: impl Fn(usize) -> f64,
     ) -> Result<Self, Error> {
         let need = lazy_workspace_len(points)?;
-        if workspace.len() < need {
-            return Err(Error::ShapeMismatch {
-                what: "workspace",
-                expected: need,
-                actual: workspace.len(),
-            });
-        }
+        check_at_least("workspace", need, workspace.len())?;
         let (entries, saved) = workspace[..need].split_at_mut(2 * points);
         let mut len = 0;
         for n in 0..points {

@@ -1,7 +1,7 @@
 //! Per-point acquisition scores: the scalar f64 reference definitions.
 
 use crate::element::Element;
-use crate::error::{check_len, Error};
+use crate::error::{check_at_least, check_len, Error};
 use crate::logprobs::{LogProbs, Shape};
 use crate::math::{neg_p_log_p, neg_x_ln_x};
 
@@ -87,14 +87,11 @@ pub fn check_score_args(
     workspace_len: usize,
 ) -> Result<(), Error> {
     check_len("out", shape.n, out_len)?;
-    let need = score_workspace_len(score, shape);
-    if workspace_len < need {
-        return Err(Error::ShapeMismatch {
-            what: "workspace",
-            expected: need,
-            actual: workspace_len,
-        });
-    }
+    check_at_least(
+        "workspace",
+        score_workspace_len(score, shape),
+        workspace_len,
+    )?;
     if score == PointScore::MeanStd(StdKind::Unbiased) && shape.k < 2 {
         return Err(Error::InvalidParameter {
             name: "K",

@@ -27,13 +27,7 @@ pub fn top_k<'o>(
     out: &'o mut [usize],
 ) -> Result<&'o [usize], crate::Error> {
     let k = k.min(scores.len());
-    if out.len() < k {
-        return Err(crate::Error::ShapeMismatch {
-            what: "out",
-            expected: k,
-            actual: out.len(),
-        });
-    }
+    crate::error::check_at_least("out", k, out.len())?;
     let heap = &mut out[..k];
     if k == 0 {
         return Ok(heap);
