@@ -128,14 +128,7 @@ impl CudaBackend {
 
     /// Whether a joint-entropy step over C classes runs on tensor cores.
     pub fn joint_on_tensor_cores(&self, c: usize) -> bool {
-        let major = self
-            .device
-            .arch
-            .strip_prefix("sm_")
-            .and_then(|v| v.get(..v.len().saturating_sub(1)))
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0);
-        self.tensor_cores && major >= 8 && c <= JOINT_TC_COLUMNS as usize
+        self.tensor_cores && self.device.major >= 8 && c <= JOINT_TC_COLUMNS as usize
     }
 
     /// Caps the device memory the backend uses at `bytes`, a hard cap: resident pools and

@@ -177,6 +177,8 @@ pub(crate) struct Device {
     pub(crate) ctx: Arc<CudaContext>,
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) arch: String,
+    /// The compute capability's major version (9 for sm_90).
+    pub(crate) major: i32,
     pub(crate) name: String,
     pub(crate) cache: Option<KernelCache>,
     modules: Mutex<[Option<LoadedModule>; Module::ALL.len()]>,
@@ -207,6 +209,7 @@ impl Device {
             ctx,
             stream,
             arch: format!("sm_{major}{minor}"),
+            major,
             name,
             cache: KernelCache::from_env(),
             modules: Mutex::new(Default::default()),

@@ -19,9 +19,9 @@ use cudarc::driver::{CudaView, CudaViewMut, PinnedHostSlice};
 use crate::backend::CudaBackend;
 use crate::error::{driver, CudaError};
 
-/// Two pinned buffers of one direction, allocated at first use.
+/// The two pinned buffers of one direction (none until the first transfer).
 #[derive(Default)]
-pub(crate) struct Buffers(Mutex<Option<[PinnedHostSlice<f32>; 2]>>);
+pub(crate) struct Buffers(Mutex<Vec<PinnedHostSlice<f32>>>);
 
 /// The pinned buffers of a backend: floats per buffer, and the buffers of each direction.
 #[derive(Default)]
@@ -61,9 +61,9 @@ impl CudaBackend {
         &self,
         buffers: &'b Buffers,
         write_combined: bool,
-    ) -> Result<MutexGuard<'b, Option<[PinnedHostSlice<f32>; 2]>>, CudaError> {
+    ) -> Result<MutexGuard<'b, Vec<PinnedHostSlice<f32>>>, CudaError> {
         let mut guard = buffers.0.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
+        if guard.is_empty() {
             let floats = self.staging.floats;
             let flags = if write_combined {
                 cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
@@ -80,7 +80,7 @@ impl CudaBackend {
                 }
                 .map_err(driver("allocating pinned staging memory"))
             };
-            *guard = Some([alloc()?, alloc()?]);
+            *guard = vec![alloc()?, alloc()?];
         }
         Ok(guard)
     }
@@ -104,10 +104,7 @@ impl CudaBackend {
         let len = src.len();
         self.device.sync()?;
         let mut guard = self.buffers(&self.staging.down, false)?;
-        let bufs = guard.as_mut().ok_or(CudaError::Unsupported {
-            what: "staging",
-            reason: "no pinned buffers".into(),
-        })?;
+        let bufs = &mut *guard;
         let chunk = self.staging.floats;
         // The chunk in flight in the other buffer: (buffer, offset, length).
         let mut pending: Option<(usize, usize, usize)> = None;
@@ -148,10 +145,7 @@ impl CudaBackend {
         let err = || driver(format!("uploading {what}"));
         let len = src.len();
         let mut guard = self.buffers(&self.staging.up, true)?;
-        let bufs = guard.as_mut().ok_or(CudaError::Unsupported {
-            what: "staging",
-            reason: "no pinned buffers".into(),
-        })?;
+        let bufs = &mut *guard;
         let chunk = self.staging.floats;
         for (i, start) in (0..len).step_by(chunk).enumerate() {
             let end = (start + chunk).min(len);

@@ -87,64 +87,20 @@ proptest! {
     fn joint_entropies_match_the_oracle((data, shape) in extreme_pool(40, 24, 24), chosen in 0usize..4, samples in 1usize..60) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let data32 = f32_of(&data);
-        let lp = LogProbs::new(&data32, shape).unwrap();
-        let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
-        let pool = gpu.prepare(lp).unwrap();
-        with_joint(&lp, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
-            let mut got = vec![0.0; shape.n];
-            let mut scratch = vec![0.0; shape.k * shape.c];
-            gpu.joint_entropies(&pool, &joint.view(), None, &mut got, &mut scratch).unwrap();
-            for n in 0..shape.n {
-                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
-                prop_assert!((got[n] - want[n]).abs() <= tol,
-                    "{:?} candidate {n}: {} vs {}", joint.regime(), got[n], want[n]);
-            }
-            Ok(())
-        })?;
+        joint_within_budget(gpu, &LogProbs::new(&data32, shape).unwrap(), chosen, samples)?;
     }
 
-    /// The tensor-core kernel (3xTF32) within the same budget, exact and sampled joints, every
-    /// storage type; C above 64 runs the f32 kernel.
+    /// The tensor-core kernel (3xTF32) within the same budget, exact and sampled joints, f32
+    /// and f16 storage; C above 64 runs the f32 kernel.
     #[test]
     fn tensor_core_joint_entropies_match_the_oracle((data, shape) in extreme_pool(40, 24, 70), chosen in 0usize..4, samples in 1usize..60) {
         let Some(gpu) = gpu_tc() else { return Ok(()) };
         prop_assert_eq!(gpu.joint_on_tensor_cores(shape.c), shape.c <= 64);
         let data32 = f32_of(&data);
-        let lp = LogProbs::new(&data32, shape).unwrap();
-        let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
-        let halves: Vec<f16> = data.iter().map(|&v| f16::from_f64(v)).collect();
-        let lp16 = LogProbs::new(&halves, shape).unwrap();
-        let pool = gpu.prepare(lp).unwrap();
-        with_joint(&lp, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
-            let mut got = vec![0.0; shape.n];
-            let mut scratch = vec![0.0; shape.k * shape.c];
-            gpu.joint_entropies(&pool, &joint.view(), None, &mut got, &mut scratch).unwrap();
-            for n in 0..shape.n {
-                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
-                prop_assert!((got[n] - want[n]).abs() <= tol,
-                    "{:?} candidate {n}: {} vs {}", joint.regime(), got[n], want[n]);
-            }
-            // Listed candidates, in another order, as in the full pass.
-            let idx: Vec<usize> = (0..shape.n).rev().collect();
-            let mut listed = vec![0.0; shape.n];
-            gpu.joint_entropies(&pool, &joint.view(), Some(&idx), &mut listed, &mut scratch).unwrap();
-            for (j, &n) in idx.iter().enumerate() {
-                prop_assert_eq!(listed[j], got[n]);
-            }
-            Ok(())
-        })?;
+        joint_within_budget(gpu, &LogProbs::new(&data32, shape).unwrap(), chosen, samples)?;
         // f16 storage: against the oracle on the same f16 values.
-        let pool16 = gpu.prepare(lp16).unwrap();
-        with_joint(&lp16, &chosen, samples, |joint, want| -> Result<(), TestCaseError> {
-            let mut got = vec![0.0; shape.n];
-            let mut scratch = vec![0.0; shape.k * shape.c];
-            gpu.joint_entropies(&pool16, &joint.view(), None, &mut got, &mut scratch).unwrap();
-            for n in 0..shape.n {
-                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
-                prop_assert!((got[n] - want[n]).abs() <= tol, "f16 candidate {n}: {} vs {}", got[n], want[n]);
-            }
-            Ok(())
-        })?;
+        let halves: Vec<f16> = data.iter().map(|&v| f16::from_f64(v)).collect();
+        joint_within_budget(gpu, &LogProbs::new(&halves, shape).unwrap(), chosen, samples)?;
     }
 
     /// BatchBALD and EPIG through the tensor-core steps pick what the scalar oracle picks.
@@ -836,4 +792,47 @@ fn memory_that_is_not_the_pool_on_this_device_is_refused() {
             bald_core::Error::InvalidParameter { name: "pool", .. }
         ))
     ));
+}
+
+/// `gpu`'s joint-entropy step on `lp` against the scalar oracle, within the budget, with the
+/// joint of its first `chosen` points (`samples` configurations when sampled): over every
+/// candidate, and over them listed in reverse order, as in the full pass.
+fn joint_within_budget<T: bald_core::Element>(
+    gpu: &CudaBackend,
+    lp: &LogProbs<'_, T>,
+    chosen: usize,
+    samples: usize,
+) -> Result<(), TestCaseError> {
+    let shape = lp.shape();
+    let chosen: Vec<usize> = (0..chosen.min(shape.n)).collect();
+    let pool = gpu.prepare(*lp).unwrap();
+    with_joint(
+        lp,
+        &chosen,
+        samples,
+        |joint, want| -> Result<(), TestCaseError> {
+            let mut got = vec![0.0; shape.n];
+            let mut scratch = vec![0.0; shape.k * shape.c];
+            gpu.joint_entropies(&pool, &joint.view(), None, &mut got, &mut scratch)
+                .unwrap();
+            for n in 0..shape.n {
+                let tol = budget::JOINT_ENTROPY * (1.0 + want[n].abs());
+                prop_assert!(
+                    (got[n] - want[n]).abs() <= tol,
+                    "{:?} candidate {n}: {} vs {}",
+                    joint.regime(),
+                    got[n],
+                    want[n]
+                );
+            }
+            let idx: Vec<usize> = (0..shape.n).rev().collect();
+            let mut listed = vec![0.0; shape.n];
+            gpu.joint_entropies(&pool, &joint.view(), Some(&idx), &mut listed, &mut scratch)
+                .unwrap();
+            for (j, &n) in idx.iter().enumerate() {
+                prop_assert_eq!(listed[j], got[n]);
+            }
+            Ok(())
+        },
+    )
 }

@@ -306,13 +306,11 @@ pub fn run<B: Backend>(
                     } else {
                         None
                     };
-                    let targets_pool = match &target_lp {
-                        Some(lp) => Some(
-                            Pool::from_slice(lp, [lp.len() / (k * classes), k, classes])
-                                .map_err(|e| e.to_string())?,
-                        ),
-                        None => None,
-                    };
+                    let targets_pool = target_lp
+                        .as_deref()
+                        .map(|lp| Pool::from_slice(lp, [lp.len() / (k * classes), k, classes]))
+                        .transpose()
+                        .map_err(|e| e.to_string())?;
                     let mut on_warning = |w: &Warning| observer.warning(strategy, seed, round, w);
                     let mut options = Options::default().on_warning(&mut on_warning);
                     if let Some(t) = &targets_pool {
