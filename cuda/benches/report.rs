@@ -100,38 +100,55 @@ fn measure_kernels(
         copy_bytes >> 20
     ));
 
-    // Scores over 10^6 x 100 x 10.
+    // Scores over 10^6 x 100 x 10, with today's kernels and with the grouped ones (on a
+    // backend with the switch on).
     let shape = Shape::new(scale(1_000_000), 100, 10);
     let data = tiled_pool(shape, scale(100_000), 1);
     let bytes32 = (data.len() * 4) as f64;
-    {
+    let grouped = CudaBackend::new(0).unwrap().with_grouped_scores(true);
+    let half: Vec<f16> = data.iter().map(|&v| f16::from_f32(v)).collect();
+    let mut f32_scores = Vec::new();
+    for (be, kernels) in [(gpu, "scores"), (&grouped, "grouped scores")] {
         let lp = LogProbs::new(&data, shape).unwrap();
-        let pool = gpu.prepare(lp).unwrap();
-        let ms = median(testing::time_entropies(gpu, &pool, 20).unwrap());
+        let pool = be.prepare(lp).unwrap();
+        let ms = median(testing::time_entropies(be, &pool, 20).unwrap());
         let gbs = bytes32 / (ms / 1e3) / 1e9;
         let t = Instant::now();
-        let (h, eh) = entropies(gpu, &pool).unwrap();
+        let (h, eh) = entropies(be, &pool).unwrap();
         let host = t.elapsed().as_secs_f64() * 1e3;
         assert!(h.iter().zip(&eh).all(|(h, e)| (0.0..=h + 1e-6).contains(e)));
+        f32_scores.push((h, eh));
         row(format!(
-            "scores f32 N{} K100 C10: kernel {ms:.3} ms, {gbs:.0} GB/s = {:.0}% of copy; \
+            "{kernels} f32 N{} K100 C10: kernel {ms:.3} ms, {gbs:.0} GB/s = {:.0}% of copy; \
              with the download of N x 2 f64 {host:.2} ms",
             shape.n,
             100.0 * gbs / copy
         ));
-    }
-    {
-        let half: Vec<f16> = data.iter().map(|&v| f16::from_f32(v)).collect();
         let lp = LogProbs::new(&half, shape).unwrap();
-        let pool = gpu.prepare(lp).unwrap();
-        let ms = median(testing::time_entropies(gpu, &pool, 20).unwrap());
+        let pool = be.prepare(lp).unwrap();
+        let ms = median(testing::time_entropies(be, &pool, 20).unwrap());
         let gbs = bytes32 / 2.0 / (ms / 1e3) / 1e9;
         row(format!(
-            "scores f16 N{} K100 C10: kernel {ms:.3} ms, {gbs:.0} GB/s = {:.0}% of copy",
+            "{kernels} f16 N{} K100 C10: kernel {ms:.3} ms, {gbs:.0} GB/s = {:.0}% of copy, \
+             {:.2}x the copy time of its bytes",
             shape.n,
-            100.0 * gbs / copy
+            100.0 * gbs / copy,
+            copy / gbs
         ));
     }
+    let diff = f32_scores[0]
+        .0
+        .iter()
+        .zip(&f32_scores[1].0)
+        .chain(f32_scores[0].1.iter().zip(&f32_scores[1].1))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f64, f64::max);
+    row(format!(
+        "grouped scores against today's kernels, f32: largest difference {diff:.1e} \
+         (budget {:.1e})",
+        bald_core::budget::score_tolerance(shape.c)
+    ));
+    drop(half);
     drop(data);
 
     // The joint step and BatchBALD over 60000 x 100 x 10.

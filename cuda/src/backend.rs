@@ -11,8 +11,8 @@ use bald_core::{
     StdKind,
 };
 use bald_kernels::{
-    Kernel, Module, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK, JOINT_TC_COLUMNS,
-    JOINT_TC_THREADS, JOINT_THREADS, SCORES_WIDE_C, SCORES_WIDE_THREADS,
+    scores_rows, Kernel, Module, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK,
+    JOINT_TC_COLUMNS, JOINT_TC_THREADS, JOINT_THREADS, SCORES_WIDE_C, SCORES_WIDE_THREADS,
 };
 use cudarc::driver::{
     CudaSlice, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
@@ -36,6 +36,8 @@ pub struct CudaBackend {
     /// Whether joint-entropy steps run on tensor cores where the GPU and C allow
     /// ([`CudaBackend::with_tensor_cores`]).
     pub(crate) tensor_cores: bool,
+    /// Whether the score kernels group their loads ([`CudaBackend::with_grouped_scores`]).
+    pub(crate) grouped_scores: bool,
     /// The pinned staging buffers of [`CudaBackend::with_pinned_transfers`].
     pub(crate) staging: Staging,
 }
@@ -47,6 +49,7 @@ impl core::fmt::Debug for CudaBackend {
             .field("arch", &self.device.arch)
             .field("memory_limit", &self.memory_limit)
             .field("tensor_cores", &self.tensor_cores)
+            .field("grouped_scores", &self.grouped_scores)
             .field("staging", &self.staging)
             .finish()
     }
@@ -103,6 +106,7 @@ impl CudaBackend {
             memory_limit: None,
             ledger: Arc::new(AtomicUsize::new(0)),
             tensor_cores: false,
+            grouped_scores: false,
             staging: Staging::default(),
         })
     }
@@ -123,6 +127,16 @@ impl CudaBackend {
     /// kernel (cuda/BENCHMARKS.md).
     pub fn with_tensor_cores(mut self, on: bool) -> Self {
         self.tensor_cores = on;
+        self
+    }
+
+    /// Runs the per-point scores (and BatchBALD's and EPIG's first pass) with the grouped score
+    /// kernels: each thread issues 8 f32 (16 f16 or bf16) loads before it uses any, a point's
+    /// threads read consecutive rows, and each group is summed in f32 before the f64 sums
+    /// (within `budget::SCORES`; the bound is in `scores.cu`). Off by default until a GPU run
+    /// has measured it against the kernels of the first H200 run (cuda/BENCHMARKS.md).
+    pub fn with_grouped_scores(mut self, on: bool) -> Self {
+        self.grouped_scores = on;
         self
     }
 
@@ -277,6 +291,13 @@ impl CudaBackend {
         out2: Option<&mut CudaViewMut<'_, f64>>,
         counts: Option<&mut CudaSlice<u32>>,
     ) -> Result<(), CudaError> {
+        let c32 = u32_of("C", c)?;
+        // Rows of a point read at once by the narrow layout (`scores_rows` in scores.cu).
+        let rows = if self.grouped_scores {
+            scores_rows(c32)
+        } else {
+            1
+        };
         let cfg = if c > SCORES_WIDE_C as usize {
             LaunchConfig {
                 grid_dim: (u32_of("grid", points)?, 1, 1),
@@ -284,22 +305,18 @@ impl CudaBackend {
                 shared_mem_bytes: 0,
             }
         } else {
-            let per_block = (256 / c).max(1);
-            let block = per_block * c;
+            let per_point = rows as usize * c;
+            let per_block = (256 / per_point).max(1);
+            let block = per_block * per_point;
             LaunchConfig {
                 grid_dim: (u32_of("grid", points.div_ceil(per_block))?, 1, 1),
                 block_dim: (u32_of("block", block)?, 1, 1),
                 shared_mem_bytes: u32_of("shared memory", block * (3 * 8 + 4))?,
             }
         };
-        let kernel = data.scores_kernel();
+        let kernel = data.scores_kernel(self.grouped_scores);
         let f = self.device.function(kernel)?;
-        let (n32, k32, c32, kind32) = (
-            u32_of("N", points)?,
-            u32_of("K", k)?,
-            u32_of("C", c)?,
-            kind as u32,
-        );
+        let (n32, k32, kind32) = (u32_of("N", points)?, u32_of("K", k)?, kind as u32);
         let counts = counts.map(|buf| {
             let need = points * c;
             let mut view = buf.slice_mut(..need);
@@ -310,7 +327,7 @@ impl CudaBackend {
                 .map(|()| view)
         });
         let mut counts = counts.transpose()?;
-        // SAFETY: arguments match scores_<dtype> in scores.cu; data holds points * K * C
+        // SAFETY: arguments match scores_<dtype> and scores_grouped_<dtype> in scores.cu; data holds points * K * C
         // elements, the outputs `points` f64s (the callers slice them so), counts (wide
         // var-ratios-mode only) points * C zeroed u32s.
         unsafe {

@@ -45,11 +45,15 @@ impl DeviceData {
         })
     }
 
-    pub(crate) fn scores_kernel(&self) -> Kernel {
-        match self {
-            DeviceData::F32(_) => Kernel::ScoresF32,
-            DeviceData::F16(_) => Kernel::ScoresF16,
-            DeviceData::Bf16(_) => Kernel::ScoresBf16,
+    /// The score kernel for this storage, loads grouped or not.
+    pub(crate) fn scores_kernel(&self, grouped: bool) -> Kernel {
+        match (self, grouped) {
+            (DeviceData::F32(_), false) => Kernel::ScoresF32,
+            (DeviceData::F16(_), false) => Kernel::ScoresF16,
+            (DeviceData::Bf16(_), false) => Kernel::ScoresBf16,
+            (DeviceData::F32(_), true) => Kernel::ScoresGroupedF32,
+            (DeviceData::F16(_), true) => Kernel::ScoresGroupedF16,
+            (DeviceData::Bf16(_), true) => Kernel::ScoresGroupedBf16,
         }
     }
 

@@ -16,7 +16,7 @@ use bald_core::{
 };
 use bald_cuda::CudaBackend;
 use common::{random_pool, with_joint, GalHead};
-use gpu::{gpu, gpu_tc};
+use gpu::{gpu, gpu_grouped, gpu_tc};
 
 /// Every score of `data` on the GPU against the oracle on the same typed input; returns the
 /// largest error over the budget's unit.
@@ -49,7 +49,9 @@ fn check_scores<T: Element>(gpu: &CudaBackend, data: &[T], shape: Shape, extra: 
 
 #[test]
 fn scores_at_every_class_count_and_k_up_to_5000() {
-    let Some(gpu) = gpu() else { return };
+    let (Some(plain), Some(grouped)) = (gpu(), gpu_grouped()) else {
+        return;
+    };
     // C = 2, 10, 100 (one block of several points), 1000 (one point a block, one thread a
     // class) and 1025 (the wide layout, any C); K up to 5000.
     for (n, k, c) in [
@@ -63,15 +65,22 @@ fn scores_at_every_class_count_and_k_up_to_5000() {
     ] {
         let shape = Shape::new(n, k, c);
         let data = random_pool(shape, (n * k * c) as u64);
-        let worst = check_scores(gpu, &data, shape, 0.0);
-        println!("{shape:?} f32: worst error {worst:.3} of the budget");
+        for (gpu, kernels) in [(plain, "scores"), (grouped, "grouped scores")] {
+            let worst = check_scores(gpu, &data, shape, 0.0);
+            println!("{shape:?} f32, {kernels}: worst error {worst:.3} of the budget");
+        }
     }
 }
 
 #[test]
 fn f16_bf16_f32_and_f64_pools_at_c_10_and_1025() {
-    let Some(gpu) = gpu() else { return };
-    for (n, k, c) in [(200, 50, 10), (4, 20, 1025)] {
+    let (Some(plain), Some(grouped)) = (gpu(), gpu_grouped()) else {
+        return;
+    };
+    for (gpu, (n, k, c)) in [plain, grouped]
+        .into_iter()
+        .flat_map(|gpu| [(200, 50, 10), (4, 20, 1025)].map(|shape| (gpu, shape)))
+    {
         let shape = Shape::new(n, k, c);
         let data32 = random_pool(shape, 7 + c as u64);
         let data64: Vec<f64> = data32.iter().map(|&x| f64::from(x)).collect();

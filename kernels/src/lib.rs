@@ -67,6 +67,12 @@ pub enum Kernel {
     ScoresF16,
     /// Scores of bf16 pools.
     ScoresBf16,
+    /// Scores of f32 pools, loads grouped (`CudaBackend::with_grouped_scores`).
+    ScoresGroupedF32,
+    /// Scores of f16 pools, loads grouped.
+    ScoresGroupedF16,
+    /// Scores of bf16 pools, loads grouped.
+    ScoresGroupedBf16,
     /// Validation of an f32 pool on the device.
     ValidateF32,
     /// Validation of an f16 pool on the device.
@@ -105,10 +111,13 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::ScoresF32,
         Kernel::ScoresF16,
         Kernel::ScoresBf16,
+        Kernel::ScoresGroupedF32,
+        Kernel::ScoresGroupedF16,
+        Kernel::ScoresGroupedBf16,
         Kernel::ValidateF32,
         Kernel::ValidateF16,
         Kernel::ValidateBf16,
@@ -134,6 +143,9 @@ impl Kernel {
             Kernel::ScoresF32 => "scores_f32",
             Kernel::ScoresF16 => "scores_f16",
             Kernel::ScoresBf16 => "scores_bf16",
+            Kernel::ScoresGroupedF32 => "scores_grouped_f32",
+            Kernel::ScoresGroupedF16 => "scores_grouped_f16",
+            Kernel::ScoresGroupedBf16 => "scores_grouped_bf16",
             Kernel::ValidateF32 => "validate_f32",
             Kernel::ValidateF16 => "validate_f16",
             Kernel::ValidateBf16 => "validate_bf16",
@@ -160,6 +172,9 @@ impl Kernel {
             Kernel::ScoresF32
             | Kernel::ScoresF16
             | Kernel::ScoresBf16
+            | Kernel::ScoresGroupedF32
+            | Kernel::ScoresGroupedF16
+            | Kernel::ScoresGroupedBf16
             | Kernel::ValidateF32
             | Kernel::ValidateF16
             | Kernel::ValidateBf16
@@ -204,9 +219,16 @@ pub enum ScoreKind {
 }
 
 /// The `scores_*` kernels' layout switch (`SCORES_WIDE_C`): up to this many classes, blocks of
-/// `P * C` threads for `P = max(1, 256 / C)` points; beyond, one block of
-/// [`SCORES_WIDE_THREADS`] threads per point (any C).
+/// `P * R * C` threads for `P = max(1, 256 / (R * C))` points, R = 1 for `scores_<dtype>` and
+/// [`scores_rows`] for `scores_grouped_<dtype>`; beyond, one block of [`SCORES_WIDE_THREADS`]
+/// threads per point (any C).
 pub const SCORES_WIDE_C: u32 = 256;
+/// The rows R of a point that the `scores_grouped_*` kernels' narrow layout reads at once
+/// (`R * C` threads a point): max(1, 32 / C), so that a warp reads contiguous values.
+pub fn scores_rows(c: u32) -> u32 {
+    (32 / c.max(1)).max(1)
+}
+
 /// Threads per block of the `scores_*` kernels' wide layout (`SCORES_WIDE_THREADS`).
 pub const SCORES_WIDE_THREADS: u32 = 256;
 

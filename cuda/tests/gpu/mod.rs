@@ -1,5 +1,5 @@
-//! The GPUs the device tests share: the default backend, and one with its joint-entropy steps
-//! on tensor cores.
+//! The GPUs the device tests share: the default backend, one with its joint-entropy steps on
+//! tensor cores, and one with grouped score kernels.
 
 use std::sync::OnceLock;
 
@@ -40,5 +40,16 @@ pub fn gpu_tc() -> Option<&'static CudaBackend> {
         &GPU,
         || CudaBackend::new(0).map(|b| b.with_tensor_cores(true)),
         "tensor-core",
+    )
+}
+
+/// The GPU backend with grouped score kernels, or None (skipped).
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn gpu_grouped() -> Option<&'static CudaBackend> {
+    static GPU: Opened = OnceLock::new();
+    opened(
+        &GPU,
+        || CudaBackend::new(0).map(|b| b.with_grouped_scores(true)),
+        "grouped-scores",
     )
 }
