@@ -2,7 +2,8 @@
 //! on the GPU: Gal et al.'s CNN trained on 20 labels of MNIST-5k, its trunk run once over a
 //! 60000-image Repeated-MNIST pool (MNIST-5k x 12 with noise), the MC-dropout head K = 100
 //! times on the GPU, and a BatchBALD batch of 10 (num_samples 10000) there. Prints the time of
-//! each stage. `cargo run --release -p bald-cli --example gpu_round` (with `BALD_ROUND_SMALL=1`,
+//! each stage, with today's defaults and again with the switches that wait for a GPU run
+//! (pinned, pipelined transfers; the joint step on tensor cores; grouped score kernels). `cargo run --release -p bald-cli --example gpu_round` (with `BALD_ROUND_SMALL=1`,
 //! 600 images and K = 10, to check it on the emulation); built for the device machine by
 //! `cuda/device/build.sh`.
 
@@ -122,35 +123,49 @@ fn main() {
     ];
     let head = McDropoutHead::new(&layers).expect("the CNN's head");
     let simd = bald_cpu_simd::SimdBackend::new();
+    let tuned = CudaBackend::new(0)
+        .unwrap()
+        .with_pinned_transfers(Some(1 << 21))
+        .with_tensor_cores(true)
+        .with_grouped_scores(true);
     let mut report = Vec::new();
-    for run in 0..3 {
-        let t = Instant::now();
-        let lp: Vec<f32> = mc_dropout_forward(&gpu, &head, &features, n, k, 11).unwrap();
-        let inference = t.elapsed().as_secs_f64();
-        let shape = Shape::new(n, k, data.classes);
-        // The check `bald acquire` makes of every pool (NaN, inf, each row's sum): on the CPU,
-        // SIMD and all threads.
-        let t = Instant::now();
-        let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
-        let lp_view = simd
-            .validate_entropies(&lp, shape, &mut h, &mut eh)
-            .unwrap();
-        let validation = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let pool = gpu.prepare(lp_view).unwrap();
-        let upload = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let params = BatchBald {
-            batch_size: 10,
-            num_samples,
-            seed: 0,
-            greedy: Greedy::Lazy,
-        };
-        let batch = batchbald(&gpu, &pool, params).unwrap();
-        let acquisition = t.elapsed().as_secs_f64();
-        // Run 0 warms up (module loads from the kernel cache, allocator).
-        if run > 0 {
-            report.push((inference, validation, upload, acquisition, batch.indices));
+    for (backend, gpu) in [("defaults", &gpu), ("switches on", &tuned)] {
+        for run in 0..3 {
+            let t = Instant::now();
+            let lp: Vec<f32> = mc_dropout_forward(gpu, &head, &features, n, k, 11).unwrap();
+            let inference = t.elapsed().as_secs_f64();
+            let shape = Shape::new(n, k, data.classes);
+            // The check `bald acquire` makes of every pool (NaN, inf, each row's sum): on the CPU,
+            // SIMD and all threads.
+            let t = Instant::now();
+            let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
+            let lp_view = simd
+                .validate_entropies(&lp, shape, &mut h, &mut eh)
+                .unwrap();
+            let validation = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let pool = gpu.prepare(lp_view).unwrap();
+            let upload = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let params = BatchBald {
+                batch_size: 10,
+                num_samples,
+                seed: 0,
+                greedy: Greedy::Lazy,
+            };
+            let batch = batchbald(gpu, &pool, params).unwrap();
+            let acquisition = t.elapsed().as_secs_f64();
+            // Run 0 warms up (module loads from the kernel cache, allocator).
+            if run > 0 {
+                report.push((
+                    backend,
+                    inference,
+                    validation,
+                    upload,
+                    acquisition,
+                    batch.indices,
+                ));
+            }
         }
     }
     println!(
@@ -164,9 +179,9 @@ fn main() {
         bald_experiment::nn::threads(),
         n as f64 / trunk
     );
-    for (inference, validation, upload, acquisition, picks) in &report {
+    for (backend, inference, validation, upload, acquisition, picks) in &report {
         println!(
-            "round: GPU: MC-dropout head (features {:.0} MB up, log-probs {:.0} MB down) {:.3} s, \
+            "round: GPU, {backend}: MC-dropout head (features {:.0} MB up, log-probs {:.0} MB down) {:.3} s, \
              validation (CPU) {:.3} s, pool upload {:.3} s, BatchBALD (scores + greedy, picks down) \
              {:.3} s: {:.3} s in all; picks {picks:?}",
             (n * d * 4) as f64 / 1e6,

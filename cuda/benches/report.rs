@@ -304,7 +304,8 @@ fn measure_head(gpu: &CudaBackend, scale: impl Fn(usize) -> usize, row: &mut imp
         s * 1e3,
         GalHead::flops(n, k) as f64 / s / 1e12
     ));
-    // The same through pinned staging buffers (8 MiB each), into a fresh output each time.
+    // The same through pinned staging buffers (8 MiB each), pipelined, into a fresh output
+    // each time.
     let staged = CudaBackend::new(0)
         .unwrap()
         .with_pinned_transfers(Some(1 << 21));
@@ -318,9 +319,10 @@ fn measure_head(gpu: &CudaBackend, scale: impl Fn(usize) -> usize, row: &mut imp
     }
     times.remove(0);
     let pinned = median(times);
+    let plan = testing::head_plan(&staged, &head, n, k).unwrap();
     row(format!(
-        "head 3872-128-10 N{n} K{k} through pinned staging: {:.1} ms host to host, {:.2}x the \
-         direct copies; the same output",
+        "head 3872-128-10 N{n} K{k} through pinned staging ({plan:?} points a step): {:.1} ms \
+         host to host, {:.2}x the direct copies; the same output",
         pinned * 1e3,
         s / pinned
     ));

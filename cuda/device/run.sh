@@ -137,6 +137,6 @@ done
 grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$LOG" | sed 's/^/  /' >> "$OUT/summary.txt"
 
 echo "== log lines of note ==" >> "$OUT/summary.txt"
-grep -E "^(peak|head|redux|round|pool|device|copy|scores|upload|joint|batchbald|modules|PTX)[: ]" "$LOG" |
+grep -E "^(peak|head|redux|round|pool|device|copy|scores|grouped|upload|joint|batchbald|modules|PTX)[: ]" "$LOG" |
     awk '!seen[$0]++' >> "$OUT/summary.txt"
 echo; cat "$OUT/summary.txt"

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use bald_core::rng::key_of;
 use bald_core::{
-    check_entropies_args, check_forward_args, check_joint_args, check_score_args, Backend,
-    BatchBald, DenseLayer, Element, Hooks, JointProbs, LogProbs, McDropoutHead, PointScore,
-    StdKind,
+    check_entropies_args, check_joint_args, check_score_args, Backend, BatchBald, DenseLayer,
+    Element, Hooks, JointProbs, LogProbs, McDropoutHead, PointScore, StdKind,
 };
 use bald_kernels::{
-    scores_rows, Kernel, Module, ScoreKind, DENSE_TILE, JOINT_CANDIDATES_PER_BLOCK,
-    JOINT_TC_COLUMNS, JOINT_TC_THREADS, JOINT_THREADS, SCORES_WIDE_C, SCORES_WIDE_THREADS,
+    scores_rows, Kernel, Module, ScoreKind, JOINT_CANDIDATES_PER_BLOCK, JOINT_TC_COLUMNS,
+    JOINT_TC_THREADS, JOINT_THREADS, SCORES_WIDE_C, SCORES_WIDE_THREADS,
 };
 use cudarc::driver::{
     CudaSlice, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
@@ -616,170 +615,7 @@ impl Backend for CudaBackend {
         out: &mut [O],
         _workspace: &mut [f64],
     ) -> Result<(), CudaError> {
-        check_forward_args(head, features, n, k, out.len())?;
-        let layers = head.layers();
-        let c = head.classes();
-        let d = head.inputs();
-        // Weights, biases and masks stay for the whole pass; per point, its features and two
-        // activation buffers of K rows of the widest layer output (not input: layer 0 reads
-        // the features, shared by the K samples).
-        let mut fixed = 0usize;
-        for l in layers {
-            let floats = (l.weight.len() + l.bias.len()).saturating_add(mul(k, l.inputs)?);
-            fixed = fixed.saturating_add(mul(floats, 4)?);
-        }
-        let width = layers.iter().map(|l| l.outputs).max().unwrap_or(c);
-        let per_point = mul(2 * k, width)?.saturating_add(d).saturating_mul(4);
-        let available = self.available()?;
-        let chunk = available.saturating_sub(fixed) / per_point.max(1);
-        if chunk == 0 {
-            return Err(CudaError::DeviceMemory {
-                what: "the MC-dropout head",
-                needed: fixed.saturating_add(per_point),
-                available,
-            });
-        }
-        let chunk = chunk.min(n);
-        let masks = layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| self.masks_on_device(layer, l, k, seed))
-            .collect::<Result<Vec<_>, _>>()?;
-        let stream = &self.device.stream;
-        let up = |what: &'static str| driver(format!("uploading {what}"));
-        let weights = layers
-            .iter()
-            .map(|l| {
-                Ok((
-                    stream.clone_htod(l.weight).map_err(up("weights"))?,
-                    stream.clone_htod(l.bias).map_err(up("biases"))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, CudaError>>()?;
-        let (tm, tn) = DENSE_TILE;
-        let dense = self.device.function(Kernel::DenseF32)?;
-        let softmax = self.device.function(Kernel::LogSoftmaxF32)?;
-        let mut x = self.uninit::<f32>(mul(chunk, d)?, "features")?;
-        let rows_cap = mul(chunk, k)?;
-        let mut bufs = [
-            self.uninit::<f32>(mul(rows_cap, width)?, "activations")?,
-            self.uninit::<f32>(mul(rows_cap, width)?, "activations")?,
-        ];
-        // A staging buffer only for outputs that are not f32.
-        let direct = O::as_f32_mut(&mut []).is_some();
-        let mut staging = vec![0.0f32; if direct { 0 } else { mul(rows_cap, c)? }];
-        for start in (0..n).step_by(chunk) {
-            let points = chunk.min(n - start);
-            let rows = points * k;
-            // Stream order: the copy starts after the previous chunk's kernels.
-            let chunk_features = &features[start * d..(start + points) * d];
-            if self.staged() {
-                let mut to = x.slice_mut(..points * d);
-                self.upload_f32(chunk_features, |v| v, &mut to, "features")?;
-            } else {
-                stream
-                    .memcpy_htod(chunk_features, &mut x.slice_mut(..points * d))
-                    .map_err(up("features"))?;
-            }
-            for (l, layer) in layers.iter().enumerate() {
-                let (n32, k32) = (u32_of("N", points)?, u32_of("K", k)?);
-                let (in32, out32) = (
-                    u32_of("layer inputs", layer.inputs)?,
-                    u32_of("layer outputs", layer.outputs)?,
-                );
-                let relu = u32::from(l + 1 < layers.len());
-                let cfg = LaunchConfig {
-                    grid_dim: (
-                        u32_of("grid", rows.div_ceil(tm as usize))?,
-                        u32_of("grid", layer.outputs.div_ceil(tn as usize))?,
-                        1,
-                    ),
-                    block_dim: (256, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                let [first, second] = &mut bufs;
-                let (src, dst) = if l % 2 == 0 {
-                    (&*first, second)
-                } else {
-                    (&*second, first)
-                };
-                // Layer 0 reads the features (shared by the K samples), later layers the
-                // previous activations (K rows per point).
-                let (input, n_stride, k_stride) = if l == 0 {
-                    (&x, d as u64, 0u64)
-                } else {
-                    (src, (k * layer.inputs) as u64, layer.inputs as u64)
-                };
-                let (w, bias) = &weights[l];
-                // SAFETY: arguments match dense_f32 in head.cu; the input holds points rows
-                // (K each after layer 0) of `inputs` floats, masks K x inputs, weights
-                // outputs x inputs, dst rows x width >= rows x outputs, all of which it writes.
-                unsafe {
-                    self.device.launch(&dense, Kernel::DenseF32, cfg, |b| {
-                        b.arg(input).arg(&n_stride).arg(&k_stride).arg(&masks[l]);
-                        b.arg(w)
-                            .arg(bias)
-                            .arg(&n32)
-                            .arg(&k32)
-                            .arg(&in32)
-                            .arg(&out32);
-                        b.arg(&relu).arg(dst);
-                    })
-                }?;
-            }
-            // Layer l writes buffer (l + 1) % 2: the last one is layers.len() % 2.
-            let last = &mut bufs[layers.len() % 2];
-            let (rows64, c32) = (rows as u64, u32_of("C", c)?);
-            // SAFETY: arguments match log_softmax_f32 in head.cu; last holds rows x C floats.
-            unsafe {
-                self.device
-                    .launch(&softmax, Kernel::LogSoftmaxF32, grid_for(rows)?, |b| {
-                        b.arg(&mut *last).arg(&rows64).arg(&c32);
-                    })
-            }?;
-            // f32 output: straight into the caller's slice; else through a staging buffer.
-            let dst = &mut out[start * k * c..(start + points) * k * c];
-            let finite = if self.staged() {
-                let mut finite = true;
-                let sink = |at: usize, part: &[f32]| {
-                    finite &= part.iter().all(|v| v.is_finite());
-                    let to = &mut dst[at..at + part.len()];
-                    match O::as_f32_mut(to) {
-                        Some(to) => to.copy_from_slice(part),
-                        None => {
-                            for (o, &v) in to.iter_mut().zip(part) {
-                                *o = O::from_f64(f64::from(v));
-                            }
-                        }
-                    }
-                };
-                self.download_f32(&last.slice(..rows * c), sink, "log-probs")?;
-                finite
-            } else {
-                match O::as_f32_mut(dst) {
-                    Some(dst) => {
-                        self.download(last, dst, "log-probs")?;
-                        dst.iter().all(|v| v.is_finite())
-                    }
-                    None => {
-                        let host = &mut staging[..rows * c];
-                        self.download(last, host, "log-probs")?;
-                        for (o, &v) in dst.iter_mut().zip(host.iter()) {
-                            *o = O::from_f64(f64::from(v));
-                        }
-                        host.iter().all(|v| v.is_finite())
-                    }
-                }
-            };
-            if !finite {
-                return Err(bald_core::Error::InvalidParameter {
-                    name: "weight",
-                    reason: "activations overflow for this input",
-                }
-                .into());
-            }
-        }
-        Ok(())
+        self.forward(head, features, n, k, seed, out)
     }
 }
 

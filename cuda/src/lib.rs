@@ -27,6 +27,7 @@ mod cache;
 mod device;
 mod error;
 mod greedy;
+mod head;
 mod pool;
 #[doc(hidden)]
 pub mod testing;

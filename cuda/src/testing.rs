@@ -7,6 +7,7 @@ use bald_kernels::{Module, ScoreKind};
 
 use crate::error::driver;
 use crate::greedy::{argmax, ArgmaxBuffers};
+pub use crate::head::HeadPlan;
 use crate::pool::DeviceData;
 use crate::{CudaBackend, CudaError, CudaPool};
 
@@ -251,4 +252,14 @@ impl Drop for DeviceValues {
         // SAFETY: FFI memory leaked by `upload`, freed once, here.
         drop(unsafe { self.stream.upgrade_device_ptr::<u8>(self.ptr, self.bytes) });
     }
+}
+
+/// How the forward pass of `head` over `n` points with K = `k` would run on `be` now.
+pub fn head_plan(
+    be: &CudaBackend,
+    head: &bald_core::McDropoutHead<'_>,
+    n: usize,
+    k: usize,
+) -> Result<HeadPlan, CudaError> {
+    be.head_plan(head, n, k)
 }

@@ -1,35 +1,91 @@
 //! Host-device copies of f32 values through two pinned (page-locked) staging buffers per
 //! direction, allocated at the first transfer and kept for the backend's life, when
 //! [`CudaBackend::with_pinned_transfers`] asks for them (by default copies go straight from and
-//! into the caller's memory, as measured on the H200).
+//! into the caller's memory, as measured on the H200), and the two copy streams of the
+//! MC-dropout head's pipeline (`head.rs`).
 //!
 //! The H200 run measured where the MC-dropout head's host time goes: a download into fresh,
 //! never-touched pages at 1.4 GB/s (the copy faults every page in) and a pageable upload at
 //! 7.3 GB/s. Through pinned buffers the DMA runs at the link's rate, and the host's copy
 //! between a pinned buffer and the caller's memory (which touches the pages) overlaps the
-//! next chunk's DMA: a download issues chunk i into one buffer, then copies chunk i - 1 out of
-//! the other while chunk i flies; an upload fills one buffer while the other's chunk flies.
-//! Every chunk but the last (when it is short) is asynchronous; the buffers' events order the
-//! reuse.
+//! DMA of the other buffer.
+//!
+//! Each buffer carries the event of the last copy that used it, and the host touches a buffer
+//! only after that event: cudarc's own event on a pinned slice is recorded only once a
+//! context has several streams, so it does not order a single stream's copies against the
+//! host. A copy's length is that of the part of the buffer it names, so short chunks need no
+//! special case.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use cudarc::driver::{CudaView, CudaViewMut, PinnedHostSlice};
+use cudarc::driver::{CudaEvent, CudaStream, CudaView, CudaViewMut, PinnedHostSlice};
 
 use crate::backend::CudaBackend;
 use crate::error::{driver, CudaError};
 
-/// The two pinned buffers of one direction (none until the first transfer).
-#[derive(Default)]
-pub(crate) struct Buffers(Mutex<Vec<PinnedHostSlice<f32>>>);
+/// A pinned buffer of f32s and the event of the last copy from or into it.
+pub(crate) struct Pinned {
+    host: PinnedHostSlice<f32>,
+    /// The last copy from or into the buffer.
+    pub(crate) done: CudaEvent,
+}
 
-/// The pinned buffers of a backend: floats per buffer, and the buffers of each direction.
+impl Pinned {
+    /// The buffer's values, once its last copy has completed.
+    pub(crate) fn values(&mut self, be: &CudaBackend) -> Result<&mut [f32], CudaError> {
+        be.wait_for(&self.done, "a pinned staging buffer")?;
+        self.host
+            .as_mut_slice()
+            .map_err(driver("reading a pinned staging buffer"))
+    }
+
+    /// Copies the buffer's first `dst.len()` values to `dst` on `stream` (asynchronously).
+    pub(crate) fn send(
+        &self,
+        stream: &Arc<CudaStream>,
+        dst: &mut CudaViewMut<'_, f32>,
+        what: &str,
+    ) -> Result<(), CudaError> {
+        let err = || driver(format!("uploading {what}"));
+        let len = dst.len();
+        // The host wrote these values before this call (through `values`), so the slice is
+        // complete; the copy reads it after this returns, and `done` guards the next write.
+        let host = &self.host.as_slice().map_err(err())?[..len];
+        stream.memcpy_htod(host, dst).map_err(err())?;
+        self.done.record(stream).map_err(err())
+    }
+
+    /// Copies `src` into the buffer's first `src.len()` values on `stream` (asynchronously).
+    pub(crate) fn fetch(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        src: &CudaView<'_, f32>,
+        what: &str,
+    ) -> Result<(), CudaError> {
+        let err = || driver(format!("downloading {what}"));
+        let host = &mut self.host.as_mut_slice().map_err(err())?[..src.len()];
+        stream.memcpy_dtoh(src, host).map_err(err())?;
+        self.done.record(stream).map_err(err())
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // The memory is freed after this: no copy may still use it (best effort: a drop has
+        // nowhere to report an error).
+        let _ = self.done.synchronize();
+    }
+}
+
+/// The pinned buffers of a backend and the head pipeline's copy streams.
 #[derive(Default)]
 pub(crate) struct Staging {
     /// Floats per buffer; 0: transfers are not staged.
     pub(crate) floats: usize,
-    down: Buffers,
-    up: Buffers,
+    down: Mutex<Vec<Pinned>>,
+    up: Mutex<Vec<Pinned>>,
+    /// The upload and download streams, made at the first pipelined pass.
+    streams: Mutex<Option<[Arc<CudaStream>; 2]>>,
 }
 
 impl std::fmt::Debug for Staging {
@@ -54,15 +110,18 @@ impl Staging {
 /// (write-combined memory, cudarc's default, is for buffers the host only writes).
 const READ_BACK: u32 = 0;
 
+/// The two buffers of one direction, locked for one transfer.
+pub(crate) type Buffers<'b> = MutexGuard<'b, Vec<Pinned>>;
+
 impl CudaBackend {
-    /// The pinned buffers of `buffers` (allocated now at the first use; `write_combined` for
-    /// buffers the host only writes).
+    /// The buffers of `buffers` (allocated now at the first use; `write_combined` for buffers
+    /// the host only writes).
     fn buffers<'b>(
         &self,
-        buffers: &'b Buffers,
+        buffers: &'b Mutex<Vec<Pinned>>,
         write_combined: bool,
-    ) -> Result<MutexGuard<'b, Vec<PinnedHostSlice<f32>>>, CudaError> {
-        let mut guard = buffers.0.lock().unwrap_or_else(|p| p.into_inner());
+    ) -> Result<Buffers<'b>, CudaError> {
+        let mut guard = buffers.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_empty() {
             let floats = self.staging.floats;
             let flags = if write_combined {
@@ -70,19 +129,62 @@ impl CudaBackend {
             } else {
                 READ_BACK
             };
-            let alloc = || -> Result<PinnedHostSlice<f32>, CudaError> {
+            let err = || driver("allocating pinned staging memory");
+            let alloc = || -> Result<Pinned, CudaError> {
                 // SAFETY: FFI allocation of page-locked memory; every element is written (by a
                 // copy from the device, or by the host) before it is read.
-                unsafe {
+                let host = unsafe {
                     self.device
                         .ctx
                         .alloc_pinned_with_flags::<f32>(floats, flags)
                 }
-                .map_err(driver("allocating pinned staging memory"))
+                .map_err(err())?;
+                let done = self.device.ctx.new_event(None).map_err(err())?;
+                Ok(Pinned { host, done })
             };
             *guard = vec![alloc()?, alloc()?];
         }
         Ok(guard)
+    }
+
+    /// The upload buffers (write-combined) and the download buffers.
+    pub(crate) fn pinned_buffers(&self) -> Result<(Buffers<'_>, Buffers<'_>), CudaError> {
+        Ok((
+            self.buffers(&self.staging.up, true)?,
+            self.buffers(&self.staging.down, false)?,
+        ))
+    }
+
+    /// The head pipeline's upload and download streams (made at the first call; from then on
+    /// cudarc orders every device buffer's uses across streams by its events).
+    pub(crate) fn copy_streams(&self) -> Result<[Arc<CudaStream>; 2], CudaError> {
+        let mut guard = self
+            .staging
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let fork = || {
+                self.device
+                    .stream
+                    .fork()
+                    .map_err(driver("creating a copy stream"))
+            };
+            *guard = Some([fork()?, fork()?]);
+        }
+        Ok(guard.clone().expect("made above"))
+    }
+
+    /// Waits on the host for `event`; a failure (a kernel's fault, seen by the event) is
+    /// reported as [`crate::device`] reports faults, naming the kernels in flight.
+    pub(crate) fn wait_for(&self, event: &CudaEvent, what: &str) -> Result<(), CudaError> {
+        match event.synchronize() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.device.sync()?;
+                Err(driver(format!("waiting for {what}"))(e))
+            }
+        }
     }
 
     /// Whether transfers go through the pinned buffers.
@@ -90,50 +192,9 @@ impl CudaBackend {
         self.staging.floats > 0
     }
 
-    /// Copies `src` (after the stream's work so far, whose faults it reports as
-    /// [`crate::device`] does) to the host through the pinned buffers, handing each chunk to
-    /// `sink` with its offset in `src`, in order; `what` names the values in errors.
-    pub(crate) fn download_f32(
-        &self,
-        src: &CudaView<'_, f32>,
-        mut sink: impl FnMut(usize, &[f32]),
-        what: &str,
-    ) -> Result<(), CudaError> {
-        let stream = &self.device.stream;
-        let err = || driver(format!("downloading {what}"));
-        let len = src.len();
-        self.device.sync()?;
-        let mut guard = self.buffers(&self.staging.down, false)?;
-        let bufs = &mut *guard;
-        let chunk = self.staging.floats;
-        // The chunk in flight in the other buffer: (buffer, offset, length).
-        let mut pending: Option<(usize, usize, usize)> = None;
-        for (i, start) in (0..len).step_by(chunk).enumerate() {
-            let end = (start + chunk).min(len);
-            let b = i % 2;
-            let part = src.slice(start..end);
-            if end - start == chunk {
-                stream.memcpy_dtoh(&part, &mut bufs[b]).map_err(err())?;
-            } else {
-                // A short last chunk (a copy takes the host side's length): into part of the
-                // buffer, a copy that completes here.
-                let host = &mut bufs[b].as_mut_slice().map_err(err())?[..end - start];
-                stream.memcpy_dtoh(&part, host).map_err(err())?;
-            }
-            if let Some((pb, at, n)) = pending.take() {
-                sink(at, &bufs[pb].as_slice().map_err(err())?[..n]);
-            }
-            pending = Some((b, start, end - start));
-        }
-        if let Some((pb, at, n)) = pending {
-            sink(at, &bufs[pb].as_slice().map_err(err())?[..n]);
-        }
-        self.device.sync()
-    }
-
     /// Copies `src`, each value through `convert`, into `dst` (as long as `src`) through the
-    /// pinned buffers, in stream order: kernels launched after it see the values. `what` names
-    /// them in errors.
+    /// pinned buffers, in stream order: kernels launched after it see the values. The host
+    /// fills one buffer while the other's copy runs. `what` names the values in errors.
     pub(crate) fn upload_f32<S: Copy>(
         &self,
         src: &[S],
@@ -141,30 +202,16 @@ impl CudaBackend {
         dst: &mut CudaViewMut<'_, f32>,
         what: &str,
     ) -> Result<(), CudaError> {
-        let stream = &self.device.stream;
-        let err = || driver(format!("uploading {what}"));
-        let len = src.len();
-        let mut guard = self.buffers(&self.staging.up, true)?;
-        let bufs = &mut *guard;
+        let mut bufs = self.buffers(&self.staging.up, true)?;
         let chunk = self.staging.floats;
-        for (i, start) in (0..len).step_by(chunk).enumerate() {
-            let end = (start + chunk).min(len);
+        for (i, start) in (0..src.len()).step_by(chunk).enumerate() {
+            let end = (start + chunk).min(src.len());
             let buf = &mut bufs[i % 2];
-            // Waits for the buffer's previous copy before it is written again.
-            let host = buf.as_mut_slice().map_err(err())?;
+            let host = buf.values(self)?;
             for (o, &v) in host.iter_mut().zip(&src[start..end]) {
                 *o = convert(v);
             }
-            let mut part = dst.slice_mut(start..end);
-            if end - start == chunk {
-                stream.memcpy_htod(&*buf, &mut part).map_err(err())?;
-            } else {
-                // A short last chunk: from part of the buffer, a copy that completes here.
-                let host = buf.as_slice().map_err(err())?;
-                stream
-                    .memcpy_htod(&host[..end - start], &mut part)
-                    .map_err(err())?;
-            }
+            buf.send(&self.device.stream, &mut dst.slice_mut(start..end), what)?;
         }
         Ok(())
     }

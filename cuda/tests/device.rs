@@ -16,7 +16,7 @@ use bald_core::{
     budget, epig_reference, Backend, BatchBald, BatchEpig, DenseLayer, Greedy, Hooks, LogProbs,
     McDropoutHead, Pick, PointScore, Scalar, Shape, StdKind,
 };
-use bald_cuda::testing::{argmax_of, overrun_scores, DeviceValues};
+use bald_cuda::testing::{self, argmax_of, overrun_scores, DeviceValues, HeadPlan};
 use bald_cuda::{CudaBackend, ImageKind};
 use common::{
     check_lazy_and_full, extreme_pool, f32_of, load_case, pool_and_targets, with_joint, PICK_CASES,
@@ -210,15 +210,26 @@ proptest! {
     /// as direct copies: the head's features up and log-probs down (f32 and f64 outputs), and
     /// the pool's upload (f32 and f64 pools).
     #[test]
-    fn pinned_transfers_move_the_same_values(n in 1usize..70, k in 1usize..6, d in 1usize..80, c in 2usize..12, floats in 1usize..700, seed: u64) {
+    fn pinned_transfers_move_the_same_values(n in 1usize..70, k in 1usize..6, d in 1usize..80, hidden in 0usize..40, c in 2usize..12, floats in 1usize..700, seed: u64) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let staged = CudaBackend::new(0).unwrap().with_pinned_transfers(Some(floats));
         let w = |len: usize, salt: usize| -> Vec<f32> {
             (0..len).map(|i| (((i * 7919 + salt * 104729) % 1000) as f32 / 1000.0 - 0.5) * 0.8).collect()
         };
-        let (w1, b1) = (w(c * d, 1), w(c, 2));
-        let layers = [DenseLayer { weight: &w1, bias: &b1, inputs: d, outputs: c, dropout: 0.25 }];
+        // One layer, or two (hidden > 0): the activation buffers alternate.
+        let width = if hidden > 0 { hidden } else { c };
+        let (w1, b1, w2, b2) = (w(width * d, 1), w(width, 2), w(c * hidden, 3), w(c, 4));
+        let first = DenseLayer { weight: &w1, bias: &b1, inputs: d, outputs: width, dropout: 0.25 };
+        let second = DenseLayer { weight: &w2, bias: &b2, inputs: hidden, outputs: c, dropout: 0.5 };
+        let layers = if hidden > 0 { vec![first, second] } else { vec![first] };
         let head = McDropoutHead::new(&layers).unwrap();
+        // Pipelined when a point's features and log-probs fit a buffer, in pieces that do.
+        let plan = testing::head_plan(&staged, &head, n, k).unwrap();
+        if d.max(k * c) <= floats {
+            prop_assert_eq!(plan, HeadPlan::Pipelined(n.min(floats / d).min(floats / (k * c))));
+        } else {
+            prop_assert_eq!(plan, HeadPlan::Direct(n));
+        }
         let x = w(n * d, 5);
         let want: Vec<f32> = mc_dropout_forward(gpu, &head, &x, n, k, seed).unwrap();
         let got: Vec<f32> = mc_dropout_forward(&staged, &head, &x, n, k, seed).unwrap();
