@@ -16,6 +16,11 @@
 //!   memory, capped by [`CudaBackend::with_memory_limit`]); a pool that does not fit beside them
 //!   is streamed in chunks of points by every pass, with the same results.
 //! - Dropout masks come from the same Philox stream as bald-core, bit for bit.
+//! - Three switches, off by default, wait for a GPU run to confirm them (cuda/BENCHMARKS.md
+//!   has their checks and predictions): [`CudaBackend::with_tensor_cores`] (the joint step in
+//!   3xTF32), [`CudaBackend::with_grouped_scores`] (score kernels with more loads in flight)
+//!   and [`CudaBackend::with_pinned_transfers`] (pinned staging buffers, and the MC-dropout
+//!   head pipelined over three streams).
 //!
 //! Accuracy: probabilities and the joint-entropy products are f32 (sums over K blocked, sums
 //! over rows f64); the budgets of `bald_core::budget` apply as to the CPU backends.
