@@ -326,9 +326,9 @@ impl CudaBackend {
                 .map(|()| view)
         });
         let mut counts = counts.transpose()?;
-        // SAFETY: arguments match scores_<dtype> and scores_grouped_<dtype> in scores.cu; data holds points * K * C
-        // elements, the outputs `points` f64s (the callers slice them so), counts (wide
-        // var-ratios-mode only) points * C zeroed u32s.
+        // SAFETY: arguments match scores_<dtype> and scores_grouped_<dtype> in scores.cu; data
+        // holds points * K * C elements, the outputs `points` f64s (the callers slice them so),
+        // counts (wide var-ratios-mode only) points * C zeroed u32s.
         unsafe {
             self.device.launch(&f, kernel, cfg, |b| {
                 data.push_arg(b);

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use cudarc::driver::{CudaEvent, CudaStream, CudaView, CudaViewMut, PinnedHostSlice};
 
-use crate::backend::CudaBackend;
+use crate::backend::{mul, CudaBackend};
 use crate::error::{driver, CudaError};
 
 /// A pinned buffer of f32s and the event of the last copy from or into it.
@@ -124,6 +124,14 @@ impl CudaBackend {
         let mut guard = buffers.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_empty() {
             let floats = self.staging.floats;
+            // cudarc panics on a size that overflows: refuse it here.
+            if mul(floats, 4).map_or(true, |bytes| bytes > isize::MAX as usize) {
+                return Err(bald_core::Error::InvalidParameter {
+                    name: "pinned_transfers",
+                    reason: "the staging buffers' size overflows",
+                }
+                .into());
+            }
             let flags = if write_combined {
                 cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
             } else {
@@ -163,16 +171,18 @@ impl CudaBackend {
             .streams
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            let fork = || {
-                self.device
-                    .stream
-                    .fork()
-                    .map_err(driver("creating a copy stream"))
-            };
-            *guard = Some([fork()?, fork()?]);
+        if let Some(streams) = &*guard {
+            return Ok(streams.clone());
         }
-        Ok(guard.clone().expect("made above"))
+        let fork = || {
+            self.device
+                .stream
+                .fork()
+                .map_err(driver("creating a copy stream"))
+        };
+        let streams = [fork()?, fork()?];
+        *guard = Some(streams.clone());
+        Ok(streams)
     }
 
     /// Waits on the host for `event`; a failure (a kernel's fault, seen by the event) is

@@ -333,6 +333,31 @@ fn bad_input_gets_typed_errors() {
         greedy: bald_core::Greedy::Lazy,
     };
     assert_eq!(batchbald(gpu, &pool, params).unwrap().indices.len(), 2);
+    // Pinned staging buffers of an impossible size: a typed error, not cudarc's panic.
+    let huge = CudaBackend::new(0)
+        .unwrap()
+        .with_pinned_transfers(Some(usize::MAX / 2));
+    // The pool is smaller than a buffer: copied directly.
+    assert!(huge.prepare(LogProbs::new(&ok, shape).unwrap()).is_ok());
+    let w = [0.5f32; 4];
+    let layers = [DenseLayer {
+        weight: &w,
+        bias: &[0.0, 0.0],
+        inputs: 2,
+        outputs: 2,
+        dropout: 0.5,
+    }];
+    let head = McDropoutHead::new(&layers).unwrap();
+    let got: Result<Vec<f32>, _> = mc_dropout_forward(&huge, &head, &[1.0, 2.0], 1, 2, 0);
+    assert!(matches!(
+        got,
+        Err(bald_cuda::CudaError::Input(
+            bald_core::Error::InvalidParameter {
+                name: "pinned_transfers",
+                ..
+            }
+        ))
+    ));
 }
 
 #[test]

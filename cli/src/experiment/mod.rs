@@ -454,16 +454,13 @@ fn save_pool(
             "past_limit": a.past_limit.name(),
         },
     });
-    let targets = pool.targets.as_ref().map(|t| {
+    let mut files = vec![("npy", bytes), ("json", format!("{facts}\n").into_bytes())];
+    if let Some(t) = &pool.targets {
         let m = t.len() / (shape.k * shape.c);
-        npy::write(&[m, shape.k, shape.c], &NpyData::F32(t.clone()))
-    });
-    let files = [
-        ("npy", Some(bytes)),
-        ("json", Some(format!("{facts}\n").into_bytes())),
-    ];
-    let files = files.into_iter().chain([("targets.npy", targets)]);
-    for (ext, body) in files.filter_map(|(e, b)| Some((e, b?))) {
+        let body = npy::write(&[m, shape.k, shape.c], &NpyData::F32(t.clone()));
+        files.push(("targets.npy", body));
+    }
+    for (ext, body) in files {
         let path = dir.join(format!("{stem}.{ext}"));
         std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }

@@ -194,12 +194,12 @@ __device__ __forceinline__ void scores_narrow(const typename D::T* lp, u32 n, u3
     s_count[t] = 0u;
     __syncthreads();
     if constexpr (G > 1) {
-        if (std_kind) {
+        if (std_kind) {  // uniform over the block
             double total = 0.0;
             for (u32 r = 0; active && r < rows; r++) total += s_sum[o + r * c + cls];
             s_ss[t] = class_squares<D, G>(lp, base, q, stride, count, total / k);
+            __syncthreads();
         }
-        __syncthreads();
     }
 
     if (kind == SCORE_VAR_RATIOS_MODE) {
