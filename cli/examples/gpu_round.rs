@@ -3,8 +3,9 @@
 //! 60000-image Repeated-MNIST pool (MNIST-5k x 12 with noise), the MC-dropout head K = 100
 //! times on the GPU, and a BatchBALD batch of 10 (num_samples 10000) there. Prints the time of
 //! each stage, with today's defaults and again with the switches that wait for a GPU run
-//! (pinned, pipelined transfers; the joint step on tensor cores; grouped score kernels). `cargo run --release -p bald-cli --example gpu_round` (with `BALD_ROUND_SMALL=1`,
-//! 600 images and K = 10, to check it on the emulation); built for the device machine by
+//! (pinned, pipelined transfers; the joint step on tensor cores; grouped score kernels).
+//! `cargo run --release -p bald-cli --example gpu_round` (with `BALD_ROUND_SMALL=1`, 600 images
+//! and K = 10, to check it on the emulation); built for the device machine by
 //! `cuda/device/build.sh`.
 
 use std::time::Instant;
@@ -135,8 +136,8 @@ fn main() {
             let lp: Vec<f32> = mc_dropout_forward(gpu, &head, &features, n, k, 11).unwrap();
             let inference = t.elapsed().as_secs_f64();
             let shape = Shape::new(n, k, data.classes);
-            // The check `bald acquire` makes of every pool (NaN, inf, each row's sum): on the CPU,
-            // SIMD and all threads.
+            // The check `bald acquire` makes of every pool (NaN, inf, each row's sum): on the
+            // CPU, SIMD and all threads.
             let t = Instant::now();
             let (mut h, mut eh) = (vec![0.0; n], vec![0.0; n]);
             let lp_view = simd
@@ -175,15 +176,16 @@ fn main() {
         gpu.device_name()
     );
     println!(
-        "round: CPU ({} threads): training on 20 labels {steps} steps {train:.2} s, trunk over the pool {trunk:.2} s ({:.0} images/s)",
+        "round: CPU ({} threads): training on 20 labels {steps} steps {train:.2} s, trunk over \
+         the pool {trunk:.2} s ({:.0} images/s)",
         bald_experiment::nn::threads(),
         n as f64 / trunk
     );
     for (backend, inference, validation, upload, acquisition, picks) in &report {
         println!(
-            "round: GPU, {backend}: MC-dropout head (features {:.0} MB up, log-probs {:.0} MB down) {:.3} s, \
-             validation (CPU) {:.3} s, pool upload {:.3} s, BatchBALD (scores + greedy, picks down) \
-             {:.3} s: {:.3} s in all; picks {picks:?}",
+            "round: GPU, {backend}: MC-dropout head (features {:.0} MB up, log-probs {:.0} MB \
+             down) {:.3} s, validation (CPU) {:.3} s, pool upload {:.3} s, BatchBALD (scores + \
+             greedy, picks down) {:.3} s: {:.3} s in all; picks {picks:?}",
             (n * d * 4) as f64 / 1e6,
             (n * k * data.classes * 4) as f64 / 1e6,
             inference,
