@@ -11,41 +11,10 @@ use bald_testing::skip;
 use bald_core::half::{bf16, f16};
 use bald_core::owned::{batchbald, mc_dropout_forward, scores};
 use bald_core::{
-    budget, Backend, BatchBald, Element, LogProbs, McDropoutHead, PointScore, Scalar, Shape,
-    StdKind,
+    budget, Backend, BatchBald, LogProbs, McDropoutHead, PointScore, Scalar, Shape, StdKind,
 };
-use bald_cuda::CudaBackend;
 use common::{random_pool, with_joint, GalHead};
-use gpu::{gpu, gpu_grouped, gpu_tc};
-
-/// Every score of `data` on the GPU against the oracle on the same typed input; returns the
-/// largest error over the budget's unit.
-fn check_scores<T: Element>(gpu: &CudaBackend, data: &[T], shape: Shape, extra: f64) -> f64 {
-    let lp = LogProbs::new(data, shape).unwrap();
-    let pool = gpu.prepare(lp).unwrap();
-    let tol = budget::score_tolerance(shape.c) + extra;
-    let mut worst = 0.0f64;
-    for score in PointScore::ALL {
-        let want = scores(&Scalar, &lp, score).unwrap();
-        let got = scores(gpu, &pool, score).unwrap();
-        for n in 0..shape.n {
-            let err = (got[n] - want[n]).abs();
-            worst = worst.max(err / tol);
-            assert!(
-                err <= tol,
-                "{shape:?} {score:?} point {n}: {} vs {} (tolerance {tol:e})",
-                got[n],
-                want[n]
-            );
-        }
-    }
-    let (h, eh) = bald_core::owned::entropies(&Scalar, &lp).unwrap();
-    let (gh, geh) = bald_core::owned::entropies(gpu, &pool).unwrap();
-    for n in 0..shape.n {
-        assert!((gh[n] - h[n]).abs() <= tol && (geh[n] - eh[n]).abs() <= tol);
-    }
-    worst
-}
+use gpu::{check_scores, gpu, gpu_grouped, gpu_tc};
 
 #[test]
 fn scores_at_every_class_count_and_k_up_to_5000() {
